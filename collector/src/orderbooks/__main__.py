@@ -1,0 +1,5 @@
+import sys
+
+from orderbooks.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""Structured logs: one JSON object per line on stdout (journald keeps them).
+
+Usage::
+
+    log = get_logger("collect")
+    log.info("cycle_done", cycle=12, rows=20)
+    log.warning("request_failed", error="timeout", url=url)
+
+Every line has ``ts`` (UTC ISO-8601 with milliseconds), ``level``, ``logger``
+and ``event``; the keyword arguments follow. Values that orjson cannot encode
+are written with ``str()``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import IO, Any
+
+import orjson
+
+_LOCK = threading.Lock()
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+_threshold = _LEVELS["info"]
+_stream: IO[str] | None = None
+
+
+def configure(level: str = "info", stream: IO[str] | None = None) -> None:
+    """Set the minimum level and the output stream (default: sys.stdout)."""
+    global _threshold, _stream
+    if level not in _LEVELS:
+        raise ValueError(f"unknown log level {level!r}; use one of {', '.join(_LEVELS)}")
+    _threshold = _LEVELS[level]
+    _stream = stream
+
+
+def utc_iso_ms(epoch_s: float) -> str:
+    ms = int(epoch_s * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+class Logger:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def log(self, level: str, event: str, **fields: Any) -> None:
+        if _LEVELS[level] < _threshold:
+            return
+        record = {"ts": utc_iso_ms(time.time()), "level": level, "logger": self.name, "event": event}
+        record.update(fields)
+        line = orjson.dumps(record, default=str).decode() + "\n"
+        stream = _stream or sys.stdout
+        with _LOCK:
+            stream.write(line)
+            stream.flush()
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self.log("debug", event, **fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self.log("info", event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.log("warning", event, **fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self.log("error", event, **fields)
+
+    def critical(self, event: str, **fields: Any) -> None:
+        self.log("critical", event, **fields)
+
+
+def get_logger(name: str) -> Logger:
+    return Logger(name)

@@ -1,0 +1,118 @@
+"""Where everything lives under the data folder (DATA_DIR).
+
+    DATA_DIR/
+      raw/YYYY-MM-DD/HH/<stem>.jsonl.gz            sealed data file
+      raw/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial    open (or crashed) data file
+      raw/YYYY-MM-DD/HH/<stem>.manifest.json       manifest beside a sealed file
+      quarantine/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial   unrecoverable partials, kept
+      runs/<run_id>.json                           one manifest per collector run
+      uploads/ledger.jsonl                         append-only upload/prune ledger
+      uploads/runs/<upload_run_id>.json            one manifest per upload run
+
+``<stem>`` is ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>``; ``run_id`` is
+``<YYYYmmddTHHMMSSZ>-<6 hex>``, unique per collector process, so two runs in
+one hour never share a file.
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RAW_DIR = "raw"
+QUARANTINE_DIR = "quarantine"
+RUNS_DIR = "runs"
+UPLOADS_DIR = "uploads"
+LEDGER_NAME = "ledger.jsonl"
+
+DATA_SUFFIX = ".jsonl.gz"
+PARTIAL_SUFFIX = ".jsonl.gz.partial"
+MANIFEST_SUFFIX = ".manifest.json"
+
+STEM_RE = re.compile(
+    r"^orderbooks-(?P<date>\d{4}-\d{2}-\d{2})T(?P<hour>\d{2})Z-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$"
+)
+
+
+def new_run_id(epoch_ms: int | None = None) -> str:
+    epoch_s = (time.time_ns() // 1_000_000 if epoch_ms is None else epoch_ms) / 1000
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch_s)) + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True)
+class HourKey:
+    """A UTC hour: the unit of rotation."""
+
+    date: str  # YYYY-MM-DD
+    hour: str  # HH
+
+    @classmethod
+    def from_epoch_ms(cls, epoch_ms: int) -> HourKey:
+        tm = time.gmtime(epoch_ms // 1000)
+        return cls(time.strftime("%Y-%m-%d", tm), time.strftime("%H", tm))
+
+    def start_ms(self) -> int:
+        tm = time.strptime(f"{self.date}T{self.hour}", "%Y-%m-%dT%H")
+        return calendar.timegm(tm) * 1000
+
+    def end_ms(self) -> int:
+        return self.start_ms() + 3_600_000
+
+    def label(self) -> str:
+        return f"{self.date}T{self.hour}Z"
+
+
+def stem_for(hour: HourKey, run_id: str) -> str:
+    return f"orderbooks-{hour.label()}-{run_id}"
+
+
+def hour_dir(data_dir: Path, hour: HourKey, top: str = RAW_DIR) -> Path:
+    return Path(data_dir) / top / hour.date / hour.hour
+
+
+def data_path(data_dir: Path, hour: HourKey, run_id: str) -> Path:
+    return hour_dir(data_dir, hour) / (stem_for(hour, run_id) + DATA_SUFFIX)
+
+
+def partial_path(data_dir: Path, hour: HourKey, run_id: str) -> Path:
+    return hour_dir(data_dir, hour) / (stem_for(hour, run_id) + PARTIAL_SUFFIX)
+
+
+def manifest_path_for(data_file: Path) -> Path:
+    """``x.jsonl.gz`` (or ``x.jsonl.gz.partial``) -> ``x.manifest.json``."""
+    name = data_file.name
+    for suffix in (PARTIAL_SUFFIX, DATA_SUFFIX):
+        if name.endswith(suffix):
+            return data_file.with_name(name[: -len(suffix)] + MANIFEST_SUFFIX)
+    raise ValueError(f"not a data file name: {data_file}")
+
+
+def stem_of(path: Path) -> str:
+    name = path.name
+    for suffix in (PARTIAL_SUFFIX, DATA_SUFFIX, MANIFEST_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    raise ValueError(f"not an orderbooks file name: {path}")
+
+
+def iter_files(data_dir: Path, suffix: str, top: str = RAW_DIR) -> list[Path]:
+    """All files under DATA_DIR/<top> ending in *suffix*, sorted by path."""
+    root = Path(data_dir) / top
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for dirpath, _dirnames, filenames in os.walk(root):
+        for name in filenames:
+            if name.endswith(suffix) and not name.startswith("."):
+                found.append(Path(dirpath) / name)
+    return sorted(found)
+
+
+def relative(data_dir: Path, path: Path) -> str:
+    """Path relative to DATA_DIR with forward slashes (used in manifests and ledgers)."""
+    return Path(path).relative_to(Path(data_dir)).as_posix()

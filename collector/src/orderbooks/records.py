@@ -1,0 +1,83 @@
+"""The records that flow from the collector loop into storage.
+
+This module is the contract between the network side (discovery, client,
+collector) and the storage side (writer, manifest, recovery). Neither side
+imports the other; both import this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+#: Version of the row format written to the JSONL files.
+ROW_SCHEMA = 1
+
+#: Error classes a FailureRecord may carry (``FailureRecord.error``).
+ERROR_CLASSES = (
+    "timeout",  # connect/read/pool timeout
+    "connect",  # connection refused, DNS failure, unreachable
+    "reset",  # connection reset / closed mid-response
+    "http_status",  # any non-2xx status not covered below
+    "rate_limited",  # 429 (Retry-After honoured)
+    "not_ready",  # 425 service not ready
+    "blocked",  # 403 (Cloudflare refusal, geo block)
+    "html_body",  # HTML where JSON was expected
+    "bad_json",  # malformed or truncated JSON
+    "schema_drift",  # JSON parsed but does not match the expected shape
+    "missing_book",  # a tracked token absent from /books and /book
+    "book_closed",  # 404 for a token: market resolved or closed
+    "discovery",  # a Gamma discovery refresh failed
+    "overrun",  # a cycle overran its slot; the schedule skipped ahead
+    "disk_floor",  # free space below the floor; rows not written
+    "enospc",  # a flush hit ENOSPC; the partial member was cut off
+    "restart",  # gap from the last row before a crash to the restart
+)
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    """One operational failure. Ends up in the open file's manifest."""
+
+    t_ms: int  # UTC epoch ms when it was observed
+    cycle: int | None  # collector cycle number, None outside the poll loop
+    error: str  # one of ERROR_CLASSES
+    message: str  # short human text (<= 200 chars)
+    series: str | None = None  # Gamma series id, when known
+    token_id: str | None = None  # CLOB token id, when the failure is per token
+    status: int | None = None  # HTTP status, when there was one
+    endpoint: str | None = None  # e.g. "POST /books", "GET /events"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CycleResult:
+    """Everything one poll cycle produced.
+
+    ``rows`` are complete row dicts (see docs/data-format.md), in the order
+    they should be written. ``ok`` is True when every tracked token got a book
+    and no request failed.
+    """
+
+    cycle: int
+    started_ms: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[FailureRecord] = field(default_factory=list)
+    ok: bool = True
+
+
+class SnapshotSink(Protocol):
+    """What the collector loop needs from storage (implemented by writer.SnapshotWriter)."""
+
+    def write_cycle(self, result: CycleResult) -> None:
+        """Append the cycle's rows (one flush per cycle by default) and remember
+        its failures for the open file's manifest. Rotates at UTC hour
+        boundaries. Never raises for disk trouble: records it instead."""
+
+    def record_failures(self, failures: list[FailureRecord]) -> None:
+        """Failures that happened outside a poll cycle (e.g. discovery)."""
+
+    def close(self, exit_reason: str) -> None:
+        """Seal the open file, finish the run manifest."""
