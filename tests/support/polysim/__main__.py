@@ -1,0 +1,95 @@
+"""python -m polysim --port P: run the simulator until SIGTERM/SIGINT (exit 0).
+
+Prints one JSON line on stdout when ready (``{"event":"polysim_ready",...}``);
+nothing else goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+import orjson
+
+from polysim.faults import KINDS
+from polysim.markets import DEFAULT_SERIES
+from polysim.simulator import Simulator
+
+
+def _positive(value: str) -> float:
+    v = float(value)
+    if v <= 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return v
+
+
+def _rate(value: str) -> float:
+    v = float(value)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1]")
+    return v
+
+
+def _kinds(value: str) -> list[str]:
+    kinds = [k.strip() for k in value.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown fault kind(s) {bad}; known: {','.join(KINDS)}")
+    return kinds
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="polysim", description="Loopback Polymarket simulator (Gamma + CLOB).")
+    p.add_argument("--port", type=int, required=True, help="API port (0 = any free port)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--control-port", type=int, default=None, help="control port (default: port + 1)")
+    p.add_argument("--window-seconds", type=_positive, default=10.0, help="5m-series window length")
+    p.add_argument("--same-window", action="store_true", help="every series uses --window-seconds")
+    p.add_argument("--series", default=",".join(DEFAULT_SERIES))
+    p.add_argument("--prelist", type=int, default=6, help="windows listed ahead of the current one")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--fault-rate", type=_rate, default=0.0, help="random faults on this share of requests")
+    p.add_argument("--faults", type=_kinds, default=None, help="fault kinds for --fault-rate")
+    p.add_argument("--close-after-seconds", type=float, default=3.0, help="market closes this long after end")
+    p.add_argument("--verbose", action="store_true", help="log each request on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    control_port = args.control_port
+    if control_port is None:
+        control_port = args.port + 1 if args.port else 0
+    try:
+        sim = Simulator(
+            host=args.host,
+            port=args.port,
+            control_port=control_port,
+            window_seconds=args.window_seconds,
+            seed=args.seed,
+            series=args.series,
+            prelist=args.prelist,
+            close_after_seconds=args.close_after_seconds,
+            same_window=args.same_window,
+            fault_rate=args.fault_rate,
+            faults=args.faults,
+            verbose=args.verbose,
+        ).start()
+    except (ValueError, OSError) as exc:
+        print(f"polysim: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    sys.stdout.write(orjson.dumps(sim.ready_line()).decode() + "\n")
+    sys.stdout.flush()
+    while not done.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
