@@ -1,0 +1,114 @@
+"""Upload sealed files and their manifests to an rclone remote, each verified by hash.
+
+Only sealed data files that have a manifest are sent (never a .partial, never
+a quarantined file), under the same relative path as on disk:
+REMOTE:PATH/raw/YYYY-MM-DD/HH/<file>. A file counts as uploaded only when the
+remote's MD5 (and SHA-256 where the remote has it) equals the manifest's; a
+remote without hashes is verified by downloading the file and hashing it.
+Every outcome is appended to DATA_DIR/uploads/ledger.jsonl and each run writes
+DATA_DIR/uploads/runs/<run_id>.json. Files already verified are not sent again.
+
+Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_REMOTE.
+
+exit codes: 0 everything verified (or nothing to do), 1 some file failed,
+mismatched or was skipped, 2 bad option, 3 rclone binary/config/remote
+problem (nothing was touched), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from orderbooks.config import DEFAULT_DATA_DIR
+from orderbooks.exitcodes import ExitCode
+from orderbooks.ledger import LedgerBusy, exclusive
+from orderbooks.logs import get_logger
+from orderbooks.upload import PreconditionError, Uploader, prepare_rclone
+
+HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--remote", required=True, metavar="REMOTE:PATH", help="e.g. gdrive:orderbooks")
+    parser.add_argument("--dry-run", action="store_true", help="list what would be sent; change nothing")
+    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
+    parser.add_argument(
+        "--rclone-config", type=Path, default=None, metavar="FILE", help="rclone config (mode 0600)"
+    )
+    parser.add_argument(
+        "--rclone-binary", default=None, metavar="PATH", help="rclone executable (default: rclone on PATH)"
+    )
+    parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
+    parser.add_argument(
+        "--retries", type=_positive_int, default=3, metavar="N", help="rclone --retries (default 3)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="rclone connect and idle timeout in seconds (default 60)",
+    )
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(args: argparse.Namespace) -> int:
+    log = get_logger("upload")
+    try:
+        rclone, version = prepare_rclone(
+            remote=args.remote,
+            config=args.rclone_config,
+            binary=args.rclone_binary,
+            retries=args.retries,
+            timeout_s=args.timeout,
+            bwlimit=args.bwlimit,
+        )
+    except PreconditionError as exc:
+        log.error("precondition_failed", error=str(exc))
+        print(f"orderbooks upload: error: {exc}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        message = f"data folder {data_dir} does not exist"
+        log.error("precondition_failed", error=message)
+        print(f"orderbooks upload: error: {message}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
+    if args.dry_run:
+        uploader.dry_run()
+        return ExitCode.OK
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with exclusive(data_dir):
+            report = uploader.run()
+    except LedgerBusy as exc:
+        log.error("precondition_failed", error=str(exc))
+        print(f"orderbooks upload: error: {exc}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    except OSError as exc:
+        log.error("upload_aborted", error=str(exc))
+        print(f"orderbooks upload: error: {exc}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return ExitCode.OK if report.ok else ExitCode.FAILED

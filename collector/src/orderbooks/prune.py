@@ -1,0 +1,194 @@
+"""``orderbooks prune``: delete local sealed files that are safely on the remote and old enough.
+
+A data file and its manifest are deleted only when all of these hold:
+
+- the hour they belong to (from the folder raw/YYYY-MM-DD/HH, which must agree
+  with the file name) ended more than ``keep_days`` days ago; the file's mtime
+  is never used;
+- the manifest is readable and describes that data file;
+- the ledger has an ``upload``/``verified`` line for the data file with the
+  manifest's md5 and sha256, and one for the manifest with the md5 and sha256
+  of its bytes now;
+- no ``.partial`` with the same stem exists.
+
+Partials, quarantined files and files without a manifest are never looked at.
+The data file goes first, then the manifest (so a crash in between leaves a
+manifest whose data file the ledger says was pruned: the next prune finishes
+it). Every deletion is logged and appended to the ledger as ``prune``/``pruned``;
+folders are fsynced, and hour/day folders left empty are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orderbooks import paths
+from orderbooks.atomic import fsync_dir
+from orderbooks.clock import Clock, SystemClock
+from orderbooks.ledger import ACTION_PRUNE, PRUNED, Ledger, VerifiedIndex
+from orderbooks.logs import Logger, get_logger, utc_iso_ms
+from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Victim:
+    path: Path
+    rel: str
+    size: int
+    md5: str
+    sha256: str
+
+
+@dataclass
+class PruneReport:
+    deleted: list[str] = field(default_factory=list)
+    would_delete: list[str] = field(default_factory=list)
+    kept_young: int = 0
+    kept_unverified: list[str] = field(default_factory=list)
+    kept_unusable: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    removed_dirs: list[str] = field(default_factory=list)
+
+
+class Pruner:
+    def __init__(
+        self,
+        data_dir: Path,
+        keep_days: int,
+        *,
+        clock: Clock | None = None,
+        log: Logger | None = None,
+    ) -> None:
+        if keep_days < 0:
+            raise ValueError("keep_days must be >= 0")
+        self.data_dir = Path(data_dir)
+        self.keep_days = keep_days
+        self.clock = clock or SystemClock()
+        self.log = log or get_logger("prune")
+        self.ledger = Ledger(self.data_dir)
+
+    def cutoff_ms(self) -> int:
+        return self.clock.wall_ms() - self.keep_days * DAY_MS
+
+    def run(self, dry_run: bool = False) -> PruneReport:
+        report = PruneReport()
+        index = VerifiedIndex.load(self.data_dir)
+        cutoff = self.cutoff_ms()
+        touched: set[Path] = set()
+        for manifest_path in paths.iter_files(self.data_dir, paths.MANIFEST_SUFFIX):
+            rel_manifest = paths.relative(self.data_dir, manifest_path)
+            try:
+                hour = hour_of(self.data_dir, manifest_path)
+            except ManifestProblem as exc:
+                self._unusable(report, rel_manifest, str(exc))
+                continue
+            if hour.end_ms() > cutoff:
+                report.kept_young += 1
+                continue
+            try:
+                sealed = read_sealed(self.data_dir, manifest_path)
+            except ManifestProblem as exc:
+                self._unusable(report, rel_manifest, str(exc))
+                continue
+            partial = manifest_path.with_name(paths.stem_of(manifest_path) + paths.PARTIAL_SUFFIX)
+            if partial.exists():
+                self._unusable(report, rel_manifest, "a .partial with the same name exists")
+                continue
+            data_present = sealed.data_path.exists()
+            data_ok = index.is_verified(sealed.rel_data, sealed.md5, sealed.sha256)
+            if not data_present and sealed.rel_data not in index.pruned and not data_ok:
+                self._unusable(report, rel_manifest, f"data file {sealed.rel_data} is missing")
+                continue
+            try:
+                _, m_md5, m_sha = hash_file(manifest_path)
+            except OSError as exc:
+                self._unusable(report, rel_manifest, f"cannot read the manifest: {exc}")
+                continue
+            manifest_ok = index.is_verified(rel_manifest, m_md5, m_sha)
+            if (data_present and not data_ok) or not manifest_ok:
+                report.kept_unverified.append(sealed.rel_data)
+                self.log.info(
+                    "kept_unverified",
+                    path=sealed.rel_data,
+                    data_verified=data_ok,
+                    manifest_verified=manifest_ok,
+                )
+                continue
+            victims = []
+            if data_present:
+                victims.append(
+                    Victim(sealed.data_path, sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256)
+                )
+            victims.append(Victim(manifest_path, rel_manifest, manifest_path.stat().st_size, m_md5, m_sha))
+            for victim in victims:
+                if dry_run:
+                    report.would_delete.append(victim.rel)
+                    self.log.info("would_delete", path=victim.rel, bytes=victim.size, hour=hour.label())
+                    print(f"would delete {victim.rel} ({victim.size} bytes)")
+                    continue
+                if not self._delete(report, victim, hour):
+                    break
+                touched.add(victim.path.parent)
+        if not dry_run:
+            self._remove_empty_dirs(report, touched)
+        self.log.info(
+            "prune_done",
+            dry_run=dry_run,
+            deleted=len(report.deleted),
+            would_delete=len(report.would_delete),
+            kept_young=report.kept_young,
+            kept_unverified=len(report.kept_unverified),
+            kept_unusable=len(report.kept_unusable),
+            errors=len(report.errors),
+            keep_days=self.keep_days,
+            cutoff=utc_iso_ms(cutoff / 1000),
+        )
+        return report
+
+    def _unusable(self, report: PruneReport, rel: str, reason: str) -> None:
+        report.kept_unusable.append((rel, reason))
+        self.log.warning("kept_unusable", path=rel, reason=reason)
+
+    def _delete(self, report: PruneReport, victim: Victim, hour: paths.HourKey) -> bool:
+        path, rel, size, md5, sha256 = victim.path, victim.rel, victim.size, victim.md5, victim.sha256
+        try:
+            os.unlink(path)
+            fsync_dir(path.parent)
+        except OSError as exc:
+            report.errors.append((rel, str(exc)))
+            self.log.error("delete_failed", path=rel, error=str(exc))
+            return False
+        report.deleted.append(rel)
+        self.log.info("deleted", path=rel, bytes=size, md5=md5, hour=hour.label())
+        self.ledger.append(
+            {
+                "ts": utc_iso_ms(self.clock.wall_ms() / 1000),
+                "action": ACTION_PRUNE,
+                "kind": "manifest" if rel.endswith(paths.MANIFEST_SUFFIX) else "data",
+                "path": rel,
+                "bytes": size,
+                "md5": md5,
+                "sha256": sha256,
+                "remote": None,
+                "outcome": PRUNED,
+                "detail": f"verified on the remote; hour {hour.label()} older than {self.keep_days} days",
+            }
+        )
+        return True
+
+    def _remove_empty_dirs(self, report: PruneReport, touched: set[Path]) -> None:
+        raw = self.data_dir / paths.RAW_DIR
+        for hour_dir in sorted(touched):
+            for folder in (hour_dir, hour_dir.parent):
+                if folder == raw or raw not in folder.parents:
+                    continue
+                with contextlib.suppress(OSError):  # not empty (or already gone): keep it
+                    folder.rmdir()
+                    fsync_dir(folder.parent)
+                    report.removed_dirs.append(paths.relative(self.data_dir, folder))
+                    self.log.info("removed_empty_folder", path=paths.relative(self.data_dir, folder))

@@ -1,0 +1,187 @@
+"""Run the real ``rclone`` binary: version, listremotes, copyto, moveto, stat with hashes, cat.
+
+Only flags that both rclone 1.60.1 (Debian 12) and current upstream releases
+understand are used: ``--config``, ``--retries``, ``--low-level-retries``,
+``--contimeout``, ``--timeout``, ``--bwlimit``, ``lsjson --stat --hash`` (1.57+)
+and ``cat``.
+
+Every call gets the same bounded retry and timeout flags. A call that fails
+raises :class:`RcloneError` with rclone's exit code and the tail of its stderr.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+#: rclone exit codes meaning "no such directory" / "no such file".
+EXIT_DIR_NOT_FOUND = 3
+EXIT_FILE_NOT_FOUND = 4
+#: How much of rclone's stderr is kept in an error (the tail is the useful part).
+STDERR_TAIL = 2000
+#: Read size when streaming a remote file through ``rclone cat``.
+CHUNK = 1 << 20
+
+
+class RcloneError(Exception):
+    """An rclone call that did not succeed."""
+
+    def __init__(self, command: str, returncode: int | None, stderr: str) -> None:
+        self.command = command
+        self.returncode = returncode
+        self.stderr = stderr[-STDERR_TAIL:]
+        last = self.stderr.strip().splitlines()[-1] if self.stderr.strip() else ""
+        super().__init__(f"rclone {command} failed (exit {returncode}): {last}".rstrip(": "))
+
+
+@dataclass(frozen=True)
+class RemoteObject:
+    """One file on the remote as ``lsjson --stat --hash`` reports it."""
+
+    size: int
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+def find_binary(explicit: str | os.PathLike[str] | None) -> str | None:
+    """The rclone executable: *explicit* if given (must be an executable file), else PATH."""
+    if explicit:
+        candidate = Path(explicit)
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+        return None
+    return shutil.which("rclone")
+
+
+class Rclone:
+    """A configured rclone: one binary, one config file, one retry/timeout policy."""
+
+    def __init__(
+        self,
+        binary: str,
+        config: str | os.PathLike[str],
+        *,
+        retries: int = 3,
+        low_level_retries: int = 5,
+        timeout_s: float = 60.0,
+        bwlimit: str | None = None,
+    ) -> None:
+        self.binary = binary
+        self.config = str(config)
+        self.retries = retries
+        self.low_level_retries = low_level_retries
+        self.timeout_s = timeout_s
+        self.bwlimit = bwlimit or None
+
+    # ------------------------------------------------------------------ plumbing
+    def base_flags(self) -> list[str]:
+        seconds = f"{max(1, round(self.timeout_s))}s"
+        return [
+            "--config",
+            self.config,
+            "--retries",
+            str(self.retries),
+            "--low-level-retries",
+            str(self.low_level_retries),
+            "--contimeout",
+            seconds,
+            "--timeout",
+            seconds,
+        ]
+
+    def call_limit_s(self) -> float:
+        """Wall-clock cap for metadata calls (not transfers): every retry may time out once."""
+        return self.timeout_s * (self.retries + 1) * 2 + 30
+
+    def run(
+        self, command: list[str], *, wall_limit_s: float | None = None, ok_codes: tuple[int, ...] = (0,)
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = [self.binary, *command, *self.base_flags()]
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=wall_limit_s, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise RcloneError(command[0], None, f"no answer within {wall_limit_s:.0f} s") from exc
+        except OSError as exc:
+            raise RcloneError(command[0], None, str(exc)) from exc
+        if proc.returncode not in ok_codes:
+            raise RcloneError(command[0], proc.returncode, proc.stderr.decode(errors="replace"))
+        return proc
+
+    # ------------------------------------------------------------------ commands
+    def version(self) -> str:
+        """``rclone v1.75.2`` (first line of ``rclone version``)."""
+        out = self.run(["version"], wall_limit_s=30).stdout.decode(errors="replace")
+        return out.strip().splitlines()[0] if out.strip() else "unknown"
+
+    def listremotes(self) -> list[str]:
+        """Remote names in the config, without the trailing colon."""
+        out = self.run(["listremotes"], wall_limit_s=30).stdout.decode(errors="replace")
+        return [line.strip().rstrip(":") for line in out.splitlines() if line.strip()]
+
+    def stat(self, remote_path: str) -> RemoteObject | None:
+        """Size and hashes of one remote file, or None if it does not exist.
+
+        Raises RcloneError when the remote cannot be asked (down, auth, quota).
+        """
+        proc = self.run(
+            ["lsjson", "--stat", "--hash", remote_path],
+            wall_limit_s=self.call_limit_s(),
+            ok_codes=(0, EXIT_DIR_NOT_FOUND, EXIT_FILE_NOT_FOUND),
+        )
+        if proc.returncode != 0:
+            return None
+        try:
+            item = orjson.loads(proc.stdout)
+        except orjson.JSONDecodeError as exc:
+            raise RcloneError("lsjson", 0, f"unreadable lsjson output: {exc}") from exc
+        if not isinstance(item, dict) or item.get("IsDir"):
+            raise RcloneError("lsjson", 0, f"{remote_path} is not a file")
+        raw_hashes = item.get("Hashes") or {}
+        hashes = {str(k).lower(): str(v).lower() for k, v in raw_hashes.items() if v}
+        return RemoteObject(size=int(item.get("Size", -1)), hashes=hashes)
+
+    def copyto(self, local: Path, remote_path: str) -> float:
+        """Upload one file under an exact remote name; returns the seconds it took."""
+        flags = ["--bwlimit", self.bwlimit] if self.bwlimit else []
+        started = time.monotonic()
+        self.run(["copyto", *flags, str(local), remote_path])
+        return time.monotonic() - started
+
+    def moveto(self, src_remote: str, dst_remote: str) -> None:
+        """Rename on the remote (server-side where the backend supports it)."""
+        self.run(["moveto", src_remote, dst_remote], wall_limit_s=self.call_limit_s())
+
+    def cat_hashes(self, remote_path: str) -> tuple[int, dict[str, str]]:
+        """Download a remote file through ``rclone cat`` and hash it: (size, {md5, sha256})."""
+        argv = [self.binary, "cat", remote_path, *self.base_flags()]
+        md5 = hashlib.md5(usedforsecurity=False)
+        sha256 = hashlib.sha256()
+        size = 0
+        with tempfile.TemporaryFile() as errors:
+            try:
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
+            except OSError as exc:
+                raise RcloneError("cat", None, str(exc)) from exc
+            try:
+                assert proc.stdout is not None
+                while chunk := proc.stdout.read(CHUNK):
+                    size += len(chunk)
+                    md5.update(chunk)
+                    sha256.update(chunk)
+                proc.stdout.close()
+                proc.wait()
+            except BaseException:
+                proc.kill()
+                proc.wait()
+                raise
+            if proc.returncode != 0:
+                errors.seek(0)
+                raise RcloneError("cat", proc.returncode, errors.read().decode(errors="replace"))
+        return size, {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}

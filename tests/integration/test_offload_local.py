@@ -1,0 +1,111 @@
+"""Upload + prune with the real rclone against the `local` backend (hashes straight from the remote)."""
+
+from __future__ import annotations
+
+import orjson
+from offload_helpers import (
+    assert_nothing_lost,
+    file_hashes,
+    ledger_entries,
+    outcomes,
+    prune,
+    upload,
+    write_config,
+)
+from orderbooks import paths
+from orderbooks.exitcodes import ExitCode
+from sealed_files import all_files, make_days, make_partial, make_quarantined, make_sealed
+
+pytest_plugins = ["conftest_offload"]
+
+OLD = paths.HourKey("2026-01-02", "03")
+
+
+def test_upload_verifies_records_and_is_idempotent(data_dir, tmp_path):
+    made = make_days(data_dir, days=2, hours=(1, 13))
+    partial = make_partial(data_dir, OLD)
+    quarantined = make_quarantined(data_dir, OLD)
+    config = write_config(tmp_path / "rclone.conf")
+    remote_root = tmp_path / "remote"
+    assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.OK
+    for sealed in made:
+        assert file_hashes(remote_root / sealed.rel_data) == (sealed.md5, sealed.sha256)
+        assert (remote_root / sealed.rel_manifest).read_bytes() == sealed.manifest.read_bytes()
+        assert outcomes(data_dir)[sealed.rel_data] == ["verified"]
+        assert outcomes(data_dir)[sealed.rel_manifest] == ["verified"]
+    uploaded = {p.relative_to(remote_root).as_posix() for p in remote_root.rglob("*") if p.is_file()}
+    # no partial, no quarantine
+    assert uploaded == {s.rel_data for s in made} | {s.rel_manifest for s in made}
+    assert partial.exists() and quarantined.exists()
+    entry = ledger_entries(data_dir)[0]
+    assert set(entry) >= {"ts", "action", "path", "bytes", "md5", "sha256", "remote", "outcome", "detail"}
+    assert "md5+sha256 equal (remote-hash)" in entry["detail"]
+    runs = list((data_dir / "uploads" / "runs").glob("*.json"))
+    assert len(runs) == 1
+    run = orjson.loads(runs[0].read_bytes())
+    assert run["rclone_version"].startswith("rclone v")
+    assert run["totals"]["verified"] == 2 * len(made) and run["failures"] == []
+    assert {f["path"] for f in run["files"]} == set(outcomes(data_dir))
+    # second run: nothing sent again, nothing new in the ledger
+    lines = len(ledger_entries(data_dir))
+    assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.OK
+    assert len(ledger_entries(data_dir)) == lines
+    assert len(list((data_dir / "uploads" / "runs").glob("*.json"))) == 2
+    # prune everything older than 0 days: all verified, so all sealed files go; partial/quarantine stay
+    assert prune(data_dir, 0) == ExitCode.OK
+    assert_nothing_lost(data_dir, remote_root, made)
+    assert all(not s.data.exists() for s in made)
+    assert partial.exists() and quarantined.exists()
+
+
+def test_existing_different_remote_file_is_a_mismatch_and_never_overwritten(data_dir, tmp_path, capsys):
+    good = make_sealed(data_dir, OLD, seed=1)
+    bad = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)
+    config = write_config(tmp_path / "rclone.conf")
+    remote_root = tmp_path / "remote"
+    impostor = remote_root / bad.rel_data
+    impostor.parent.mkdir(parents=True)
+    corrupted = bytearray(bad.data.read_bytes())
+    corrupted[100] ^= 0xFF  # same size, different bytes
+    impostor.write_bytes(bytes(corrupted))
+    capsys.readouterr()
+    assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
+    out = capsys.readouterr().out
+    errors = [orjson.loads(line) for line in out.splitlines() if '"file_mismatch"' in line]
+    assert errors and errors[0]["level"] == "error" and errors[0]["path"] == bad.rel_data
+    assert outcomes(data_dir)[bad.rel_data] == ["mismatch"]
+    assert bad.rel_manifest not in outcomes(data_dir)  # manifest only after its data file verifies
+    assert outcomes(data_dir)[good.rel_data] == ["verified"]
+    assert impostor.read_bytes() == bytes(corrupted)  # not overwritten
+    # a rerun reports it again (loudly), and prune keeps it
+    assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
+    assert outcomes(data_dir)[bad.rel_data] == ["mismatch", "mismatch"]
+    assert prune(data_dir, 0) == ExitCode.OK
+    assert bad.data.exists() and bad.manifest.exists()
+    assert not good.data.exists()
+    assert_nothing_lost(data_dir, remote_root, [good, bad])
+
+
+def test_dry_run_changes_nothing_locally_or_remotely(data_dir, tmp_path, capsys):
+    sealed = make_sealed(data_dir, OLD)
+    config = write_config(tmp_path / "rclone.conf")
+    before = all_files(data_dir)
+    assert upload(data_dir, f"stand:{tmp_path}/remote", config, "--dry-run") == ExitCode.OK
+    assert all_files(data_dir) == before
+    assert not (tmp_path / "remote").exists()
+    assert f"would upload {sealed.rel_data}" in capsys.readouterr().out
+    assert prune(data_dir, 0, "--dry-run") == ExitCode.OK
+    assert all_files(data_dir) == before
+
+
+def test_local_file_not_matching_its_manifest_is_skipped_not_sent(data_dir, tmp_path):
+    sealed = make_sealed(data_dir, OLD)
+    blob = bytearray(sealed.data.read_bytes())
+    blob[-1] ^= 0x01
+    sealed.data.write_bytes(bytes(blob))
+    config = write_config(tmp_path / "rclone.conf")
+    assert upload(data_dir, f"stand:{tmp_path}/remote", config) == ExitCode.FAILED
+    assert outcomes(data_dir)[sealed.rel_data] == ["skipped"]
+    assert not (tmp_path / "remote" / sealed.rel_data).exists()
+    assert prune(data_dir, 0) == ExitCode.OK
+    assert sealed.data.exists()

@@ -1,0 +1,111 @@
+"""`orderbooks upload` / `orderbooks prune` through cli.main: options, environment, exit codes."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from offload_helpers import rclone_binary, write_config
+from orderbooks import cli, paths
+from orderbooks.exitcodes import ExitCode
+from sealed_files import all_files, make_sealed
+
+HOUR = paths.HourKey("2026-01-02", "03")
+
+
+@pytest.fixture
+def setup(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    sealed = make_sealed(data, HOUR)
+    config = write_config(tmp_path / "rclone" / "rclone.conf")
+    return data, sealed, config
+
+
+def test_every_option_can_come_from_the_environment(setup, tmp_path):
+    data, sealed, config = setup
+    remote_dir = tmp_path / "remote"
+    env = {
+        "ORDERBOOKS_REMOTE": f"stand:{remote_dir}",
+        "ORDERBOOKS_DATA_DIR": str(data),
+        "ORDERBOOKS_RCLONE_CONFIG": str(config),
+        "ORDERBOOKS_RCLONE_BINARY": rclone_binary(),
+        "ORDERBOOKS_BWLIMIT": "10M",
+        "ORDERBOOKS_RETRIES": "1",
+        "ORDERBOOKS_TIMEOUT": "5",
+        "ORDERBOOKS_DRY_RUN": "true",
+    }
+    parser = cli.build_parser(env)
+    args = parser.parse_args(["upload"])
+    assert (args.remote, args.data_dir, args.retries, args.timeout, args.bwlimit, args.dry_run) == (
+        f"stand:{remote_dir}",
+        data,
+        1,
+        5.0,
+        "10M",
+        True,
+    )
+    assert cli.main(["upload"], env) == ExitCode.OK  # dry run: nothing sent, nothing written
+    assert not remote_dir.exists()
+    assert not (data / "uploads").exists()
+    env.pop("ORDERBOOKS_DRY_RUN")
+    assert cli.main(["upload"], env) == ExitCode.OK
+    assert (remote_dir / sealed.rel_data).read_bytes() == sealed.data.read_bytes()
+    env_prune = {"ORDERBOOKS_DATA_DIR": str(data), "ORDERBOOKS_KEEP_DAYS": "1"}
+    assert cli.build_parser(env_prune).parse_args(["prune"]).keep_days == 1
+    assert cli.main(["prune"], env_prune) == ExitCode.OK
+    assert not sealed.data.exists()  # 2026-01-02 is long ago and verified
+
+
+def test_bad_environment_value_is_a_usage_error(setup):
+    data, _, _ = setup
+    env = {"ORDERBOOKS_RETRIES": "many"}
+    assert cli.main(["upload", "--remote", "stand:x", "--data-dir", str(data)], env) == ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing-binary", "rclone binary not found"),
+        ("missing-config", "does not exist"),
+        ("world-readable", "chmod 600"),
+        ("group-readable", "chmod 600"),
+        ("unknown-remote", "is not in"),
+        ("not-a-remote", "REMOTE:PATH"),
+        ("missing-data-dir", "data folder"),
+    ],
+)
+def test_preconditions_fail_with_one_message_and_touch_nothing(setup, tmp_path, capsys, case, message):
+    data, _, config = setup
+    argv = ["upload", "--remote", f"stand:{tmp_path}/remote", "--data-dir", str(data)]
+    argv += ["--rclone-config", str(config), "--rclone-binary", rclone_binary()]
+    if case == "missing-binary":
+        argv[-1] = str(tmp_path / "no-rclone")
+    elif case == "missing-config":
+        config.unlink()
+    elif case == "world-readable":
+        os.chmod(config, 0o604)
+    elif case == "group-readable":
+        os.chmod(config, 0o640)
+    elif case == "unknown-remote":
+        argv[2] = f"gdrive:{tmp_path}/remote"
+    elif case == "not-a-remote":
+        argv[2] = str(tmp_path / "remote")
+    elif case == "missing-data-dir":
+        argv[4] = str(tmp_path / "nodata")
+    before = all_files(tmp_path)
+    assert cli.main(argv, {}) == ExitCode.ENVIRONMENT
+    err = capsys.readouterr().err
+    assert message in err and err.count("error:") == 1
+    assert all_files(tmp_path) == before
+    assert not (tmp_path / "remote").exists()
+
+
+def test_prune_needs_keep_days(setup):
+    data, _, _ = setup
+    with pytest.raises(SystemExit) as info:
+        cli.main(["prune", "--data-dir", str(data)], {})
+    assert info.value.code == ExitCode.USAGE
+    with pytest.raises(SystemExit) as info:
+        cli.main(["prune", "--data-dir", str(data), "--keep-days", "-1"], {})
+    assert info.value.code == ExitCode.USAGE

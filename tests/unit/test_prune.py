@@ -1,0 +1,184 @@
+"""Prune: only verified, old-enough sealed files go; everything else stays."""
+
+from __future__ import annotations
+
+import orjson
+from orderbooks import paths
+from orderbooks.clock import FakeClock
+from orderbooks.ledger import Ledger
+from orderbooks.prune import Pruner
+from orderbooks.upload import hash_file
+from sealed_files import DAY_MS, all_files, make_partial, make_quarantined, make_sealed
+
+NOW = paths.HourKey("2026-01-10", "12").start_ms()
+OLD = paths.HourKey("2026-01-07", "05")  # ended > 2 days before NOW
+YOUNG = paths.HourKey("2026-01-10", "02")
+
+
+def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None):
+    ledger = Ledger(data_dir)
+    if data:
+        ledger.append(
+            {
+                "action": "upload",
+                "path": sealed.rel_data,
+                "md5": md5 or sealed.md5,
+                "sha256": sealed.sha256,
+                "outcome": "verified",
+            }
+        )
+    if manifest:
+        _, m_md5, m_sha = hash_file(sealed.manifest)
+        ledger.append(
+            {
+                "action": "upload",
+                "path": sealed.rel_manifest,
+                "md5": m_md5,
+                "sha256": m_sha,
+                "outcome": "verified",
+            }
+        )
+
+
+def pruner(data_dir, keep_days=2):
+    return Pruner(data_dir, keep_days, clock=FakeClock(wall_ms=NOW))
+
+
+def test_verified_old_file_and_manifest_are_deleted_and_recorded(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed)
+    _, manifest_md5, _ = hash_file(sealed.manifest)
+    report = pruner(tmp_path).run()
+    assert report.deleted == [sealed.rel_data, sealed.rel_manifest]
+    assert not sealed.data.exists() and not sealed.manifest.exists()
+    assert not (tmp_path / "raw" / OLD.date).exists()  # empty hour and day folders removed
+    assert (tmp_path / "raw").is_dir()
+    pruned = [e for e in Ledger(tmp_path).read().entries if e["action"] == "prune"]
+    assert [(e["path"], e["outcome"], e["md5"]) for e in pruned] == [
+        (sealed.rel_data, "pruned", sealed.md5),
+        (sealed.rel_manifest, "pruned", manifest_md5),
+    ]
+
+
+def test_young_files_are_kept_even_if_verified(tmp_path):
+    sealed = make_sealed(tmp_path, YOUNG)
+    mark_verified(tmp_path, sealed)
+    report = pruner(tmp_path).run()
+    assert report.deleted == [] and report.kept_young == 1
+    assert sealed.data.exists()
+
+
+def test_age_comes_from_the_hour_folder_not_mtime(tmp_path):
+    import os
+
+    sealed = make_sealed(tmp_path, YOUNG)
+    mark_verified(tmp_path, sealed)
+    os.utime(sealed.data, (0, 0))  # ancient mtime must not matter
+    assert pruner(tmp_path).run().deleted == []
+    old = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, old)
+    os.utime(old.data, (NOW / 1000, NOW / 1000))  # fresh mtime must not matter either
+    assert old.rel_data in pruner(tmp_path).run().deleted
+
+
+def test_keep_days_boundary(tmp_path):
+    hour = paths.HourKey.from_epoch_ms(NOW - DAY_MS - 3_600_000)  # ended exactly 1 day before NOW
+    sealed = make_sealed(tmp_path, hour)
+    mark_verified(tmp_path, sealed)
+    assert pruner(tmp_path, keep_days=2).run().deleted == []
+    assert pruner(tmp_path, keep_days=1).run().deleted == [sealed.rel_data, sealed.rel_manifest]
+
+
+def test_unverified_files_are_kept(tmp_path):
+    nothing = make_sealed(tmp_path, OLD, seed=1)
+    data_only = make_sealed(tmp_path, OLD, seed=2)
+    mark_verified(tmp_path, data_only, manifest=False)
+    manifest_only = make_sealed(tmp_path, OLD, seed=3)
+    mark_verified(tmp_path, manifest_only, data=False)
+    stale_hash = make_sealed(tmp_path, OLD, seed=4)
+    mark_verified(tmp_path, stale_hash, md5="0" * 32)
+    before = all_files(tmp_path)
+    report = pruner(tmp_path).run()
+    assert report.deleted == []
+    assert sorted(report.kept_unverified) == sorted(
+        s.rel_data for s in (nothing, data_only, manifest_only, stale_hash)
+    )
+    assert all_files(tmp_path) == before
+
+
+def test_ledger_mismatch_or_failed_outcome_does_not_count(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    ledger = Ledger(tmp_path)
+    for outcome in ("mismatch", "failed", "skipped"):
+        ledger.append(
+            {
+                "action": "upload",
+                "path": sealed.rel_data,
+                "md5": sealed.md5,
+                "sha256": sealed.sha256,
+                "outcome": outcome,
+            }
+        )
+    mark_verified(tmp_path, sealed, data=False)
+    assert pruner(tmp_path).run().deleted == []
+    assert sealed.data.exists()
+
+
+def test_partials_quarantine_and_malformed_manifests_are_never_touched(tmp_path):
+    partial = make_partial(tmp_path, OLD)
+    quarantined = make_quarantined(tmp_path, OLD)
+    bad = make_sealed(tmp_path, OLD, seed=5)
+    mark_verified(tmp_path, bad)
+    bad.manifest.write_bytes(b"{broken")
+    before = all_files(tmp_path)
+    report = pruner(tmp_path, keep_days=0).run()
+    assert report.deleted == []
+    assert len(report.kept_unusable) == 1 and "unreadable" in report.kept_unusable[0][1]
+    assert all_files(tmp_path) == before
+    assert partial.exists() and quarantined.exists()
+
+
+def test_sealed_file_with_a_partial_twin_is_kept(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed)
+    sealed.manifest.with_name(paths.stem_of(sealed.manifest) + paths.PARTIAL_SUFFIX).write_bytes(b"x")
+    assert pruner(tmp_path).run().deleted == []
+    assert sealed.data.exists()
+
+
+def test_dry_run_changes_nothing(tmp_path, capsys):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed)
+    before = all_files(tmp_path)
+    ledger_before = (tmp_path / "uploads" / "ledger.jsonl").read_bytes()
+    report = pruner(tmp_path).run(dry_run=True)
+    assert report.would_delete == [sealed.rel_data, sealed.rel_manifest]
+    assert all_files(tmp_path) == before
+    assert (tmp_path / "uploads" / "ledger.jsonl").read_bytes() == ledger_before
+    assert "would delete" in capsys.readouterr().out
+
+
+def test_interrupted_prune_is_finished_next_time(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed)
+    sealed.data.unlink()  # crash after the data file, before the manifest
+    report = pruner(tmp_path).run()
+    assert report.deleted == [sealed.rel_manifest]
+    assert not sealed.manifest.exists()
+
+
+def test_manifest_without_data_and_without_verification_is_kept(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    sealed.data.unlink()
+    report = pruner(tmp_path).run()
+    assert report.deleted == [] and sealed.manifest.exists()
+    assert "missing" in report.kept_unusable[0][1]
+
+
+def test_other_files_in_the_hour_folder_keep_it(tmp_path):
+    sealed = make_sealed(tmp_path, OLD, seed=1)
+    keep = make_sealed(tmp_path, OLD, seed=2)
+    mark_verified(tmp_path, sealed)
+    pruner(tmp_path).run()
+    assert keep.data.exists() and keep.manifest.exists()
+    assert orjson.loads(keep.manifest.read_bytes())["md5"] == keep.md5
