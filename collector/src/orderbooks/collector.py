@@ -1,0 +1,210 @@
+"""The poll loop: discovery + books -> rows -> sink, on a drift-free schedule.
+
+``Collector.run()`` returns an exit reason (``"duration"`` or ``"stopped"``)
+and never raises for network or API trouble. Each cycle polls the markets the
+known schedule says are open (or in grace, or next up), writes one
+``CycleResult`` to the sink, then uses the slack before the next due time
+for any Gamma refresh that is due. A cycle that ends after the next one's
+due time is an ``overrun`` and the schedule skips ahead. ``stop_event`` ends
+the loop after the current cycle (the command sets it on SIGTERM/SIGINT).
+
+Everything with side effects is injected: settings, the sink
+(``records.SnapshotSink``), the clock, the HTTP transport (or a ready
+``ApiClient``) and the wait function, so tests drive it with
+``httpx.MockTransport`` + ``FakeClock`` + an in-memory sink.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import traceback
+from collections.abc import Callable
+
+import httpx
+
+from orderbooks.books import BookFetcher
+from orderbooks.client import ApiClient
+from orderbooks.clock import Clock, SystemClock
+from orderbooks.config import Settings
+from orderbooks.discovery import Discovery
+from orderbooks.logs import Logger, get_logger
+from orderbooks.records import CycleResult, FailureRecord, SnapshotSink
+from orderbooks.schedule import CycleSchedule
+
+#: Longest the first discovery may take before polling starts (seconds).
+STARTUP_DISCOVERY_SECONDS = 15.0
+#: How often a progress line is logged (seconds).
+PROGRESS_SECONDS = 60.0
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: Settings,
+        sink: SnapshotSink,
+        *,
+        clock: Clock | None = None,
+        stop_event: threading.Event | None = None,
+        transport: httpx.BaseTransport | None = None,
+        client: ApiClient | None = None,
+        wait: Callable[[float], object] | None = None,
+        rng: random.Random | None = None,
+        log: Logger | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.clock = clock or SystemClock()
+        self.stop_event = stop_event or threading.Event()
+        self.log = log or get_logger("collector")
+        self.client = client or ApiClient(settings, clock=self.clock, transport=transport, rng=rng)
+        self._owns_client = client is None
+        self.wait = wait or self.clock.sleep
+        self.discovery = Discovery(self.client, settings, self.clock)
+        self.fetcher = BookFetcher(self.client, self.clock, settings.books_chunk_size)
+        self.cycles = 0
+        self.rows = 0
+        self.failures = 0
+        self._tracked: set[str] = set()
+
+    # ------------------------------------------------------------ loop
+
+    def run(self) -> str:
+        try:
+            return self._run()
+        finally:
+            if self._owns_client:
+                self.client.close()
+
+    def _run(self) -> str:
+        start = self.clock.monotonic()
+        end = start + self.settings.duration if self.settings.duration is not None else None
+        self.log.info("collector_started", settings=self.settings.to_dict())
+        startup_deadline = start + STARTUP_DISCOVERY_SECONDS
+        if end is not None:
+            startup_deadline = min(startup_deadline, end)
+        self._guarded(self._refresh, startup_deadline, None)
+
+        schedule = CycleSchedule(self.clock.monotonic(), self.settings.interval)
+        cycle = 0
+        last_progress = schedule.t0
+        while True:
+            if self.stop_event.is_set():
+                return self._stopped("stopped")
+            due = schedule.due(cycle)
+            if end is not None and due >= end:
+                self._wait_until(end)
+                return self._stopped("stopped" if self.stop_event.is_set() else "duration")
+            self._wait_until(due)
+            if self.stop_event.is_set():
+                return self._stopped("stopped")
+            next_due = schedule.due(cycle + 1)
+            self._guarded(self._poll_cycle, next_due, cycle)
+            if self.stop_event.is_set():
+                return self._stopped("stopped")
+            self._guarded(self._refresh, next_due, cycle)
+            now = self.clock.monotonic()
+            nxt, skipped = schedule.next_cycle(cycle, now)
+            if skipped:
+                late = now - next_due
+                self._sink_failures(
+                    [
+                        self._record(
+                            cycle,
+                            "overrun",
+                            f"cycle {cycle} ended {late:.3f}s after the next due time; "
+                            f"skipped {skipped} cycle(s)",
+                        )
+                    ]
+                )
+            if now - last_progress >= PROGRESS_SECONDS:
+                last_progress = now
+                self.log.info(
+                    "progress",
+                    cycles=self.cycles,
+                    rows=self.rows,
+                    failures=self.failures,
+                    tracked=len(self._tracked),
+                    known=len(self.discovery.known),
+                )
+            cycle = nxt
+
+    def _wait_until(self, target: float) -> None:
+        while not self.stop_event.is_set():
+            remaining = target - self.clock.monotonic()
+            if remaining <= 0:
+                return
+            self.wait(remaining)
+
+    def _stopped(self, reason: str) -> str:
+        self.log.info(
+            "collector_stopping", reason=reason, cycles=self.cycles, rows=self.rows, failures=self.failures
+        )
+        return reason
+
+    def _guarded(self, step: Callable[[float, int | None], None], arg: float, cycle: int | None) -> None:
+        """Run one step; an unexpected exception is logged, never fatal to the loop."""
+        try:
+            step(arg, cycle)
+        except Exception as exc:
+            self.log.error(
+                "step_crashed",
+                step=step.__name__,
+                cycle=cycle,
+                error=repr(exc)[:300],
+                traceback=traceback.format_exc()[-2000:],
+            )
+
+    # ------------------------------------------------------------ steps
+
+    def _poll_cycle(self, deadline: float, cycle: int | None) -> None:
+        assert cycle is not None
+        started_ms = self.clock.wall_ms()
+        tokens = self.discovery.tracked_tokens(started_ms)
+        self._log_tracking(tokens, cycle)
+        outcome = self.fetcher.fetch(tokens, cycle=cycle, deadline=deadline) if tokens else None
+        rows = outcome.rows if outcome else []
+        failures = outcome.failures if outcome else []
+        if outcome:
+            for token_id in outcome.closed_tokens:
+                self.discovery.mark_closed(token_id)
+                self.log.info("book_closed", cycle=cycle, token_id=token_id)
+        result = CycleResult(
+            cycle=cycle,
+            started_ms=started_ms,
+            rows=rows,
+            failures=failures,
+            ok=not failures and len(rows) == len(tokens),
+        )
+        self.sink.write_cycle(result)
+        self.cycles += 1
+        self.rows += len(rows)
+        self.failures += len(failures)
+        self.log.debug("cycle_done", cycle=cycle, tokens=len(tokens), rows=len(rows), failures=len(failures))
+
+    def _refresh(self, deadline: float, cycle: int | None) -> None:
+        if not self.discovery.due_series(self.clock.monotonic()):
+            return
+        failures = self.discovery.refresh_due(deadline, cycle)
+        self._sink_failures(failures)
+
+    def _log_tracking(self, tokens: list, cycle: int) -> None:
+        slugs = {t.market.slug for t in tokens}
+        if slugs != self._tracked:
+            self.log.info(
+                "tracking_changed",
+                cycle=cycle,
+                added=sorted(slugs - self._tracked),
+                removed=sorted(self._tracked - slugs),
+                tokens=len(tokens),
+            )
+            self._tracked = slugs
+
+    def _sink_failures(self, failures: list[FailureRecord]) -> None:
+        if failures:
+            self.failures += len(failures)
+            self.sink.record_failures(failures)
+
+    def _record(self, cycle: int | None, error: str, message: str) -> FailureRecord:
+        self.log.warning(error, cycle=cycle, message=message)
+        return FailureRecord(t_ms=self.clock.wall_ms(), cycle=cycle, error=error, message=message[:200])

@@ -1,0 +1,240 @@
+"""Collector settings: parsing and validation, before any network call.
+
+Every option is an argparse argument whose ``type=`` function raises
+``argparse.ArgumentTypeError`` with a short reason, so the same check applies
+to the command line and to ``ORDERBOOKS_<OPTION>`` environment variables
+(``cli.apply_environment`` calls the same functions). ``settings_from_args``
+turns the namespace into a frozen ``Settings`` and checks what needs more
+than one value or the file system (the data folder must be writable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from orderbooks.exitcodes import ExitCode
+
+DEFAULT_GAMMA_URL = "https://gamma-api.polymarket.com"
+DEFAULT_CLOB_URL = "https://clob.polymarket.com"
+DEFAULT_DATA_DIR = "/var/lib/orderbooks"
+#: BTC up/down series on Gamma: 5m, 15m, hourly, 4h, daily.
+DEFAULT_SERIES = ("10684", "10192", "10114", "10331", "41")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_SERIES_RE = re.compile(r"^[0-9]{1,12}$")
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; ``code`` is the exit code to return."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------- argparse types
+
+
+def positive_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {raw!r}")
+    return value
+
+
+def non_negative_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {raw!r}")
+    return value
+
+
+def fraction(raw: str) -> float:
+    value = positive_float(raw)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {raw!r}")
+    return value
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(str(raw).strip(), 10)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+
+
+def positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {raw!r}")
+    return value
+
+
+def non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {raw!r}")
+    return value
+
+
+def compress_level(raw: str) -> int:
+    value = _int(raw)
+    if not 1 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"must be 1..9, got {raw!r}")
+    return value
+
+
+def http_url(raw: str) -> str:
+    """``http(s)://host[:port][/path]`` without query or fragment; trailing '/' removed."""
+    text = str(raw).strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"malformed URL {raw!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"malformed URL {raw!r}: expected http(s)://host[:port][/path]")
+    if parts.query or parts.fragment or " " in text:
+        raise argparse.ArgumentTypeError(f"malformed URL {raw!r}: no query, fragment or spaces allowed")
+    del port
+    return text.rstrip("/")
+
+
+def series_ids(raw: str) -> tuple[str, ...]:
+    """``"10684, 41"`` -> ``("10684", "41")``: comma-separated numeric Gamma series ids."""
+    items = [item.strip() for item in str(raw).split(",")]
+    if not items or any(not item for item in items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated series ids like 10684,41; got {raw!r}")
+    bad = [item for item in items if not _SERIES_RE.match(item)]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"series ids are numbers (e.g. 10684,41); not understood: {bad[0]!r}"
+        )
+    return tuple(dict.fromkeys(items))
+
+
+def log_level(raw: str) -> str:
+    value = str(raw).strip().lower()
+    if value not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOG_LEVELS)}; got {raw!r}")
+    return value
+
+
+# ---------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    gamma_url: str = DEFAULT_GAMMA_URL
+    clob_url: str = DEFAULT_CLOB_URL
+    interval: float = 1.0
+    series: tuple[str, ...] = DEFAULT_SERIES
+    duration: float | None = None
+    grace_seconds: float = 120.0
+    upcoming: int = 1
+    discovery_interval: float = 60.0
+    books_chunk_size: int = 50
+    connect_timeout: float = 3.0
+    read_timeout: float = 5.0
+    max_retries: int = 2
+    flush_rows: int = 0
+    flush_seconds: float = 0.0
+    disk_floor_mb: int = 1024
+    compress_level: int = 6
+    log_level: str = "info"
+    budget_fraction: float = 0.5
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["data_dir"] = str(self.data_dir)
+        out["series"] = list(self.series)
+        return out
+
+
+#: (option, type, default, metavar, help) for every collect option, in --help order.
+_OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
+    ("--data-dir", Path, Path(DEFAULT_DATA_DIR), "DIR", "data folder (raw files, manifests, runs)"),
+    ("--gamma-url", http_url, DEFAULT_GAMMA_URL, "URL", "Gamma API base URL"),
+    ("--clob-url", http_url, DEFAULT_CLOB_URL, "URL", "CLOB API base URL"),
+    ("--interval", positive_float, 1.0, "S", "seconds between poll cycles (> 0)"),
+    ("--series", series_ids, DEFAULT_SERIES, "IDS", "comma-separated Gamma series ids"),
+    ("--duration", positive_float, None, "S", "stop cleanly after S seconds (default: run until signalled)"),
+    ("--grace-seconds", non_negative_float, 120.0, "S", "keep polling a market S seconds after endDate"),
+    ("--upcoming", non_negative_int, 1, "N", "also poll the next N upcoming windows per series"),
+    ("--discovery-interval", positive_float, 60.0, "S", "seconds between Gamma discovery refreshes"),
+    ("--books-chunk-size", positive_int, 50, "N", "token ids per POST /books request"),
+    ("--connect-timeout", positive_float, 3.0, "S", "HTTP connect timeout"),
+    ("--read-timeout", positive_float, 5.0, "S", "HTTP read timeout (also capped by the cycle deadline)"),
+    ("--max-retries", non_negative_int, 2, "N", "retries per request within one cycle"),
+    ("--flush-rows", non_negative_int, 0, "N", "flush a gzip member every N rows (0: every cycle)"),
+    ("--flush-seconds", non_negative_float, 0.0, "S", "flush a gzip member every S seconds (0: every cycle)"),
+    ("--disk-floor-mb", non_negative_int, 1024, "MB", "stop writing rows below this much free space"),
+    ("--compress-level", compress_level, 6, "1-9", "gzip compression level"),
+    ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
+    ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every collect option to *parser* (each is also ``ORDERBOOKS_<OPTION>``)."""
+    for option, type_, default, metavar, help_text in _OPTIONS:
+        env = "ORDERBOOKS_" + option[2:].replace("-", "_").upper()
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        parser.add_argument(
+            option,
+            type=type_,
+            default=default,
+            metavar=metavar,
+            help=f"{help_text} [env {env}; default {shown}]",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Build Settings from parsed arguments and check the data folder.
+
+    Raises ConfigError (USAGE for a bad value, ENVIRONMENT for an unusable folder).
+    """
+    values = {name: getattr(args, name) for name in Settings.__dataclass_fields__ if hasattr(args, name)}
+    settings = Settings(**values)
+    check_settings(settings)
+    check_data_dir(settings.data_dir)
+    return settings
+
+
+def check_settings(settings: Settings) -> None:
+    """Checks that involve more than one value (types were checked by argparse)."""
+    if settings.duration is not None and settings.duration < settings.interval:
+        raise ConfigError(
+            f"--duration {settings.duration:g} is shorter than one --interval {settings.interval:g}"
+        )
+    if not settings.series:
+        raise ConfigError("--series: at least one series id is needed")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Create *data_dir* if needed and prove it is writable (ENVIRONMENT otherwise)."""
+    path = Path(data_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            raise NotADirectoryError(f"not a directory: {path}")
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(f"data dir {str(path)!r} is not writable: {reason}", ExitCode.ENVIRONMENT) from None

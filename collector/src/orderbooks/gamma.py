@@ -1,0 +1,185 @@
+"""Parse Gamma ``/events`` answers into tradeable BTC up/down markets.
+
+Pure functions, no I/O. The real API silently ignores unknown query
+parameters, so nothing in an answer is trusted: an event is kept only when
+its ``series[].id`` is the series asked for and it looks like a BTC up/down
+event. ``outcomes`` and ``clobTokenIds`` are JSON-encoded strings; they are
+paired by index, and a market without exactly two of each is skipped with a
+reason. Window times come from ``eventStartTime``/``endDate`` (never the
+title or the slug), so both hourly slug forms work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+_BTC_UPDOWN_RE = re.compile(r"(btc|bitcoin)[- ]?up[- ]?(or[- ]?)?down|btc-updown", re.IGNORECASE)
+_TOKEN_RE = re.compile(r"^[0-9]{1,80}$")
+
+
+@dataclass(frozen=True)
+class Market:
+    """One binary market (one window of one series), tokens paired with outcomes by index."""
+
+    series: str
+    slug: str
+    condition_id: str
+    window_start: str  # ISO-8601 as Gamma sent eventStartTime
+    window_end: str  # ISO-8601 as Gamma sent endDate
+    start_ms: int
+    end_ms: int
+    tokens: tuple[tuple[str, str], ...]  # ((token_id, outcome), (token_id, outcome))
+    closed: bool = False
+
+    def outcome_of(self, token_id: str) -> str | None:
+        for token, outcome in self.tokens:
+            if token == token_id:
+                return outcome
+        return None
+
+
+@dataclass(frozen=True)
+class Skipped:
+    series: str
+    slug: str
+    reason: str
+    drift: bool = False  # True when a field has the wrong shape (schema drift), not a legit skip
+
+
+class MarketDrift(ValueError):
+    """A market field is missing or has the wrong type: schema drift, not a legit skip."""
+
+
+def parse_iso_ms(value: Any) -> int:
+    """``2026-05-12T11:10:00Z`` (optionally with fraction or offset) -> epoch ms. ValueError if not."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"not an ISO-8601 time: {value!r}")
+    text = value.strip().replace(" ", "T", 1)
+    if text.endswith("+00"):
+        text += ":00"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000)
+
+
+def decode_list(value: Any, name: str) -> list[Any]:
+    """A JSON-encoded string of a list (or, tolerated, a real list)."""
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, str):
+        raise MarketDrift(f"{name} is {type(value).__name__}, expected a JSON string")
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise MarketDrift(f"{name} is not valid JSON: {value[:60]!r}") from None
+    if not isinstance(decoded, list):
+        raise MarketDrift(f"{name} is not a JSON list")
+    return decoded
+
+
+def event_in_series(event: dict[str, Any], series_id: str) -> bool:
+    series = event.get("series")
+    if not isinstance(series, list):
+        return False
+    return any(isinstance(s, dict) and str(s.get("id")) == str(series_id) for s in series)
+
+
+def looks_btc_updown(event: dict[str, Any]) -> bool:
+    texts = [event.get("slug"), event.get("ticker"), event.get("seriesSlug"), event.get("title")]
+    for s in event.get("series") or []:
+        if isinstance(s, dict):
+            texts.extend([s.get("slug"), s.get("ticker")])
+    return any(isinstance(t, str) and _BTC_UPDOWN_RE.search(t) for t in texts)
+
+
+def parse_market(event: dict[str, Any], market: dict[str, Any], series_id: str) -> Market:
+    """One Gamma market -> Market; ValueError with a short reason when unusable."""
+    if not isinstance(market, dict):
+        raise MarketDrift("market is not an object")
+    condition_id = market.get("conditionId")
+    if not isinstance(condition_id, str) or not condition_id:
+        raise MarketDrift("no conditionId")
+    outcomes = decode_list(market.get("outcomes"), "outcomes")
+    tokens = decode_list(market.get("clobTokenIds"), "clobTokenIds")
+    if len(outcomes) != 2 or len(tokens) != 2:
+        raise ValueError(f"expected 2 outcomes and 2 clobTokenIds, got {len(outcomes)} and {len(tokens)}")
+    if not all(isinstance(o, str) and o for o in outcomes):
+        raise MarketDrift("outcomes are not non-empty strings")
+    if not all(isinstance(t, str) and _TOKEN_RE.match(t) for t in tokens):
+        raise MarketDrift("clobTokenIds are not decimal strings")
+    if tokens[0] == tokens[1]:
+        raise ValueError("both clobTokenIds are equal")
+    if market.get("enableOrderBook") is False:
+        raise ValueError("enableOrderBook is false")
+    window_start = market.get("eventStartTime") or event.get("startTime")
+    window_end = market.get("endDate") or event.get("endDate")
+    try:
+        start_ms = parse_iso_ms(window_start)
+        end_ms = parse_iso_ms(window_end)
+    except ValueError as exc:
+        raise MarketDrift(f"bad window times: {exc}") from None
+    if end_ms <= start_ms:
+        raise ValueError(f"endDate {window_end} is not after eventStartTime {window_start}")
+    slug = market.get("slug") or event.get("slug") or condition_id
+    return Market(
+        series=str(series_id),
+        slug=str(slug),
+        condition_id=condition_id,
+        window_start=str(window_start),
+        window_end=str(window_end),
+        start_ms=start_ms,
+        end_ms=end_ms,
+        tokens=((tokens[0], outcomes[0]), (tokens[1], outcomes[1])),
+        closed=bool(market.get("closed")) or bool(event.get("closed")),
+    )
+
+
+def parse_events(payload: Any, series_id: str) -> tuple[list[Market], list[Skipped]]:
+    """A ``GET /events`` answer -> (markets of *series_id*, skipped with reasons).
+
+    Raises ValueError when the answer is not a list at all (schema drift).
+    """
+    if not isinstance(payload, list):
+        raise ValueError(f"/events answer is {type(payload).__name__}, expected a list")
+    markets: list[Market] = []
+    skipped: list[Skipped] = []
+    for event in payload:
+        if not isinstance(event, dict):
+            skipped.append(Skipped(series_id, "?", "event is not an object"))
+            continue
+        slug = str(event.get("slug", "?"))
+        ignored = None
+        if not event_in_series(event, series_id):
+            ignored = "not in the requested series"
+        elif not looks_btc_updown(event):
+            ignored = "not a BTC up/down event"
+        if ignored:
+            skipped.append(Skipped(series_id, slug, ignored))
+            skipped.extend(_drift_in_ignored(event, series_id, slug))
+            continue
+        for market in event.get("markets") or []:
+            try:
+                markets.append(parse_market(event, market, series_id))
+            except ValueError as exc:
+                mslug = market.get("slug", slug) if isinstance(market, dict) else slug
+                skipped.append(Skipped(series_id, str(mslug), str(exc), isinstance(exc, MarketDrift)))
+    return markets, skipped
+
+
+def _drift_in_ignored(event: dict[str, Any], series_id: str, slug: str) -> list[Skipped]:
+    """Shape problems in an event we do not use are still schema drift of the answer."""
+    found = []
+    for market in event.get("markets") or []:
+        try:
+            parse_market(event, market, series_id)
+        except MarketDrift as exc:
+            found.append(Skipped(series_id, slug, f"in an ignored event: {exc}", drift=True))
+        except ValueError:
+            pass
+    return found

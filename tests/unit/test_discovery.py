@@ -1,0 +1,166 @@
+"""Discovery: pagination, filtering, selection (window, grace, upcoming), rollover, failures."""
+
+import json
+import random
+
+import httpx
+from orderbooks.client import ApiClient
+from orderbooks.clock import FakeClock
+from orderbooks.config import Settings
+from orderbooks.discovery import PAGE_SIZE, Discovery
+
+T0 = 1_700_000_000_000  # a multiple of 10 s
+WIN = 10_000
+
+
+def iso(ms):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ev(series, k, length=WIN, closed=False):
+    start = k * length
+    toks = [f"{series}{k}1", f"{series}{k}2"]
+    return {
+        "slug": f"btc-updown-5m-{start // 1000}",
+        "series": [{"id": series}],
+        "markets": [
+            {
+                "conditionId": f"0x{series}{k}",
+                "slug": f"btc-updown-5m-{start // 1000}",
+                "outcomes": '["Up", "Down"]',
+                "clobTokenIds": json.dumps(toks),
+                "eventStartTime": iso(start),
+                "endDate": iso(start + length),
+                "closed": closed,
+            }
+        ],
+    }
+
+
+class Gamma:
+    """Lists windows of series 10684 from k0 on; can fail; records params."""
+
+    def __init__(self, clock, count=8, extra=()):
+        self.clock = clock
+        self.count = count
+        self.extra = list(extra)
+        self.fail = False
+        self.params = []
+
+    def __call__(self, request):
+        self.params.append(dict(request.url.params))
+        if self.fail:
+            return httpx.Response(503)
+        now_k = self.clock.wall_ms() // WIN
+        events = [ev("10684", k) for k in range(now_k - 1, now_k - 1 + self.count)] + self.extra
+        off, lim = int(request.url.params["offset"]), int(request.url.params["limit"])
+        return httpx.Response(200, json=events[off : off + lim])
+
+
+def make(count=8, extra=(), **settings):
+    clock = FakeClock(wall_ms=T0 + 2_000)
+    gamma = Gamma(clock, count, extra)
+    s = Settings(gamma_url="http://g", clob_url="http://c", series=("10684",), grace_seconds=3, **settings)
+    client = ApiClient(s, clock=clock, transport=httpx.MockTransport(gamma), rng=random.Random(1))
+    return Discovery(client, s, clock), gamma, clock
+
+
+def test_query_uses_the_documented_parameters():
+    d, gamma, clock = make()
+    assert d.refresh_due(clock.monotonic() + 5) == []
+    p = gamma.params[0]
+    assert p == {
+        "series_id": "10684",
+        "closed": "false",
+        "order": "endDate",
+        "ascending": "true",
+        "limit": str(PAGE_SIZE),
+        "offset": "0",
+    }
+
+
+def test_paginates_until_a_short_page(monkeypatch):
+    monkeypatch.setattr("orderbooks.discovery.HORIZON_SECONDS", 10**9)
+    d, gamma, clock = make(count=PAGE_SIZE + 5)
+    d.refresh_due(clock.monotonic() + 5)
+    assert [p["offset"] for p in gamma.params] == ["0", str(PAGE_SIZE)]
+
+
+def test_stops_paging_beyond_the_horizon():
+    d, gamma, clock = make(count=400)  # 400 windows of 10 s reach past the 900 s horizon on page 1
+    d.refresh_due(clock.monotonic() + 5)
+    assert len(gamma.params) == 1
+
+
+def test_select_current_grace_and_upcoming():
+    d, _, clock = make(upcoming=2)
+    d.refresh_due(clock.monotonic() + 5)
+    k = (T0 + 2_000) // WIN
+    # previous window ended 2 s ago: in grace (3 s); current; next two upcoming
+    assert [m.condition_id for m in d.select(clock.wall_ms())] == [
+        f"0x10684{k - 1}",
+        f"0x10684{k}",
+        f"0x10684{k + 1}",
+        f"0x10684{k + 2}",
+    ]
+    clock.advance(1.5)  # grace over for k-1
+    assert f"0x10684{k - 1}" not in [m.condition_id for m in d.select(clock.wall_ms())]
+
+
+def test_rollover_on_time_without_a_refresh():
+    d, gamma, clock = make(upcoming=0)
+    d.refresh_due(clock.monotonic() + 5)
+    k = (T0 + 2_000) // WIN
+    assert [m.condition_id for m in d.select(clock.wall_ms())][-1] == f"0x10684{k}"
+    clock.advance(8.0)  # exactly the next window's start
+    calls = len(gamma.params)
+    assert f"0x10684{k + 1}" in [m.condition_id for m in d.select(clock.wall_ms())]
+    assert len(gamma.params) == calls  # no request needed
+
+
+def test_failed_refresh_keeps_the_known_set_and_records_discovery():
+    d, gamma, clock = make()
+    d.refresh_due(clock.monotonic() + 5)
+    known = dict(d.known)
+    gamma.fail = True
+    clock.advance(60)
+    failures = d.refresh_due(clock.monotonic() + 5, cycle=9)
+    assert failures[-1].error == "discovery" and failures[-1].series == "10684" and failures[-1].cycle == 9
+    assert {f.error for f in failures[:-1]} == {"http_status"}
+    assert d.known.keys() >= {k for k, m in known.items() if m.end_ms + 3000 > clock.wall_ms()}
+    assert d.due_series(clock.monotonic()) == []  # retried soon, not immediately
+    clock.advance(10)
+    assert d.due_series(clock.monotonic()) == ["10684"]
+
+
+def test_other_series_and_drift_are_filtered_and_drift_recorded():
+    bad = ev("10684", 10**9)
+    bad["markets"][0]["clobTokenIds"] = [1, 2]
+    d, _, clock = make(extra=[ev("10192", 5), bad])
+    failures = d.refresh_due(clock.monotonic() + 5)
+    assert all(m.series == "10684" and "10192" not in m.condition_id for m in d.known.values())
+    assert [f.error for f in failures] == ["schema_drift"]
+
+
+def test_mark_closed_stops_polling_a_token_and_the_market_when_both_close():
+    d, _, clock = make(upcoming=0)
+    d.refresh_due(clock.monotonic() + 5)
+    prev = d.select(clock.wall_ms())[0]
+    d.mark_closed(prev.tokens[0][0])
+    assert prev.tokens[0][0] not in [t.token_id for t in d.tracked_tokens(clock.wall_ms())]
+    d.mark_closed(prev.tokens[1][0])
+    assert prev not in d.select(clock.wall_ms())
+
+
+def test_ended_market_no_longer_listed_is_forgotten_but_open_ones_are_kept():
+    d, gamma, clock = make()
+    d.refresh_due(clock.monotonic() + 5)
+    k = (T0 + 2_000) // WIN
+    assert f"0x10684{k - 1}" in d.select(clock.wall_ms())[0].condition_id  # in grace
+    # Gamma now lists only windows from k + 1 on: k - 1 (ended) is closed, k (open) stays known.
+    gamma.clock = FakeClock(wall_ms=(k + 2) * WIN)
+    d.refresh_series("10684", clock.monotonic() + 5)
+    assert f"0x10684{k - 1}" not in d.known
+    assert f"0x10684{k}" in d.known
