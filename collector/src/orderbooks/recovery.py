@@ -1,0 +1,338 @@
+"""Startup recovery: make every file an earlier, crashed run left behind consistent.
+
+``recover()`` runs once when ``orderbooks collect`` starts, before the writer
+exists. For every ``.partial`` whose run is not alive (its run lock is free):
+
+* if a manifest beside it already describes it exactly (the crash hit between
+  the manifest write and the rename), the seal is completed;
+* otherwise it is cut back to the end of its last complete, CRC-checked gzip
+  member (``os.truncate`` + fsync), its manifest is rebuilt from the rows kept
+  (``recovered: true``, ``bytes_dropped``, a ``restart`` gap from its last row
+  to now) and it is sealed;
+* a partial without one complete member is moved to ``DATA_DIR/quarantine/``
+  under the same relative path: kept and reported, never deleted.
+
+Sealed files without a manifest get one rebuilt from their data
+(``rebuilt: true``). Run manifests of crashed runs are closed
+(``exit_reason: "crashed"``). Stale temporary files of atomic writes are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderbooks import manifest, paths
+from orderbooks.atomic import durable_rename
+from orderbooks.logs import Logger, get_logger
+from orderbooks.records import FailureRecord
+from orderbooks.writer import make_dirs_durable
+
+RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+TEMP_RE = re.compile(r"^\..+\.tmp$")
+
+
+@dataclass
+class RecoveryReport:
+    recovered: list[Path] = field(default_factory=list)  # sealed data files, recovered=true
+    quarantined: list[Path] = field(default_factory=list)  # new paths under quarantine/
+    rebuilt: list[Path] = field(default_factory=list)  # manifests rebuilt for sealed files
+    completed: list[Path] = field(default_factory=list)  # seals finished (manifest was already written)
+    skipped_live: list[Path] = field(default_factory=list)  # partials of a run that is still running
+    runs_closed: list[str] = field(default_factory=list)  # run ids marked crashed
+    temp_removed: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # could not act; verify will report these
+    bytes_dropped: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recovered": [str(p) for p in self.recovered],
+            "quarantined": [str(p) for p in self.quarantined],
+            "rebuilt": [str(p) for p in self.rebuilt],
+            "completed": [str(p) for p in self.completed],
+            "skipped_live": [str(p) for p in self.skipped_live],
+            "runs_closed": list(self.runs_closed),
+            "temp_removed": [str(p) for p in self.temp_removed],
+            "problems": list(self.problems),
+            "bytes_dropped": self.bytes_dropped,
+        }
+
+
+def recover(
+    data_dir: Path,
+    *,
+    now_ms: int,
+    collector_version: str,
+    host: str,
+    log: Logger | None = None,
+) -> RecoveryReport:
+    data_dir = Path(data_dir)
+    log = log or get_logger("recovery")
+    report = RecoveryReport()
+    recovered_by_run: dict[str, list[dict[str, Any]]] = {}
+
+    _remove_stale_temp_files(data_dir, report, log)
+
+    for partial in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX):
+        stem = paths.stem_of(partial)
+        match = paths.STEM_RE.match(stem)
+        if match is None:
+            report.problems.append(f"{partial}: not an orderbooks file name; left alone")
+            continue
+        run_id = match["run_id"]
+        if manifest.run_is_live(data_dir, run_id):
+            report.skipped_live.append(partial)
+            continue
+        try:
+            sealed = _recover_partial(
+                data_dir, partial, match, now_ms=now_ms, version=collector_version, host=host, report=report
+            )
+        except OSError as exc:
+            report.problems.append(f"{partial}: recovery failed: {exc}")
+            log.error("recovery_failed", file=str(partial), error=str(exc))
+            continue
+        if sealed is not None:
+            recovered_by_run.setdefault(run_id, []).append(sealed)
+
+    for data_file in paths.iter_files(data_dir, paths.DATA_SUFFIX):
+        if paths.manifest_path_for(data_file).exists():
+            continue
+        try:
+            _rebuild_manifest(data_dir, data_file, version=collector_version, host=host, report=report)
+        except OSError as exc:
+            report.problems.append(f"{data_file}: manifest rebuild failed: {exc}")
+
+    _close_crashed_runs(data_dir, now_ms, recovered_by_run, report, log)
+
+    for path in report.recovered:
+        log.warning("file_recovered", file=paths.relative(data_dir, path))
+    for path in report.quarantined:
+        log.error("file_quarantined", file=paths.relative(data_dir, path), action="kept for inspection")
+    for path in report.rebuilt:
+        log.warning("manifest_rebuilt", file=paths.relative(data_dir, path))
+    for problem in report.problems:
+        log.error("recovery_problem", problem=problem)
+    log.info(
+        "recovery_done", **{k: len(v) if isinstance(v, list) else v for k, v in report.to_dict().items()}
+    )
+    return report
+
+
+def _recover_partial(
+    data_dir: Path,
+    partial: Path,
+    match: re.Match[str],
+    *,
+    now_ms: int,
+    version: str,
+    host: str,
+    report: RecoveryReport,
+) -> dict[str, Any] | None:
+    stem = paths.stem_of(partial)
+    final = partial.with_name(stem + paths.DATA_SUFFIX)
+    manifest_path = paths.manifest_path_for(partial)
+    if final.exists():
+        _quarantine(data_dir, partial, "a sealed file of the same name exists", report)
+        return None
+
+    stats, scan = manifest.stats_from_data(partial)
+
+    if scan.clean and manifest_path.exists():
+        existing = _read_manifest(manifest_path)
+        if existing is not None:
+            size, sha256, _md5 = manifest.hash_file(partial)
+            if existing.get("bytes") == size and existing.get("sha256") == sha256:
+                durable_rename(partial, final)
+                report.completed.append(final)
+                return existing
+
+    if scan.members == 0:
+        _quarantine(data_dir, partial, scan.tail_error or "no complete gzip member", report)
+        return None
+
+    dropped = scan.size - scan.good_end
+    fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        if dropped:
+            os.ftruncate(fd, scan.good_end)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    size, sha256, md5 = manifest.hash_file(partial)
+
+    failures = manifest.FailureLog()
+    gap_start = stats.last_recv_ms if stats.last_recv_ms is not None else now_ms
+    failures.add(
+        FailureRecord(
+            t_ms=now_ms,
+            cycle=None,
+            error="restart",
+            message=f"run stopped without sealing this file; recovered at restart, "
+            f"{dropped} bytes of an incomplete member dropped",
+        ),
+        gap_start_ms=gap_start,
+        gap_end_ms=now_ms,
+    )
+    hour = paths.HourKey(match["date"], match["hour"])
+    sealed = manifest.build_file_manifest(
+        data_dir=data_dir,
+        data_file=final,
+        size=size,
+        sha256=sha256,
+        md5=md5,
+        stats=stats,
+        failures=failures,
+        cycles_ok=len(stats.cycles),
+        cycles_failed=0,
+        recovered=True,
+        bytes_dropped=dropped,
+        rebuilt=False,
+        collector_version=version,
+        host=host,
+        run_id=match["run_id"],
+        hour=hour.label(),
+        opened_at=None,
+        sealed_at=now_ms,
+    )
+    manifest.write_manifest(manifest_path, sealed)
+    durable_rename(partial, final)
+    report.recovered.append(final)
+    report.bytes_dropped += dropped
+    return sealed
+
+
+def _rebuild_manifest(
+    data_dir: Path, data_file: Path, *, version: str, host: str, report: RecoveryReport
+) -> None:
+    match = paths.STEM_RE.match(paths.stem_of(data_file))
+    if match is None:
+        report.problems.append(f"{data_file}: not an orderbooks file name; no manifest rebuilt")
+        return
+    stats, scan = manifest.stats_from_data(data_file)
+    if not scan.clean:
+        report.problems.append(
+            f"{data_file}: sealed file is damaged at byte {scan.good_end} ({scan.tail_error}); "
+            "no manifest rebuilt, file left as is"
+        )
+        return
+    size, sha256, md5 = manifest.hash_file(data_file)
+    rebuilt = manifest.build_file_manifest(
+        data_dir=data_dir,
+        data_file=data_file,
+        size=size,
+        sha256=sha256,
+        md5=md5,
+        stats=stats,
+        failures=manifest.FailureLog(),
+        cycles_ok=len(stats.cycles),
+        cycles_failed=0,
+        recovered=False,
+        bytes_dropped=0,
+        rebuilt=True,
+        collector_version=version,
+        host=host,
+        run_id=match["run_id"],
+        hour=paths.HourKey(match["date"], match["hour"]).label(),
+        opened_at=None,
+        sealed_at=data_file.stat().st_mtime_ns // 1_000_000,
+    )
+    manifest_path = paths.manifest_path_for(data_file)
+    manifest.write_manifest(manifest_path, rebuilt)
+    report.rebuilt.append(manifest_path)
+
+
+def _quarantine(data_dir: Path, partial: Path, reason: str, report: RecoveryReport) -> None:
+    relative_to_raw = partial.relative_to(data_dir / paths.RAW_DIR)
+    target = data_dir / paths.QUARANTINE_DIR / relative_to_raw
+    make_dirs_durable(target.parent)
+    candidate, n = target, 0
+    while candidate.exists():
+        n += 1
+        candidate = target.with_name(f"{target.name}.{n}")
+    durable_rename(partial, candidate)
+    report.quarantined.append(candidate)
+    report.problems.append(f"{paths.relative(data_dir, candidate)}: quarantined ({reason})")
+
+
+def _read_manifest(path: Path) -> dict[str, Any] | None:
+    try:
+        loaded = manifest.read_json(path)
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _remove_stale_temp_files(data_dir: Path, report: RecoveryReport, log: Logger) -> None:
+    """Remove ``.<name>.*.tmp`` left by an atomic write that a crash interrupted."""
+    for top in (paths.RAW_DIR, paths.RUNS_DIR):
+        root = data_dir / top
+        if not root.is_dir():
+            continue
+        for dirpath, _dirs, names in os.walk(root):
+            for name in names:
+                if not TEMP_RE.match(name):
+                    continue
+                run = RUN_ID_RE.search(name)
+                if run is not None and manifest.run_is_live(data_dir, run.group(0)):
+                    continue
+                path = Path(dirpath) / name
+                try:
+                    path.unlink()
+                except OSError as exc:
+                    log.warning("temp_file_not_removed", file=str(path), error=str(exc))
+                    continue
+                report.temp_removed.append(path)
+
+
+def _close_crashed_runs(
+    data_dir: Path,
+    now_ms: int,
+    recovered_by_run: dict[str, list[dict[str, Any]]],
+    report: RecoveryReport,
+    log: Logger,
+) -> None:
+    runs_dir = data_dir / paths.RUNS_DIR
+    if not runs_dir.is_dir():
+        return
+    for run_path in sorted(runs_dir.glob("*.json")):
+        run = _read_manifest(run_path)
+        if run is None or run.get("kind") != manifest.RUN_MANIFEST_KIND or run.get("exit_reason") is not None:
+            continue
+        run_id = str(run.get("run_id"))
+        if manifest.run_is_live(data_dir, run_id):
+            continue
+        sealed_files = recovered_by_run.get(run_id, [])
+        last_rows = [m["last_recv_ms"] for m in sealed_files if m.get("last_recv_ms") is not None]
+        run["end"] = max([run.get("updated_at") or run.get("start") or now_ms, *last_rows])
+        run["exit_reason"] = "crashed"
+        run["closed_by_recovery"] = {
+            "at": now_ms,
+            "files_recovered": [m["path"] for m in sealed_files],
+        }
+        for sealed in sealed_files:
+            run["files"].append(manifest.file_entry(sealed))
+            run["totals"]["files"] += 1
+            run["totals"]["rows"] += sealed["rows"]
+        run["updated_at"] = now_ms
+        try:
+            manifest.write_manifest(run_path, run)
+        except OSError as exc:
+            report.problems.append(f"{run_path}: could not close crashed run: {exc}")
+            continue
+        _remove_stale_lock(data_dir, run_id)
+        report.runs_closed.append(run_id)
+        log.warning("run_closed_as_crashed", run_id=run_id, files_recovered=len(sealed_files))
+
+
+def _remove_stale_lock(data_dir: Path, run_id: str) -> None:
+    lock_path = manifest.run_lock_path(data_dir, run_id)
+    if not lock_path.exists():
+        return
+    try:
+        lock = manifest.RunLock(lock_path)
+    except OSError:
+        return
+    lock.release(remove=True)
