@@ -1,0 +1,138 @@
+"""Measure how well a data folder was collected: coverage, gaps and their causes,
+latency, schedule lateness, unchanged/empty/one-sided books, bytes per hour.
+
+DIR is the data folder (default: --data-dir, ORDERBOOKS_DATA_DIR, then
+/var/lib/orderbooks) or any copy of it. Files are read one at a time (sealed
+files, and the complete members of .partial files). docs/quality.md explains
+every figure and the --json keys.
+
+Exit status: 0 with a report, 1 when no row was found or coverage is below
+--min-coverage, 2 on a bad option, 3 when DIR is not a readable folder or
+--plot is asked for without matplotlib (install orderbooks[plot]).
+
+Examples:
+  orderbooks quality /var/lib/orderbooks
+  orderbooks quality ./copy-from-drive --since 2026-05-12T00:00Z --until 2026-05-13T00:00Z
+  orderbooks quality DIR --json | jq '.series[] | {series, coverage_pct}'
+  orderbooks quality DIR --plot coverage.png --min-coverage 99.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import orjson
+
+from orderbooks import quality
+from orderbooks.exitcodes import ExitCode
+
+HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
+DEFAULT_DATA_DIR = "/var/lib/orderbooks"
+
+
+def moment_ms(raw: str) -> int:
+    """ISO-8601 (``2026-05-12T10:00Z``, naive means UTC) or epoch milliseconds."""
+    text = raw.strip()
+    if text.isdigit():
+        return int(text)
+    if len(text) == 10:  # a date alone
+        text += "T00:00:00Z"
+    value = quality.iso_to_ms(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 UTC time or epoch ms, got {raw!r}")
+    return value
+
+
+def interval_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw!r}")
+    return value
+
+
+def percent(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {raw!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {raw!r}")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", nargs="?", metavar="DIR", help="data folder to measure (overrides --data-dir)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"data folder when DIR is not given (env ORDERBOOKS_DATA_DIR; default {DEFAULT_DATA_DIR})",
+    )
+    parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    parser.add_argument(
+        "--plot", metavar="FILE.png", help="also draw the coverage timeline (needs matplotlib)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=interval_seconds,
+        metavar="S",
+        help="poll interval in seconds (default: from the run manifests, else inferred from the data)",
+    )
+    parser.add_argument("--since", type=moment_ms, metavar="TIME", help="only rows received at or after TIME")
+    parser.add_argument("--until", type=moment_ms, metavar="TIME", help="only rows received before TIME")
+    parser.add_argument(
+        "--markets", action="store_true", help="text output: also one line per market and hour"
+    )
+    parser.add_argument("--max-gaps", type=int, default=20, metavar="N", help="text output: longest N gaps")
+    parser.add_argument(
+        "--min-coverage", type=percent, metavar="PCT", help="exit 1 when overall coverage is below PCT"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    data_dir = Path(args.dir or args.data_dir or DEFAULT_DATA_DIR)
+    if not data_dir.is_dir() or not os.access(data_dir, os.R_OK | os.X_OK):
+        print(f"orderbooks quality: {data_dir} is not a readable folder", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        print("orderbooks quality: --until must be after --since", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.plot:
+        from orderbooks import plot  # noqa: PLC0415 - matplotlib is an optional extra
+
+        problem = plot.unavailable()
+        if problem:
+            print(f"orderbooks quality: {problem}", file=sys.stderr)
+            return ExitCode.ENVIRONMENT
+    try:
+        report = quality.analyze(data_dir, interval_s=args.interval, since_ms=args.since, until_ms=args.until)
+    except PermissionError as exc:
+        print(f"orderbooks quality: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    except quality.QualityError as exc:
+        print(f"orderbooks quality: {exc}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    if args.plot:
+        plot.render(report, Path(args.plot))
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(quality.render_text(report, markets=args.markets, max_gaps=args.max_gaps))
+        if args.plot:
+            print(f"timeline written to {args.plot}")
+    if report["totals"]["rows"] == 0:
+        print(f"orderbooks quality: no rows found in {data_dir}", file=sys.stderr)
+        return ExitCode.FAILED
+    coverage = report["totals"]["coverage_pct"]
+    if args.min_coverage is not None and (coverage is None or coverage < args.min_coverage):
+        print(
+            f"orderbooks quality: coverage {coverage}% is below --min-coverage {args.min_coverage}%",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK
