@@ -5,6 +5,7 @@ import time
 
 import pytest
 from orderbooks.exitcodes import ExitCode
+from orderbooks.records import ROW_KEYS
 
 
 def check_rows_against_sim(sim, rows):
@@ -36,20 +37,7 @@ def test_rollover_rows_for_every_open_window(sim, collect):
     assert run.wait(timeout=60) == ExitCode.OK, run.stderr
     rows = run.rows()
     assert rows
-    assert {
-        "schema",
-        "recv_ms",
-        "latency_ms",
-        "cycle",
-        "series",
-        "slug",
-        "condition_id",
-        "token_id",
-        "outcome",
-        "window_start",
-        "window_end",
-        "book",
-    } == set(rows[0])
+    assert set(ROW_KEYS) == set(rows[0])
     check_rows_against_sim(sim, rows)
     # Every 10-second window of series 10684 that was open for a whole second inside the run has rows,
     # from its first cycle after the start: rollover on time, without waiting for a refresh.

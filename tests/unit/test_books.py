@@ -10,6 +10,7 @@ from orderbooks.clock import FakeClock
 from orderbooks.config import Settings
 from orderbooks.discovery import TrackedToken
 from orderbooks.gamma import Market
+from orderbooks.records import ROW_KEYS
 
 NOW = 1_700_000_000_000
 
@@ -72,20 +73,7 @@ def test_one_post_per_chunk_and_rows_paired_by_gamma_index():
     by_token = {r["token_id"]: r for r in out.rows}
     assert by_token["21"]["outcome"] == "Up" and by_token["22"]["outcome"] == "Down"
     row = by_token["11"]
-    assert list(row) == [
-        "schema",
-        "recv_ms",
-        "latency_ms",
-        "cycle",
-        "series",
-        "slug",
-        "condition_id",
-        "token_id",
-        "outcome",
-        "window_start",
-        "window_end",
-        "book",
-    ]
+    assert list(row) == list(ROW_KEYS)
     assert row["book"]["unknown_field"] == {"kept": True}
     assert row["book"]["bids"][0]["price"] == "0.10"
     assert row["cycle"] == 4

@@ -4,7 +4,6 @@ import argparse
 import pathlib
 
 import pytest
-
 from orderbooks import __version__, cli
 from orderbooks.exitcodes import ExitCode
 

@@ -13,6 +13,23 @@ from typing import Any, Protocol
 #: Version of the row format written to the JSONL files.
 ROW_SCHEMA = 1
 
+#: Keys every row has, in the order the collector writes them (docs/data-format.md).
+#: A row may also carry ``book_errors`` when the book's shape was not as expected.
+ROW_KEYS = (
+    "schema",
+    "recv_ms",
+    "latency_ms",
+    "cycle",
+    "series",
+    "slug",
+    "condition_id",
+    "token_id",
+    "outcome",
+    "window_start",
+    "window_end",
+    "book",
+)
+
 #: Error classes a FailureRecord may carry (``FailureRecord.error``).
 ERROR_CLASSES = (
     "timeout",  # connect/read/pool timeout
