@@ -1,0 +1,200 @@
+"""Host state after `ansible-playbook site.yml`: what the roles promise, read from the host.
+
+    pytest --hosts=ansible://orderbooks --ansible-inventory=.vps/<name>/inventory.ini \
+        tests/host/test_host_state.py
+
+Works the same against the disposable local VPS and a real one. The paths,
+owners and modes are the "Host layout" table of docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+pytestmark = pytest.mark.host
+
+USER = "orderbooks"
+GROUP = "orderbooks"
+CODE_ROOT = "/opt/orderbooks"
+CURRENT = f"{CODE_ROOT}/current"
+DATA_DIR = "/var/lib/orderbooks"
+UNITS = ("orderbooks-collector.service", "orderbooks-upload.service")
+MAX_EXPOSURE = 2.0
+ROWS_DEADLINE_S = 90
+
+# path, owner, group, mode (the Host layout table, plus the folders around it)
+LAYOUT = [
+    (CODE_ROOT, "root", "root", 0o755),
+    (f"{CODE_ROOT}/releases", "root", "root", 0o755),
+    (DATA_DIR, USER, GROUP, 0o750),
+    ("/etc/orderbooks", "root", GROUP, 0o750),
+    ("/etc/orderbooks/collector.env", "root", GROUP, 0o640),
+    ("/etc/orderbooks/upload.env", "root", GROUP, 0o640),
+    ("/etc/orderbooks/rclone", USER, GROUP, 0o700),
+    ("/etc/orderbooks/rclone/rclone.conf", USER, GROUP, 0o600),
+]
+
+
+def revision(host) -> dict[str, str]:
+    text = host.file(f"{CURRENT}/REVISION").content_string
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+# ---------------------------------------------------------------- account
+
+
+def test_service_user_is_a_system_account_without_login(host):
+    user = host.user(USER)
+    assert user.exists
+    assert user.group == GROUP
+    assert user.groups == [GROUP]
+    assert user.shell in ("/usr/sbin/nologin", "/bin/false")
+    assert user.uid < 1000, "not a system account"
+    assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
+
+
+def test_service_user_has_no_sudo(host):
+    with host.sudo():
+        result = host.run("sudo -n -l -U %s", USER)
+    assert "not allowed to run sudo" in result.stdout + result.stderr
+    assert not host.file(f"/etc/sudoers.d/{USER}").exists
+
+
+# ---------------------------------------------------------------- layout
+
+
+@pytest.mark.parametrize(("path", "owner", "group", "mode"), LAYOUT, ids=[row[0] for row in LAYOUT])
+def test_path_owner_and_mode(host, path, owner, group, mode):
+    with host.sudo():
+        item = host.file(path)
+        assert item.exists, f"{path} is missing"
+        assert (item.user, item.group, item.mode) == (owner, group, mode), (
+            f"{path}: {item.user}:{item.group} {oct(item.mode)}"
+        )
+
+
+def test_current_is_a_relative_link_to_a_complete_release(host):
+    link = host.file(CURRENT)
+    assert link.is_symlink
+    target = host.check_output("readlink %s", CURRENT)
+    assert re.fullmatch(r"releases/[0-9A-Za-z][0-9A-Za-z._+-]*", target), target
+    release = host.file(f"{CODE_ROOT}/{target}")
+    assert release.is_directory
+    assert (release.user, release.mode) == ("root", 0o755)
+    assert revision(host)["release"] == target.split("/", 1)[1]
+
+
+# ---------------------------------------------------------------- code
+
+
+def test_release_has_its_own_virtualenv_and_runs(host):
+    info = revision(host)
+    venv_python = host.file(f"{CURRENT}/venv/bin/python")
+    assert venv_python.exists
+    out = host.check_output(f"{CURRENT}/venv/bin/orderbooks --version")
+    assert out.strip() == f"orderbooks {info['version']}"
+    # Installed offline from the pushed wheelhouse: the pinned wheels are in the release.
+    wheels = host.check_output(f"ls {CURRENT}/wheels").split()
+    assert info["wheel"] in wheels
+    assert any(w.startswith("httpx-") for w in wheels)
+
+
+# ---------------------------------------------------------------- units
+
+
+def test_collector_is_enabled_and_running(host):
+    service = host.service("orderbooks-collector.service")
+    assert service.is_enabled
+    assert service.is_running
+    props = service.systemd_properties
+    assert props["Restart"] == "always"
+    assert props["User"] == USER
+    assert props["Type"] == "simple"
+
+
+def test_upload_timer_is_enabled_and_waiting(host):
+    timer = host.service("orderbooks-upload.timer")
+    assert timer.is_enabled
+    assert timer.is_running
+    props = host.service("orderbooks-upload.service").systemd_properties
+    assert props["Type"] == "oneshot"
+    assert props["LoadState"] == "loaded"
+    assert props["User"] == USER
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_security_exposure_is_at_most_2(host, unit):
+    with host.sudo():
+        out = host.check_output("systemd-analyze security --no-pager %s", unit)
+    match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", out)
+    assert match, out[-500:]
+    assert float(match.group(1)) <= MAX_EXPOSURE, f"{unit}: exposure {match.group(1)}"
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_writes_only_where_it_must(host, unit):
+    props = host.service(unit).systemd_properties
+    writable = set(props.get("ReadWritePaths", "").split())
+    expected = {DATA_DIR} | ({"/etc/orderbooks/rclone"} if "upload" in unit else set())
+    assert writable == expected
+    assert props["ProtectSystem"] == "strict"
+    assert props["NoNewPrivileges"] == "yes"
+    capabilities = host.check_output("systemctl show -p CapabilityBoundingSet --value %s", unit)
+    assert capabilities.strip() == "", f"{unit} keeps capabilities: {capabilities}"
+
+
+def test_journal_is_persistent_and_capped(host):
+    with host.sudo():
+        conf = host.check_output("systemd-analyze cat-config systemd/journald.conf")
+    assert re.search(r"^Storage=persistent$", conf, re.M)
+    assert re.search(r"^SystemMaxUse=\S+$", conf, re.M)
+    assert host.file("/var/log/journal").is_directory
+
+
+# ---------------------------------------------------------------- data
+
+
+READ_ROWS = r"""
+import glob, gzip, json, os, sys, zlib
+files = sorted(glob.glob('/var/lib/orderbooks/raw/*/*/*.jsonl.gz*'), key=os.path.getmtime)
+files = [f for f in files if f.endswith(('.jsonl.gz', '.jsonl.gz.partial'))]
+if not files:
+    print(json.dumps({'rows': 0})); sys.exit(0)
+data = open(files[-1], 'rb').read()
+lines = []
+while data:
+    d = zlib.decompressobj(wbits=31)
+    try:
+        lines += d.decompress(data).splitlines()
+    except zlib.error:
+        break
+    if not d.eof:
+        break
+    data = d.unused_data
+last = json.loads(lines[-1]) if lines else None
+print(json.dumps({'file': files[-1], 'rows': len(lines), 'last': last}))
+"""
+
+
+def test_collector_writes_rows(host):
+    """Complete gzip members with valid rows appear in the data folder, and more keep coming."""
+    deadline = time.monotonic() + ROWS_DEADLINE_S
+    first = None
+    while True:
+        with host.sudo(USER):
+            info = json.loads(host.check_output("python3 -c %s", READ_ROWS))
+        if info["rows"] > 0:
+            if first is None:
+                first = info
+            elif info["rows"] > first["rows"] or info["file"] != first["file"]:
+                break
+        assert time.monotonic() < deadline, f"no new rows within {ROWS_DEADLINE_S} s: {info}"
+        time.sleep(1)
+    row = info["last"]
+    for field in ("schema", "recv_ms", "series", "token_id", "book"):
+        assert field in row, f"row without {field}: {row}"
+    assert abs(row["recv_ms"] / 1000 - time.time()) < 600, "newest row is not recent"
