@@ -4,6 +4,7 @@
       raw/YYYY-MM-DD/HH/<stem>.jsonl.gz            sealed data file
       raw/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial    open (or crashed) data file
       raw/YYYY-MM-DD/HH/<stem>.manifest.json       manifest beside a sealed file
+      raw/YYYY-MM-DD/HH/<stem>.failures.jsonl      failure journal of the open hour (removed at seal)
       quarantine/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial   unrecoverable partials, kept
       runs/<run_id>.json                           one manifest per collector run
       uploads/ledger.jsonl                         append-only upload/prune ledger
@@ -33,6 +34,7 @@ LEDGER_NAME = "ledger.jsonl"
 DATA_SUFFIX = ".jsonl.gz"
 PARTIAL_SUFFIX = ".jsonl.gz.partial"
 MANIFEST_SUFFIX = ".manifest.json"
+FAILURES_SUFFIX = ".failures.jsonl"
 
 STEM_RE = re.compile(
     r"^orderbooks-(?P<date>\d{4}-\d{2}-\d{2})T(?P<hour>\d{2})Z-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$"
@@ -92,9 +94,14 @@ def manifest_path_for(data_file: Path) -> Path:
     raise ValueError(f"not a data file name: {data_file}")
 
 
+def failures_path_for(path: Path) -> Path:
+    """``x.jsonl.gz.partial`` (or any orderbooks file of stem ``x``) -> ``x.failures.jsonl``."""
+    return Path(path).with_name(stem_of(path) + FAILURES_SUFFIX)
+
+
 def stem_of(path: Path) -> str:
     name = path.name
-    for suffix in (PARTIAL_SUFFIX, DATA_SUFFIX, MANIFEST_SUFFIX):
+    for suffix in (PARTIAL_SUFFIX, DATA_SUFFIX, MANIFEST_SUFFIX, FAILURES_SUFFIX):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     raise ValueError(f"not an orderbooks file name: {path}")

@@ -12,6 +12,13 @@ exists. For every ``.partial`` whose run is not alive (its run lock is free):
 * a partial without one complete member is moved to ``DATA_DIR/quarantine/``
   under the same relative path: kept and reported, never deleted.
 
+The failure journal beside a partial (``<stem>.failures.jsonl``) is merged
+into the recovered manifest (``failures``, ``gaps``) and removed; it follows
+its partial to quarantine. A journal of a dead run without a partial is
+removed if its file is sealed (manifest present); if no file exists (an hour
+without rows) an empty partial is created for it so that it is sealed like
+any other, carrying its gaps; otherwise it is quarantined.
+
 Sealed files without a manifest get one rebuilt from their data
 (``rebuilt: true``). Run manifests of crashed runs are closed
 (``exit_reason: "crashed"``). Stale temporary files of atomic writes are removed.
@@ -25,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import manifest, paths
-from orderbooks.atomic import durable_rename
+from orderbooks import failure_journal, manifest, paths
+from orderbooks.atomic import durable_rename, fsync_dir
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
 from orderbooks.writer import make_dirs_durable
@@ -44,8 +51,11 @@ class RecoveryReport:
     skipped_live: list[Path] = field(default_factory=list)  # partials of a run that is still running
     runs_closed: list[str] = field(default_factory=list)  # run ids marked crashed
     temp_removed: list[Path] = field(default_factory=list)
+    journals_removed: list[Path] = field(default_factory=list)  # failure journals settled and deleted
     problems: list[str] = field(default_factory=list)  # could not act; verify will report these
     bytes_dropped: int = 0
+    journal_records: int = 0  # failure records merged from journals into recovered manifests
+    journal_lines_skipped: int = 0  # journal lines that did not parse (a torn last line, usually)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,8 +66,11 @@ class RecoveryReport:
             "skipped_live": [str(p) for p in self.skipped_live],
             "runs_closed": list(self.runs_closed),
             "temp_removed": [str(p) for p in self.temp_removed],
+            "journals_removed": [str(p) for p in self.journals_removed],
             "problems": list(self.problems),
             "bytes_dropped": self.bytes_dropped,
+            "journal_records": self.journal_records,
+            "journal_lines_skipped": self.journal_lines_skipped,
         }
 
 
@@ -75,6 +88,12 @@ def recover(
     recovered_by_run: dict[str, list[dict[str, Any]]] = {}
 
     _remove_stale_temp_files(data_dir, report, log)
+
+    for journal in paths.iter_files(data_dir, paths.FAILURES_SUFFIX):
+        try:
+            _settle_lone_journal(data_dir, journal, report)
+        except OSError as exc:
+            report.problems.append(f"{journal}: journal recovery failed: {exc}")
 
     for partial in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX):
         stem = paths.stem_of(partial)
@@ -134,8 +153,9 @@ def _recover_partial(
     stem = paths.stem_of(partial)
     final = partial.with_name(stem + paths.DATA_SUFFIX)
     manifest_path = paths.manifest_path_for(partial)
+    journal_path = paths.failures_path_for(partial)
     if final.exists():
-        _quarantine(data_dir, partial, "a sealed file of the same name exists", report)
+        _quarantine_with_journal(data_dir, partial, "a sealed file of the same name exists", report)
         return None
 
     stats, scan = manifest.stats_from_data(partial)
@@ -147,10 +167,13 @@ def _recover_partial(
             if existing.get("bytes") == size and existing.get("sha256") == sha256:
                 durable_rename(partial, final)
                 report.completed.append(final)
+                _remove_journal(journal_path, report)
                 return existing
 
-    if scan.members == 0:
-        _quarantine(data_dir, partial, scan.tail_error or "no complete gzip member", report)
+    journal = failure_journal.read(journal_path)
+    # An empty partial with journaled failures is an hour without rows: sealed, like the writer does.
+    if scan.members == 0 and (scan.size > 0 or not journal.records):
+        _quarantine_with_journal(data_dir, partial, scan.tail_error or "no complete gzip member", report)
         return None
 
     dropped = scan.size - scan.good_end
@@ -164,14 +187,23 @@ def _recover_partial(
     size, sha256, md5 = manifest.hash_file(partial)
 
     failures = manifest.FailureLog()
-    gap_start = stats.last_recv_ms if stats.last_recv_ms is not None else now_ms
+    for record in journal.records:
+        failures.add(record)
+    if journal.bad_inner_lines:
+        report.problems.append(f"{journal_path}: {journal.bad_inner_lines} damaged journal lines skipped")
+    report.journal_records += len(journal.records)
+    report.journal_lines_skipped += journal.bad_lines
+    gap_start = stats.last_recv_ms
+    if gap_start is None:  # no rows: the gap starts at the last journaled failure
+        gap_start = max((r.t_ms for r in journal.records), default=now_ms)
     failures.add(
         FailureRecord(
             t_ms=now_ms,
             cycle=None,
             error="restart",
             message=f"run stopped without sealing this file; recovered at restart, "
-            f"{dropped} bytes of an incomplete member dropped",
+            f"{dropped} bytes of an incomplete member dropped; journal: {len(journal.records)} "
+            f"failure records, {journal.bad_lines} unreadable lines skipped",
         ),
         gap_start_ms=gap_start,
         gap_end_ms=now_ms,
@@ -201,7 +233,48 @@ def _recover_partial(
     durable_rename(partial, final)
     report.recovered.append(final)
     report.bytes_dropped += dropped
+    _remove_journal(journal_path, report)
     return sealed
+
+
+def _settle_lone_journal(data_dir: Path, journal: Path, report: RecoveryReport) -> None:
+    """A journal without a partial beside it (see the module docstring)."""
+    stem = paths.stem_of(journal)
+    if journal.with_name(stem + paths.PARTIAL_SUFFIX).exists():
+        return  # settled with its partial
+    match = paths.STEM_RE.match(stem)
+    if match is None:
+        report.problems.append(f"{journal}: not an orderbooks file name; left alone")
+        return
+    if manifest.run_is_live(data_dir, match["run_id"]):
+        return  # a live run's hour without rows yet
+    if journal.with_name(stem + paths.MANIFEST_SUFFIX).exists():
+        _remove_journal(journal, report)  # crash after the seal: the manifest has every record
+        return
+    if journal.with_name(stem + paths.DATA_SUFFIX).exists():
+        _quarantine(data_dir, journal, "its sealed file has no manifest", report)
+        return
+    if not failure_journal.read(journal).records:
+        _quarantine(data_dir, journal, "orphan journal without a readable record", report)
+        return
+    partial = journal.with_name(stem + paths.PARTIAL_SUFFIX)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640))
+    fsync_dir(partial.parent)
+
+
+def _remove_journal(journal: Path, report: RecoveryReport) -> None:
+    try:
+        if failure_journal.remove(journal):
+            report.journals_removed.append(journal)
+    except OSError as exc:
+        report.problems.append(f"{journal}: could not remove the failure journal: {exc}")
+
+
+def _quarantine_with_journal(data_dir: Path, partial: Path, reason: str, report: RecoveryReport) -> None:
+    _quarantine(data_dir, partial, reason, report)
+    journal = paths.failures_path_for(partial)
+    if journal.exists():
+        _quarantine(data_dir, journal, "its partial was quarantined", report)
 
 
 def _rebuild_manifest(

@@ -13,7 +13,9 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
 
 Open ``.partial`` files (their run is alive) and leftover ones (no live run:
 the next ``orderbooks collect`` recovers them) and quarantined files are
-reported, and fail the check only with ``strict=True``.
+reported, and fail the check only with ``strict=True``. So are failure
+journals (``<stem>.failures.jsonl``): ``open`` while their run is alive,
+``leftover`` otherwise (recovery merges or removes them).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, manifest, paths
+from orderbooks import failure_journal, gzmembers, manifest, paths
 
 VERIFY_SCHEMA = 1
 VERIFY_KIND = "orderbooks.verify"
@@ -183,11 +185,32 @@ def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
     }
 
 
+def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
+    stem = paths.stem_of(journal)
+    match = paths.STEM_RE.match(stem)
+    live = manifest.run_is_live(data_dir, match["run_id"]) if match else None
+    neighbours = {
+        s
+        for s in (paths.PARTIAL_SUFFIX, paths.DATA_SUFFIX, paths.MANIFEST_SUFFIX)
+        if journal.with_name(stem + s).exists()
+    }
+    beside = "partial" if paths.PARTIAL_SUFFIX in neighbours else ("sealed" if neighbours else "none")
+    contents = failure_journal.read(journal)
+    return {
+        "path": paths.relative(data_dir, journal),
+        "state": "open" if live else ("unknown" if live is None else "leftover"),
+        "beside": beside,
+        "records": len(contents.records),
+        "bad_lines": contents.bad_lines,
+    }
+
+
 def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
     """Verify everything under *data_dir*; see the module docstring."""
     data_dir = Path(data_dir)
     files = [check_data_file(data_dir, f) for f in paths.iter_files(data_dir, paths.DATA_SUFFIX)]
     partials = [check_partial(data_dir, p) for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)]
+    journals = [check_journal(data_dir, j) for j in paths.iter_files(data_dir, paths.FAILURES_SUFFIX)]
 
     orphan_manifests: list[str] = []
     for manifest_file in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
@@ -197,7 +220,7 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         if not data_file.exists() and not partial.exists():
             orphan_manifests.append(paths.relative(data_dir, manifest_file))
 
-    known = (paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX)
+    known = (paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX, paths.FAILURES_SUFFIX)
     stray = [
         paths.relative(data_dir, Path(dirpath) / name)
         for dirpath, _dirs, names in os.walk(data_dir / paths.RAW_DIR)
@@ -221,6 +244,7 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
     problems.extend(run_problems)
     if strict:
         problems.extend(f"{p['path']}: {p['state']} partial (strict)" for p in partials)
+        problems.extend(f"{j['path']}: {j['state']} failure journal (strict)" for j in journals)
         problems.extend(f"{q['path']}: quarantined (strict)" for q in quarantined)
 
     counts = {
@@ -233,6 +257,8 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         "rebuilt": sum(1 for f in files if f["rebuilt"]),
         "partials_open": sum(1 for p in partials if p["state"] == "open"),
         "partials_leftover": sum(1 for p in partials if p["state"] != "open"),
+        "journals_open": sum(1 for j in journals if j["state"] == "open"),
+        "journals_leftover": sum(1 for j in journals if j["state"] != "open"),
         "orphan_data": sum(1 for f in files if "no manifest" in f["problems"]),
         "orphan_manifests": len(orphan_manifests),
         "quarantined": len(quarantined),
@@ -251,6 +277,7 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         "problems": problems,
         "files": files,
         "partials": partials,
+        "journals": journals,
         "orphan_data": [f["path"] for f in files if "no manifest" in f["problems"]],
         "orphan_manifests": orphan_manifests,
         "quarantined": quarantined,
@@ -299,6 +326,13 @@ def format_text(summary: dict[str, Any]) -> str:
             f"note  {partial['path']}: {partial['state']} partial, {partial['members']} complete members, "
             f"{partial['rows']} rows, {partial['tail_bytes']} tail bytes{extra}"
         )
+    for journal in summary["journals"]:
+        if journal["state"] != "open":
+            where = {"partial": "beside its partial", "sealed": "beside a sealed file", "none": "alone"}
+            lines.append(
+                f"note  {journal['path']}: {journal['state']} failure journal {where[journal['beside']]}, "
+                f"{journal['records']} records, {journal['bad_lines']} unreadable lines"
+            )
     for item in summary["quarantined"]:
         lines.append(f"note  {item['path']}: quarantined ({item['bytes']} bytes)")
     for path in summary["stray"]:
@@ -310,6 +344,7 @@ def format_text(summary: dict[str, Any]) -> str:
         f"verify {verdict}: {counts['files_ok']}/{counts['files']} sealed files consistent, "
         f"{counts['rows']} rows, {counts['recovered']} recovered, {counts['rebuilt']} rebuilt; "
         f"{counts['partials_open']} open and {counts['partials_leftover']} leftover partials; "
+        f"{counts['journals_leftover']} leftover failure journals; "
         f"{counts['orphan_data']} data files without manifest; {counts['orphan_manifests']} manifests "
         f"without data; {counts['quarantined']} quarantined; {counts['runs']} runs "
         f"({counts['runs_crashed']} crashed, {counts['runs_unfinished']} unfinished)"

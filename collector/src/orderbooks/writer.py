@@ -10,6 +10,11 @@ Life of a data file (see docs/data-format.md):
    atomically beside it, ``os.replace`` to ``<stem>.jsonl.gz``, folder fsynced.
    A sealed file is never opened for writing again.
 
+Failure records also go to ``<stem>.failures.jsonl`` beside the partial
+(``failure_journal``), fsynced after the data member of each flush (at once
+when no rows wait), so recovery can put them in the manifest after a crash.
+The journal is removed after the seal.
+
 Disk trouble never raises: below the free-space floor rows are not written
 and ``disk_floor`` failures are recorded; an OSError during a flush (ENOSPC,
 EIO) cuts the file back to its last complete member, records ``enospc`` and
@@ -28,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, manifest, paths
+from orderbooks import failure_journal, gzmembers, manifest, paths
 from orderbooks.atomic import durable_rename, fsync_dir
 from orderbooks.clock import Clock
 from orderbooks.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
@@ -87,6 +92,8 @@ class _HourFile:
     cycles_failed: int = 0
     needs_cut: bool = False  # a cut back to good_end failed; retry before the next write
     sealed_manifest: dict[str, Any] | None = None
+    journal: failure_journal.FailureJournal | None = None
+    unjournaled: list[FailureRecord] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -169,12 +176,17 @@ class SnapshotWriter:
             self._buffer_cycle = result.cycle
         if self._flush_due():
             self._flush()
+        if not self._buffer:
+            self._journal(hour_file)
         self._retry_unsealed()
 
     def record_failures(self, failures: list[FailureRecord]) -> None:
         if self._closed or not failures:
             return
-        self._add_failures(self._hour_file_for(self.clock.wall_ms()), failures)
+        hour_file = self._hour_file_for(self.clock.wall_ms())
+        self._add_failures(hour_file, failures)
+        if not self._buffer:
+            self._journal(hour_file)
 
     def close(self, exit_reason: str) -> None:
         if self._closed:
@@ -243,6 +255,47 @@ class SnapshotWriter:
         for failure in failures:
             hour_file.failures.add(failure)
             by_class[failure.error] = by_class.get(failure.error, 0) + 1
+        hour_file.unjournaled.extend(failures)
+
+    def _journal(self, hour_file: _HourFile) -> None:
+        """Append the hour's failures not yet on disk to its journal and fsync."""
+        if not hour_file.unjournaled or hour_file.sealed_manifest is not None:
+            return
+        try:
+            if hour_file.journal is None:
+                make_dirs_durable(hour_file.partial.parent)
+                hour_file.journal = failure_journal.FailureJournal(
+                    paths.failures_path_for(hour_file.partial),
+                    lambda fd, data: write_all(fd, data, self._write),
+                )
+            hour_file.journal.append(hour_file.unjournaled)
+        except OSError as exc:
+            self.log.error(
+                "failure_journal_write_failed",
+                file=str(paths.failures_path_for(hour_file.partial)),
+                error=str(exc),
+                records=len(hour_file.unjournaled),
+                action="kept in memory for the manifest; retried at the next flush",
+            )
+            return
+        hour_file.unjournaled = []
+
+    def _drop_journal(self, hour_file: _HourFile) -> None:
+        """After the seal the manifest holds every failure: the journal goes."""
+        if hour_file.journal is not None:
+            hour_file.journal.close()
+            hour_file.journal = None
+        hour_file.unjournaled = []
+        journal = paths.failures_path_for(hour_file.partial)
+        try:
+            failure_journal.remove(journal)
+        except OSError as exc:
+            self.log.warning(
+                "failure_journal_not_removed",
+                file=str(journal),
+                error=str(exc),
+                action="the next start removes it (its manifest is sealed)",
+            )
 
     def _flush_due(self) -> bool:
         if not self._buffer:
@@ -416,6 +469,7 @@ class SnapshotWriter:
             durable_rename(hour_file.partial, hour_file.final)
         else:
             fsync_dir(hour_file.final.parent)
+        self._drop_journal(hour_file)
         sealed = hour_file.sealed_manifest
         self._run["files"].append(manifest.file_entry(sealed))
         self._run["totals"]["files"] += 1
