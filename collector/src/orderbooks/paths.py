@@ -59,8 +59,9 @@ class HourKey:
         return cls(time.strftime("%Y-%m-%d", tm), time.strftime("%H", tm))
 
     def start_ms(self) -> int:
-        tm = time.strptime(f"{self.date}T{self.hour}", "%Y-%m-%dT%H")
-        return calendar.timegm(tm) * 1000
+        # Called for every written cycle: plain integer parsing, no strptime.
+        year, month, day = (int(part) for part in self.date.split("-"))
+        return calendar.timegm((year, month, day, int(self.hour), 0, 0, 0, 0, 0)) * 1000
 
     def end_ms(self) -> int:
         return self.start_ms() + 3_600_000
