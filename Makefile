@@ -51,8 +51,9 @@ test-integration: setup ## Integration tests: the real collector against the sim
 	$(BIN)/pytest tests/integration
 
 .PHONY: test
-test: setup lint ## The whole suite: lint, unit, integration.
+test: system-deps setup lint ## The whole suite: lint, unit, integration, then the host tests on a fresh disposable VPS.
 	$(BIN)/pytest tests/unit tests/integration
+	$(MAKE) --no-print-directory test-host
 
 # ---------------------------------------------------------------- local runs
 .PHONY: simulator
@@ -62,3 +63,107 @@ simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s 
 .PHONY: demo
 demo: setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
 	bash tests/support/demo.sh $(DURATION)
+
+# ---------------------------------------------------------------- storage: kill campaign
+.PHONY: kill-campaign
+kill-campaign: N ?= 200
+kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify.
+	$(PY) tests/support/kill_campaign.py --kills $(N) --report reports/kill-campaign-$(N).json
+
+# ---------------------------------------------------------------- offload (upload/prune)
+.PHONY: test-offload
+test-offload: setup ## Upload/prune tests with the real rclone (local backend + webdav on loopback, faults).
+	$(BIN)/pytest tests/unit/test_ledger.py tests/unit/test_upload.py tests/unit/test_prune.py \
+		tests/unit/test_rclone.py tests/unit/test_cli_upload.py tests/integration/test_offload_local.py \
+		tests/integration/test_offload_webdav.py tests/integration/test_offload_three_days.py
+
+# ---------------------------------------------------------------- production gate and rehearsal
+# `make rehearsal` is the README's first command: a fresh Debian 12 machine, as root.
+REPORTS_DIR ?= reports
+SOURCE ?= sim
+GATE_INVENTORY = $(or $(filter-out .vps/inventory.ini,$(INVENTORY)),.vps/default/inventory.ini)
+
+.PHONY: verify-host
+verify-host: setup ## The production gate against INVENTORY (default .vps/default/inventory.ini): reports/<UTC>/report.md.
+	PYTHONPATH=tests/support $(PY) -m gate.verify_host --inventory $(GATE_INVENTORY) \
+		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT))
+
+.PHONY: gate-selftest
+gate-selftest: setup ## Mask the collector on INVENTORY's host: the gate must say FAIL and name the gate.
+	GATE_SELFTEST_REPORTS=$(abspath $(REPORTS_DIR)) $(BIN)/pytest -p no:cacheprovider \
+		--hosts=ansible://orderbooks --ansible-inventory=$(GATE_INVENTORY) \
+		tests/host/test_gate_detects_broken_host.py
+
+.PHONY: rehearsal
+rehearsal: ## Fresh machine -> disposable VPS + simulator -> site.yml -> verify-host (SOURCE=live: real APIs).
+	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) bash tests/support/rehearsal.sh
+
+.PHONY: rehearsal-down
+rehearsal-down: ## Tear down what `make rehearsal` started (VPS, simulator, stand-in remote).
+	bash tests/support/rehearsal.sh down
+
+# ---------------------------------------------------------------- hosting: disposable VPS, cutover, host tests
+# Disposable Debian 12 VPS (systemd-nspawn, ssh on 127.0.0.1:VPS_PORT); several
+# can run at once with different VPS_NAME/VPS_PORT.
+VPS_NAME ?= default
+VPS_PORT ?= 2222
+VPS_HOSTS_ENTRY ?= 127.0.0.1 gamma.polysim.test clob.polysim.test
+TEST_HOST_NAME ?= testhost
+TEST_HOST_PORT ?= 2230
+EXTRA ?=
+
+.PHONY: vps-up
+vps-up: ## Boot a disposable Debian 12 VPS (VPS_NAME, VPS_PORT); inventory .vps/$(VPS_NAME)/inventory.ini.
+	python3 tests/support/vps.py up --name $(VPS_NAME) --port $(VPS_PORT) --hosts-entry "$(VPS_HOSTS_ENTRY)"
+
+.PHONY: vps-down
+vps-down: ## Power off and remove the disposable VPS VPS_NAME.
+	python3 tests/support/vps.py down --name $(VPS_NAME)
+
+.PHONY: vps-status
+vps-status: ## Is the disposable VPS VPS_NAME up (pid, port, systemd state)?
+	python3 tests/support/vps.py status --name $(VPS_NAME)
+
+.PHONY: cutover
+cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml --ask-vault-pass').
+	@test -f "$(INVENTORY)" || { echo "cutover: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
+	cd ansible && $(abspath $(BIN))/ansible-playbook site.yml -i $(abspath $(INVENTORY)) $(EXTRA)
+
+.PHONY: test-host
+test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.
+	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tests/support/test_host.sh
+
+# ---------------------------------------------------------------- data quality and benchmarks (issue 7)
+BENCH_DIR ?= .cache/bench
+DIR ?= /var/lib/orderbooks
+
+.PHONY: quality
+quality: setup ## Data quality of DIR=... (default /var/lib/orderbooks); PLOT=file.png draws the timeline.
+	$(BIN)/orderbooks quality $(DIR) $(if $(PLOT),--plot $(PLOT))
+
+.PHONY: bench
+bench: setup ## Local benchmarks (about 3 min): write path, collector CPU/RSS, lateness, storage size.
+	$(PY) tests/bench/bench_write_path.py --dir $(BENCH_DIR)
+	$(PY) tests/bench/bench_collector.py --data-dir $(BENCH_DIR)/collector
+	$(PY) tests/bench/bench_lateness.py $(BENCH_DIR)/collector
+	$(PY) tests/bench/bench_storage_size.py --from $(BENCH_DIR)/collector
+	$(PY) tests/bench/bench_storage_size.py
+
+.PHONY: bench-restart-gap
+bench-restart-gap: setup ## Restart gap (SIGKILL -> next row) under systemd on $(INVENTORY).
+	$(PY) tests/bench/bench_restart_gap.py --inventory $(INVENTORY)
+
+# ---------------------------------------------------------------- soak with faults (issue 7; docs/soak.md)
+# Local mode (no INVENTORY on the command line): simulator + `orderbooks collect` here, faults on a
+# schedule, then verify + quality; writes reports/soak-<UTC>/soak.json. Exit 0 only on PASS.
+SOAK_DURATION = $(if $(filter file,$(origin DURATION)),1800,$(DURATION))
+SOAK_INVENTORY = $(if $(filter command% environment%,$(origin INVENTORY)),$(INVENTORY))
+
+.PHONY: soak
+soak: setup ## Soak with faults for DURATION s (default 1800) [INVENTORY=...]: reports/soak-<UTC>/soak.json.
+	$(PY) tests/support/soak.py --duration $(SOAK_DURATION) --reports-dir $(REPORTS_DIR) \
+		$(if $(SOAK_INVENTORY),--inventory $(SOAK_INVENTORY))
+
+.PHONY: soak-ci
+soak-ci: setup ## The 5-minute local soak CI runs (every fault kind once).
+	$(PY) tests/support/soak.py --duration 300 --reports-dir $(REPORTS_DIR)
