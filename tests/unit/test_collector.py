@@ -113,7 +113,8 @@ class MemorySink:
         return [f for c in self.cycles for f in c.failures] + self.extra_failures
 
 
-def run(duration=30.0, interval=1.0, sink=None, setup=None, stop_event=None, **kw):
+def run(duration=30.0, interval=1.0, sink=None, setup=None, stop_event=None, *, discovery_thread=False, **kw):
+    """Discovery inline after each cycle by default (deterministic with FakeClock)."""
     clock = FakeClock(wall_ms=T0, monotonic=500.0)
     exchange = Exchange(clock)
     if setup:
@@ -136,6 +137,7 @@ def run(duration=30.0, interval=1.0, sink=None, setup=None, stop_event=None, **k
         transport=httpx.MockTransport(exchange),
         stop_event=stop_event,
         rng=random.Random(1),
+        discovery_thread=discovery_thread,
     )
     reason = collector.run()
     return reason, sink, exchange, clock

@@ -165,7 +165,13 @@ def classify_exception(exc: Exception) -> RequestFailed:
 
 
 class ApiClient:
-    """Gamma and CLOB over one keep-alive ``httpx.Client``."""
+    """Gamma and CLOB over one keep-alive ``httpx.Client``.
+
+    Shared by the poll thread (CLOB) and the discovery thread (Gamma):
+    ``httpx.Client`` is thread-safe, the ``RequestBudget`` has its own lock,
+    ``_cooldown_until`` is only read and assigned per key (atomic), and the
+    ``ApiResult`` of a request belongs to the calling thread.
+    """
 
     def __init__(
         self,

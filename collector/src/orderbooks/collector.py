@@ -1,17 +1,23 @@
 """The poll loop: discovery + books -> rows -> sink, on a drift-free schedule.
 
 ``Collector.run()`` returns an exit reason (``"duration"`` or ``"stopped"``)
-and never raises for network or API trouble. Each cycle polls the markets the
-known schedule says are open (or in grace, or next up), writes one
-``CycleResult`` to the sink, then uses the slack before the next due time
-for any Gamma refresh that is due. A cycle that ends after the next one's
-due time is an ``overrun`` and the schedule skips ahead. ``stop_event`` ends
-the loop after the current cycle (the command sets it on SIGTERM/SIGINT).
+and never raises for network or API trouble. Gamma discovery runs in a
+background thread (``discovery_worker.DiscoveryWorker``): its first pass
+happens before cycle 0 (bounded by ``STARTUP_DISCOVERY_SECONDS``), later
+refreshes never delay a cycle. Each cycle polls the markets that the latest
+published snapshot of the schedule says are open (or in grace, or next up),
+writes one ``CycleResult`` to the sink, then hands the discovery failures
+queued since to the sink. A cycle that ends after the next one's due time is
+an ``overrun`` and the schedule skips ahead. ``stop_event`` ends the loop
+after the current cycle (the command sets it on SIGTERM/SIGINT); the
+discovery thread is then stopped and joined with a timeout.
 
 Everything with side effects is injected: settings, the sink
 (``records.SnapshotSink``), the clock, the HTTP transport (or a ready
 ``ApiClient``) and the wait function, so tests drive it with
-``httpx.MockTransport`` + ``FakeClock`` + an in-memory sink.
+``httpx.MockTransport`` + ``FakeClock`` + an in-memory sink. With
+``discovery_thread=False`` (tests only) the same refresh pass runs inline in
+the slack after each cycle, so such tests stay deterministic.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from orderbooks.client import ApiClient
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.config import Settings
 from orderbooks.discovery import Discovery
+from orderbooks.discovery_worker import JOIN_SECONDS, DiscoveryWorker
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord, SnapshotSink
 from orderbooks.schedule import CycleSchedule
@@ -51,6 +58,7 @@ class Collector:
         wait: Callable[[float], object] | None = None,
         rng: random.Random | None = None,
         log: Logger | None = None,
+        discovery_thread: bool = True,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -61,6 +69,8 @@ class Collector:
         self._owns_client = client is None
         self.wait = wait or self.clock.sleep
         self.discovery = Discovery(self.client, settings, self.clock)
+        self.worker = DiscoveryWorker(self.discovery, self.clock)
+        self.discovery_thread = discovery_thread
         self.fetcher = BookFetcher(self.client, self.clock, settings.books_chunk_size)
         self.cycles = 0
         self.rows = 0
@@ -73,6 +83,8 @@ class Collector:
         try:
             return self._run()
         finally:
+            self.worker.stop(JOIN_SECONDS)
+            self._guarded(self._drain_discovery, 0.0, None)
             if self._owns_client:
                 self.client.close()
 
@@ -83,7 +95,12 @@ class Collector:
         startup_deadline = start + STARTUP_DISCOVERY_SECONDS
         if end is not None:
             startup_deadline = min(startup_deadline, end)
-        self._guarded(self._refresh, startup_deadline, None)
+        if self.discovery_thread:
+            self.worker.start(first_deadline=startup_deadline)
+            self.worker.wait_first_pass(startup_deadline, self.stop_event)
+        else:
+            self._guarded(self._refresh, startup_deadline, None)
+        self._guarded(self._drain_discovery, 0.0, None)
 
         schedule = CycleSchedule(self.clock.monotonic(), self.settings.interval)
         cycle = 0
@@ -99,10 +116,13 @@ class Collector:
             if self.stop_event.is_set():
                 return self._stopped("stopped")
             next_due = schedule.due(cycle + 1)
+            self.worker.cycle = cycle
             self._guarded(self._poll_cycle, next_due, cycle)
             if self.stop_event.is_set():
                 return self._stopped("stopped")
-            self._guarded(self._refresh, next_due, cycle)
+            if not self.discovery_thread:
+                self._guarded(self._refresh, next_due, cycle)
+            self._guarded(self._drain_discovery, next_due, cycle)
             now = self.clock.monotonic()
             nxt, skipped = schedule.next_cycle(cycle, now)
             if skipped:
@@ -125,7 +145,7 @@ class Collector:
                     rows=self.rows,
                     failures=self.failures,
                     tracked=len(self._tracked),
-                    known=len(self.discovery.known),
+                    known=len(self.discovery.snapshot.markets),
                 )
             cycle = nxt
 
@@ -183,10 +203,13 @@ class Collector:
         self.log.debug("cycle_done", cycle=cycle, tokens=len(tokens), rows=len(rows), failures=len(failures))
 
     def _refresh(self, deadline: float, cycle: int | None) -> None:
-        if not self.discovery.due_series(self.clock.monotonic()):
-            return
-        failures = self.discovery.refresh_due(deadline, cycle)
-        self._sink_failures(failures)
+        """Inline refresh pass (``discovery_thread=False`` only), in the slack before *deadline*."""
+        if self.discovery.due_series(self.clock.monotonic()):
+            self.worker.run_due(deadline)
+
+    def _drain_discovery(self, _deadline: float, _cycle: int | None) -> None:
+        """Hand the failures the discovery thread queued to the sink (poll thread only)."""
+        self._sink_failures(self.worker.drain_failures())
 
     def _log_tracking(self, tokens: list, cycle: int) -> None:
         slugs = {t.market.slug for t in tokens}

@@ -6,10 +6,23 @@ ahead), refreshed from Gamma per series every ``discovery_interval`` seconds.
 that starts at T is polled from the first cycle at or after T without waiting
 for a refresh (rollover on time). A failed refresh is recorded as a
 ``discovery`` failure and the known set keeps being polled.
+
+Two threads share one ``Discovery`` (see ``discovery_worker.py``):
+
+- the refresh side (``refresh_due``, ``refresh_series``, ``prune``; the
+  attributes ``known``, ``next_refresh``) runs in the discovery thread and
+  owns the mutable schedule. After every change it publishes a new immutable
+  ``MarketSnapshot`` by one reference assignment to ``snapshot``;
+- the poll side (``select``, ``tracked_tokens``, ``mark_closed``) runs in the
+  poll thread. It reads ``snapshot`` once per call and keeps its own set of
+  tokens whose book answered 404.
+
+``snapshot`` is the only attribute both threads touch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orderbooks.client import ApiClient
@@ -35,6 +48,26 @@ class TrackedToken:
     outcome: str
 
 
+@dataclass(frozen=True)
+class MarketSnapshot:
+    """The known schedule at one moment, never mutated: the poll thread's view."""
+
+    #: Every known market, sorted by (start_ms, series, slug).
+    markets: tuple[Market, ...] = ()
+    #: Tokens of ended markets that Gamma lists as ``closed``.
+    closed_tokens: frozenset[str] = frozenset()
+    #: Every token id of ``markets``.
+    token_ids: frozenset[str] = frozenset()
+    #: 0 before the first publication, then 1, 2, ...
+    version: int = 0
+
+    @classmethod
+    def build(cls, markets: Iterable[Market], closed_tokens: Iterable[str], version: int) -> MarketSnapshot:
+        ordered = tuple(sorted(markets, key=lambda m: (m.start_ms, m.series, m.slug)))
+        token_ids = frozenset(token for market in ordered for token, _ in market.tokens)
+        return cls(ordered, frozenset(closed_tokens) & token_ids, token_ids, version)
+
+
 class Discovery:
     def __init__(
         self, client: ApiClient, settings: Settings, clock: Clock, log: Logger | None = None
@@ -43,10 +76,16 @@ class Discovery:
         self.settings = settings
         self.clock = clock
         self.log = log or get_logger("discovery")
+        # Refresh side (discovery thread).
         self.known: dict[str, Market] = {}  # condition_id -> Market
-        self.closed_tokens: set[str] = set()
         self.next_refresh: dict[str, float] = dict.fromkeys(settings.series, 0.0)
+        self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
+        # Shared: replaced whole, never mutated.
+        self.snapshot = MarketSnapshot()
+        # Poll side (poll thread).
+        self._book_closed: set[str] = set()
+        self._book_closed_version = 0
 
     # ------------------------------------------------------------ refresh
 
@@ -143,6 +182,7 @@ class Discovery:
             return False
 
     def _merge(self, series_id: str, found: list[Market], now_ms: int) -> None:
+        self._expire(now_ms)
         listed = {m.condition_id for m in found}
         for cid, market in list(self.known.items()):
             # A market of this series that has ended and is no longer listed as open is closed.
@@ -151,7 +191,13 @@ class Discovery:
         for market in found:
             self.known[market.condition_id] = market
             if market.closed and market.end_ms <= now_ms:
-                self.closed_tokens.update(token for token, _ in market.tokens)
+                self._gamma_closed.update(token for token, _ in market.tokens)
+        self._publish()
+
+    def _publish(self) -> None:
+        self.snapshot = MarketSnapshot.build(
+            self.known.values(), self._gamma_closed, self.snapshot.version + 1
+        )
 
     def _failed(self, series_id: str, cycle: int | None, message: str, status: int | None = None) -> list:
         self.next_refresh[series_id] = self.clock.monotonic() + min(
@@ -180,16 +226,58 @@ class Discovery:
             endpoint=endpoint,
         )
 
-    # ------------------------------------------------------------ selection
+    def prune(self, now_ms: int) -> None:
+        """Refresh side: forget markets whose grace period is over and publish the result."""
+        if self._expire(now_ms):
+            self._publish()
+
+    def _expire(self, now_ms: int) -> bool:
+        grace_ms = round(self.settings.grace_seconds * 1000)
+        expired = [cid for cid, m in self.known.items() if m.end_ms + grace_ms <= now_ms]
+        for cid in expired:
+            self._forget(cid)
+        return bool(expired)
+
+    def _forget(self, condition_id: str) -> None:
+        market = self.known.pop(condition_id, None)
+        if market is not None:
+            self._gamma_closed.difference_update(token for token, _ in market.tokens)
+
+    # ------------------------------------------------------------ selection (poll side)
 
     def select(self, now_ms: int) -> list[Market]:
         """Markets to poll now: open windows (+ grace), then the next N upcoming per series."""
+        return self._select(self._current(), now_ms)
+
+    def tracked_tokens(self, now_ms: int) -> list[TrackedToken]:
+        snapshot = self._current()
+        closed = snapshot.closed_tokens
+        return [
+            TrackedToken(market, token, outcome)
+            for market in self._select(snapshot, now_ms)
+            for token, outcome in market.tokens
+            if token not in closed and token not in self._book_closed
+        ]
+
+    def mark_closed(self, token_id: str) -> None:
+        """The book answered 404: stop polling this token."""
+        self._book_closed.add(token_id)
+
+    def _current(self) -> MarketSnapshot:
+        """The latest snapshot; 404-closed tokens of forgotten markets are dropped on a new one."""
+        snapshot = self.snapshot  # one read: the refresh side may publish a new one at any time
+        if snapshot.version != self._book_closed_version:
+            self._book_closed &= snapshot.token_ids
+            self._book_closed_version = snapshot.version
+        return snapshot
+
+    def _select(self, snapshot: MarketSnapshot, now_ms: int) -> list[Market]:
         grace_ms = round(self.settings.grace_seconds * 1000)
-        self.prune(now_ms)
+        closed = snapshot.closed_tokens
         chosen: list[Market] = []
         upcoming: dict[str, list[Market]] = {}
-        for market in sorted(self.known.values(), key=lambda m: (m.start_ms, m.series, m.slug)):
-            if all(token in self.closed_tokens for token, _ in market.tokens):
+        for market in snapshot.markets:
+            if all(token in closed or token in self._book_closed for token, _ in market.tokens):
                 continue
             if market.start_ms <= now_ms < market.end_ms + grace_ms:
                 chosen.append(market)
@@ -198,26 +286,3 @@ class Discovery:
         for series_id in self.settings.series:
             chosen.extend(upcoming.get(series_id, [])[: self.settings.upcoming])
         return chosen
-
-    def tracked_tokens(self, now_ms: int) -> list[TrackedToken]:
-        return [
-            TrackedToken(market, token, outcome)
-            for market in self.select(now_ms)
-            for token, outcome in market.tokens
-            if token not in self.closed_tokens
-        ]
-
-    def mark_closed(self, token_id: str) -> None:
-        """The book answered 404: stop polling this token."""
-        self.closed_tokens.add(token_id)
-
-    def prune(self, now_ms: int) -> None:
-        grace_ms = round(self.settings.grace_seconds * 1000)
-        for cid, market in list(self.known.items()):
-            if market.end_ms + grace_ms <= now_ms:
-                self._forget(cid)
-
-    def _forget(self, condition_id: str) -> None:
-        market = self.known.pop(condition_id, None)
-        if market is not None:
-            self.closed_tokens.difference_update(token for token, _ in market.tokens)

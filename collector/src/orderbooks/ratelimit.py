@@ -6,10 +6,15 @@ Polymarket documents sliding 10-second windows (see docs/collector.md). A
 wait so that no window would exceed its share, then calls ``record(keys, now)``.
 Times are monotonic seconds passed in by the caller, so this module never
 reads a clock and never sleeps.
+
+One ``RequestBudget`` is shared by the poll thread and the discovery thread
+(through the one ``ApiClient``); a lock makes ``delay``/``record`` safe to
+call from both.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Iterable
 
@@ -71,11 +76,14 @@ class RequestBudget:
         self.windows = {
             key: SlidingWindow(max(1, int(limit * fraction)), window) for key, limit in source.items()
         }
+        self._lock = threading.Lock()
 
     def delay(self, keys: Iterable[str], now: float) -> float:
-        return max((self.windows[k].delay(now) for k in keys if k in self.windows), default=0.0)
+        with self._lock:
+            return max((self.windows[k].delay(now) for k in keys if k in self.windows), default=0.0)
 
     def record(self, keys: Iterable[str], now: float) -> None:
-        for key in keys:
-            if key in self.windows:
-                self.windows[key].record(now)
+        with self._lock:
+            for key in keys:
+                if key in self.windows:
+                    self.windows[key].record(now)
