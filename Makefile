@@ -61,7 +61,7 @@ simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s 
 	cd tests/support && ../../$(PY) -m polysim --port $(SIM_PORT) --window-seconds 10
 
 .PHONY: demo
-demo: setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
+demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
 	bash tests/support/demo.sh $(DURATION)
 
 # ---------------------------------------------------------------- storage: kill campaign
@@ -86,7 +86,7 @@ GATE_INVENTORY = $(or $(filter-out .vps/inventory.ini,$(INVENTORY)),.vps/default
 .PHONY: verify-host
 verify-host: setup ## The production gate against INVENTORY (default .vps/default/inventory.ini): reports/<UTC>/report.md.
 	PYTHONPATH=tests/support $(PY) -m gate.verify_host --inventory $(GATE_INVENTORY) \
-		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT))
+		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT)) $(if $(SOAK_REPORT),--soak-report $(SOAK_REPORT))
 
 .PHONY: gate-selftest
 gate-selftest: setup ## Mask the collector on INVENTORY's host: the gate must say FAIL and name the gate.

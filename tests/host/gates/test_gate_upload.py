@@ -1,0 +1,116 @@
+"""Gate 5, upload: the upload service runs against its configured remote.
+
+Every file sealed before the run, and its manifest, is on the remote with
+hashes equal to the manifest (MD5 always, SHA-256 where the remote offers
+it); no local file is gone unless the ledger says it was verified first; the
+ledger has a ``verified`` line for each file with the manifest's hashes.
+"""
+
+import json
+import shlex
+
+import pytest
+from gate import checks
+
+pytestmark = [pytest.mark.host, pytest.mark.gate("upload")]
+
+
+def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]:
+    """``rclone lsjson --hash -R`` of the remote, as the service user, with the host's config."""
+    cmd = (
+        f"runuser -u {checks.SERVICE_USER} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"lsjson --hash -R --files-only {shlex.quote(remote)}"
+    )
+    result = ev.run(cmd, timeout_s=300, record_output=False)
+    assert result.rc == 0, f"rclone lsjson failed (rc {result.rc}): {result.stderr.strip()[-400:]}"
+    return {item["Path"]: item for item in json.loads(result.stdout)}
+
+
+def ledger_lines(ev, data_dir: str) -> list[dict]:
+    path = f"{data_dir}/uploads/ledger.jsonl"
+    result = ev.run(f"cat {shlex.quote(path)}", record_output=False)
+    assert result.rc == 0, f"no upload ledger at {path}: {result.stderr.strip()}"
+    lines = []
+    for line in result.stdout.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue  # a torn last line is ignored, as the ledger's reader does
+    return lines
+
+
+def test_upload_verifies_remote_hashes_and_keeps_local_files(gate_evidence):
+    ev = gate_evidence
+    settings = checks.collector_settings(ev)
+    env = checks.read_env(ev, checks.UPLOAD_ENV)
+    remote = env.get("ORDERBOOKS_REMOTE", "")
+    config = env.get("ORDERBOOKS_RCLONE_CONFIG") or checks.RCLONE_CONFIG
+    assert remote, f"ORDERBOOKS_REMOTE is not set in {checks.UPLOAD_ENV}"
+    rclone = env.get("ORDERBOOKS_RCLONE_BINARY") or ev.run("command -v rclone").stdout.strip()
+    assert rclone, "no rclone on the host"
+    ev.fact("remote", remote)
+    ev.fact("rclone", ev.run(f"{shlex.quote(rclone)} version").stdout.splitlines()[:1])
+
+    before = checks.sealed_files(ev, settings.data_dir)
+    to_send = [e for e in before["sealed"] if e["manifest"] and "_unreadable" not in e["manifest"]]
+    ev.fact("sealed_with_manifest", len(to_send))
+    assert to_send, "no sealed file with a manifest to upload (the restart gate seals some)"
+
+    started_ms = checks.host_now_ms(ev)
+    result = ev.run(f"systemctl start {checks.UPLOAD_UNIT}", timeout_s=900)
+    state = checks.unit_state(ev, checks.UPLOAD_UNIT)
+    ev.fact("upload_unit", {k: state.get(k) for k in ("Result", "ExecMainStatus", "ActiveState")})
+    ev.run(
+        f"journalctl -u {checks.UPLOAD_UNIT} --since @{started_ms / 1000:.3f} -o cat --no-pager | tail -n 40"
+    )
+    assert result.rc == 0, f"{checks.UPLOAD_UNIT} failed: {result.stderr.strip()} ({state.get('Result')})"
+
+    # Remote hashes equal the manifests.
+    listing = remote_listing(ev, rclone, config, remote)
+    compared, problems = {}, []
+    for entry in to_send:
+        manifest = entry["manifest"]
+        obj = listing.get(entry["path"])
+        if obj is None:
+            problems.append(f"{entry['path']}: not on the remote")
+            continue
+        hashes = obj.get("Hashes") or {}
+        checked = [name for name in ("md5", "sha256") if hashes.get(name) and manifest.get(name)]
+        wrong = [name for name in checked if hashes[name] != manifest[name]]
+        if not checked:
+            problems.append(f"{entry['path']}: the remote offers no md5/sha256 to compare")
+        elif wrong:
+            problems.append(f"{entry['path']}: remote {wrong} differ from the manifest")
+        if obj.get("Size") != entry["bytes"]:
+            problems.append(f"{entry['path']}: remote size {obj.get('Size')} != {entry['bytes']}")
+        manifest_rel = entry["path"][: -len(".jsonl.gz")] + ".manifest.json"
+        if manifest_rel not in listing:
+            problems.append(f"{manifest_rel}: manifest not on the remote")
+        compared[entry["path"]] = {name: hashes.get(name) for name in checked}
+    ev.fact("remote_hashes_compared", compared)
+    assert not problems, "; ".join(problems[:5])
+
+    # The ledger records each file as verified, with the manifest's hashes.
+    ledger = ledger_lines(ev, settings.data_dir)
+    verified = {
+        line.get("path"): line
+        for line in ledger
+        if line.get("action") == "upload" and line.get("outcome") == "verified"
+    }
+    unrecorded = [
+        e["path"]
+        for e in to_send
+        if e["path"] not in verified or verified[e["path"]].get("sha256") != e["manifest"].get("sha256")
+    ]
+    ev.fact("ledger_verified", len(verified))
+    assert not unrecorded, f"no ledger 'verified' line with the manifest's sha256 for: {unrecorded[:5]}"
+
+    # Local files stay until verified: nothing gone without a verified ledger line.
+    after = checks.sealed_files(ev, settings.data_dir, with_hash=False)
+    local_now = {e["path"] for e in after["sealed"]}
+    gone = [e["path"] for e in before["sealed"] if e["path"] not in local_now]
+    gone_unverified = [p for p in gone if p not in verified]
+    ev.fact("local_files_removed", gone)
+    assert not gone_unverified, f"local files removed without a verified upload: {gone_unverified[:5]}"
+    partials_remote = [p for p in listing if p.endswith(".partial")]
+    assert not partials_remote, f"partial files on the remote: {partials_remote[:5]}"

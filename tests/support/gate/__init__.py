@@ -1,0 +1,24 @@
+"""The production gate: `make verify-host` and `make rehearsal`.
+
+Modules (one job each):
+
+- ``verdict``: the verdict as a pure function of what the gates found.
+- ``soak``: whether the host's own data shows a completed 24-hour soak.
+- ``evidence``: records the commands a gate runs and what they returned.
+- ``plugin``: the pytest plugin that maps tests to gates and writes the evidence file.
+- ``probe``: a stdlib-only script run on the host (data files, hashes, newest rows).
+- ``hostfacts``: OS, kernel, versions, release, free disk, virtualisation.
+- ``report``: manifest.json (schema in docs/gate-manifest.schema.json) and report.md.
+- ``verify_host``: the runner behind `make verify-host`.
+"""
+
+#: The five gates, in the order they run.
+GATES: tuple[str, ...] = ("host_state", "collecting", "restart", "network", "upload")
+
+GATE_TITLES: dict[str, str] = {
+    "host_state": "Host state (the Ansible host-state tests)",
+    "collecting": "Collecting (rows for every active series, recent and valid; sealed files verify)",
+    "restart": "Restart (SIGKILL + plain restart: service back, sealed files unchanged, partial recovered)",
+    "network": "Network failure (API names resolve to a dead address; failures recorded; recovery)",
+    "upload": "Upload (remote hashes equal the manifests; local files kept; ledger records them)",
+}

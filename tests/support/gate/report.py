@@ -1,0 +1,253 @@
+"""The gate's report: ``manifest.json`` (machine-readable, schema in
+docs/gate-manifest.schema.json) and ``report.md`` (the same, for people).
+
+``gate_outcomes`` and ``build_manifest`` are pure; ``write_report`` writes the
+two files into ``REPORTS_DIR/<UTC timestamp>/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from gate import GATE_TITLES, GATES
+from gate.verdict import FAIL, NOT_RUN, PASS, Decision, GateOutcome
+
+MANIFEST_SCHEMA = 1
+MANIFEST_KIND = "orderbooks-gate-report"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "gate-manifest.schema.json"
+
+
+def report_dir_name(epoch_s: float) -> str:
+    """``20261121T104512Z``: sortable, one per run."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch_s))
+
+
+def gate_outcomes(tests: Iterable[Mapping[str, Any]]) -> dict[str, GateOutcome]:
+    """One outcome per gate from the per-test results.
+
+    PASS needs at least one test and every test passed. A skipped or erroring
+    test is a FAIL: a gate that did not check proves nothing.
+    """
+    by_gate: dict[str, list[Mapping[str, Any]]] = {}
+    for test in tests:
+        by_gate.setdefault(str(test.get("gate")), []).append(test)
+    outcomes: dict[str, GateOutcome] = {}
+    for gate in GATES:
+        results = by_gate.get(gate, [])
+        if not results:
+            outcomes[gate] = GateOutcome(NOT_RUN, "no test of this gate ran")
+            continue
+        bad = [t for t in results if t.get("outcome") != "passed"]
+        if not bad:
+            outcomes[gate] = GateOutcome(PASS)
+            continue
+        first = bad[0]
+        name = str(first.get("nodeid", "?")).split("::")[-1]
+        message = (first.get("message") or "").strip().splitlines()
+        reason = f"{name} {first.get('outcome')}: {message[0] if message else 'no message'}"
+        if len(bad) > 1:
+            reason += f" (+{len(bad) - 1} more)"
+        outcomes[gate] = GateOutcome(FAIL, reason)
+    return outcomes
+
+
+def build_manifest(
+    *,
+    decision: Decision,
+    started_at: str,
+    finished_at: str,
+    duration_s: float,
+    inventory: str,
+    target: Mapping[str, Any],
+    host_facts: Mapping[str, Any],
+    commands: list[Mapping[str, Any]],  # run on the controller; the gates' host commands are added
+    evidence: Mapping[str, Any],
+    outcomes: Mapping[str, GateOutcome],
+    files: list[Mapping[str, Any]],
+    quality: Mapping[str, Any],
+    soak: Mapping[str, Any],
+    risks: list[str],
+) -> dict[str, Any]:
+    tests = list(evidence.get("tests", []))
+    gate_evidence = evidence.get("gates", {})
+    gates = []
+    for name in GATES:
+        outcome = outcomes.get(name, GateOutcome(NOT_RUN, "no test of this gate ran"))
+        own = gate_evidence.get(name, {})
+        gates.append(
+            {
+                "name": name,
+                "title": GATE_TITLES[name],
+                "status": outcome.status,
+                "reason": outcome.reason,
+                "tests": [t for t in tests if t.get("gate") == name],
+                "commands": list(own.get("commands", [])),
+                "facts": dict(own.get("facts", {})),
+            }
+        )
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "kind": MANIFEST_KIND,
+        "verdict": decision.verdict,
+        "production_status": decision.production_status,
+        "reasons": list(decision.reasons),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": round(duration_s, 3),
+        "inventory": inventory,
+        "target": dict(target),
+        "host_facts": dict(host_facts),
+        "commands": sorted(
+            [dict(c) for c in commands]
+            + [dict(c, stdout="", stderr="") for g in gates for c in g["commands"]],
+            key=lambda c: str(c.get("t", "")),
+        ),
+        "gates": gates,
+        "files": [dict(f) for f in files],
+        "quality": dict(quality),
+        "soak": dict(soak),
+        "risks": list(risks),
+    }
+
+
+def _fence(text: str) -> str:
+    text = (text or "").rstrip()
+    return "```\n" + text.replace("```", "'''") + "\n```"
+
+
+def _json_block(value: Any) -> str:
+    return "```json\n" + json.dumps(value, indent=1, sort_keys=True, default=str) + "\n```"
+
+
+def render_markdown(manifest: Mapping[str, Any]) -> str:
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Production gate: {manifest['verdict']}")
+    add("")
+    add(f"- **Verdict:** `{manifest['verdict']}`")
+    add(f"- **Production status:** `{manifest['production_status']}`")
+    for reason in manifest["reasons"]:
+        add(f"- {reason}")
+    add("")
+    target = manifest["target"]
+    add(
+        f"Inventory `{manifest['inventory']}`, host `{target.get('name') or '-'}`; "
+        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
+        f"({manifest['duration_s']:.0f} s)."
+    )
+    add("")
+    add("## Gates")
+    add("")
+    add("| gate | result | reason |")
+    add("|---|---|---|")
+    for gate in manifest["gates"]:
+        reason = (gate["reason"] or "").replace("|", "/").replace("\n", " ")
+        add(f"| {gate['name']} | **{gate['status']}** | {reason} |")
+    add("")
+    add("## Target and host facts")
+    add("")
+    add(_json_block({"target": target, "host_facts": manifest["host_facts"]}))
+    add("")
+    add("## Commands run")
+    add("")
+    add("Every command, in order, with its exit code and duration in seconds; outputs are in the gate")
+    add("sections below and in manifest.json.")
+    add("")
+    add("| time (UTC) | where | gate | rc | s | command |")
+    add("|---|---|---|---|---|---|")
+    for cmd in manifest["commands"]:
+        shown = str(cmd.get("cmd", "")).replace("|", "\\|").replace("\n", " ")
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        add(
+            f"| {cmd.get('t', '')} | {cmd.get('where', '')} | {cmd.get('gate') or '-'} | {cmd.get('rc')} "
+            f"| {cmd.get('duration_s', 0):.1f} | `{shown}` |"
+        )
+    add("")
+    for gate in manifest["gates"]:
+        add(f"## Gate {gate['name']}: {gate['status']}")
+        add("")
+        add(gate["title"] + ".")
+        add("")
+        if gate["reason"]:
+            add(f"Reason: {gate['reason']}")
+            add("")
+        if gate["tests"]:
+            add("| test | outcome | s |")
+            add("|---|---|---|")
+            for test in gate["tests"]:
+                add(f"| `{test.get('nodeid')}` | {test.get('outcome')} | {test.get('duration_s', 0):.1f} |")
+            add("")
+        if gate["facts"]:
+            add("Evidence:")
+            add("")
+            add(_json_block(gate["facts"]))
+            add("")
+        for cmd in gate["commands"]:
+            out = cmd.get("stdout") or ""
+            err = cmd.get("stderr") or ""
+            if not out.strip() and not err.strip():
+                continue
+            add(f"`{cmd.get('cmd')}` (rc {cmd.get('rc')}, {cmd.get('t')}):")
+            add("")
+            add(_fence(out + (("\n[stderr]\n" + err) if err.strip() else "")))
+            add("")
+    add("## Files on the host (sha256)")
+    add("")
+    if manifest["files"]:
+        add("| file | bytes | rows | recovered | sha256 |")
+        add("|---|---|---|---|---|")
+        for entry in manifest["files"]:
+            add(
+                f"| `{entry.get('path')}` | {entry.get('bytes')} | {entry.get('rows', '')} "
+                f"| {entry.get('recovered', '')} | `{entry.get('sha256')}` |"
+            )
+    else:
+        add("No sealed files were listed.")
+    add("")
+    add("## Data quality")
+    add("")
+    add(_json_block(manifest["quality"]))
+    add("")
+    add("## 24-hour soak")
+    add("")
+    add(str(manifest["soak"].get("detail", "not evaluated")))
+    add("")
+    add("## Remaining risks")
+    add("")
+    for risk in manifest["risks"]:
+        add(f"- {risk}")
+    add("")
+    return "\n".join(lines)
+
+
+def validate_manifest(manifest: Mapping[str, Any], schema_path: Path = SCHEMA_PATH) -> None:
+    """Raise jsonschema.ValidationError when *manifest* does not match the schema."""
+    import jsonschema
+
+    schema = json.loads(schema_path.read_text())
+    jsonschema.validate(manifest, schema)
+
+
+def write_report(manifest: Mapping[str, Any], reports_dir: Path, *, epoch_s: float | None = None) -> Path:
+    """Write REPORTS_DIR/<UTC timestamp>/{manifest.json,report.md}; return the folder."""
+    epoch_s = time.time() if epoch_s is None else epoch_s
+    folder = Path(reports_dir) / report_dir_name(epoch_s)
+    suffix = 1
+    while folder.exists():
+        folder = Path(reports_dir) / f"{report_dir_name(epoch_s)}-{suffix}"
+        suffix += 1
+    folder.mkdir(parents=True)
+    for name, text in (
+        ("manifest.json", json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n"),
+        ("report.md", render_markdown(manifest)),
+    ):
+        tmp = folder / (name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, folder / name)
+    return folder

@@ -1,0 +1,496 @@
+"""`make verify-host`: run the five gates against an inventory's host and write
+``REPORTS_DIR/<UTC timestamp>/{report.md,manifest.json}``.
+
+    python -m gate.verify_host --inventory .vps/default/inventory.ini
+
+Steps: list the inventory's hosts (``ansible-inventory``); check the host
+answers (``ansible -m ping``); record host facts; run the gate tests with
+pytest-testinfra and the gate plugin; list the data files with their sha256;
+summarise data quality and the 24-hour soak; decide the verdict; write the
+report. Exit status 0 for PRODUCTION_READY or REHEARSAL_PASS (or the verdict
+given with ``--expect``), 1 otherwise, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gate import GATES
+from gate.evidence import GateEvidence, trim, utc_iso
+from gate.report import build_manifest, gate_outcomes, validate_manifest, write_report
+from gate.soak import soak_report_status, soak_status
+from gate.verdict import VERDICTS, decide, disposable_evidence, exit_code_for
+
+REPO = Path(__file__).resolve().parents[3]
+GATE_TESTS = {
+    "collecting": "tests/host/gates/test_gate_collecting.py",
+    "restart": "tests/host/gates/test_gate_restart.py",
+    "network": "tests/host/gates/test_gate_network.py",
+    "upload": "tests/host/gates/test_gate_upload.py",
+}
+#: The Ansible issue's host-state tests (gate 1), run as they are.
+HOST_STATE_TESTS = "tests/host/test_host_state*.py"
+DEFAULT_GROUP = "orderbooks"
+PING_TIMEOUT_S = 30
+PYTEST_TIMEOUT_S = 3600
+LIVE_API_SUFFIX = "polymarket.com"
+
+
+def say(message: str) -> None:
+    print(f"verify-host: {message}", file=sys.stderr, flush=True)
+
+
+class ControllerLog:
+    """Commands run on the controller, recorded like the gates' host commands."""
+
+    def __init__(self) -> None:
+        self.commands: list[dict[str, Any]] = []
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        timeout_s: float = 120,
+        env: dict[str, str] | None = None,
+        stream: bool = False,
+        log_file: Path | None = None,
+    ) -> subprocess.CompletedProcess:
+        started = time.time()
+        t0 = time.monotonic()
+        if stream:
+            out_lines: list[str] = []
+            with subprocess.Popen(
+                argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            ) as proc:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                    out_lines.append(line)
+                rc = proc.wait()
+            stdout, stderr = "".join(out_lines), ""
+            if log_file is not None:
+                log_file.parent.mkdir(parents=True, exist_ok=True)
+                log_file.write_text(stdout)
+        else:
+            try:
+                done = subprocess.run(
+                    argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+                )
+                rc, stdout, stderr = done.returncode, done.stdout, done.stderr
+            except subprocess.TimeoutExpired as exc:
+                rc, stdout, stderr = 124, str(exc.stdout or ""), f"timed out after {timeout_s} s"
+        self.commands.append(
+            {
+                "t": utc_iso(started),
+                "where": "controller",
+                "gate": None,
+                "cmd": shlex.join(argv),
+                "rc": rc,
+                "duration_s": round(time.monotonic() - t0, 3),
+                "stdout": trim(stdout, 2000),
+                "stderr": trim(stderr, 2000),
+            }
+        )
+        return subprocess.CompletedProcess(argv, rc, stdout, stderr)
+
+
+def bin_path(name: str) -> str:
+    """A tool from the interpreter's own virtualenv when there, else from PATH."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+def inventory_hosts(log: ControllerLog, inventory: Path, group: str) -> tuple[list[str], dict, str | None]:
+    if not inventory.exists():
+        return [], {}, f"inventory {inventory} does not exist (bring a VPS up, or pass INVENTORY=...)"
+    done = log.run([bin_path("ansible-inventory"), "-i", str(inventory), "--list"], timeout_s=120)
+    if done.returncode != 0:
+        return [], {}, f"ansible-inventory failed: {done.stderr.strip()[-300:]}"
+    data = json.loads(done.stdout)
+    hosts = list(data.get(group, {}).get("hosts", []))
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    if not hosts:
+        return [], hostvars, f"inventory {inventory} has no host in group {group!r}"
+    return hosts, hostvars, None
+
+
+def ping(log: ControllerLog, inventory: Path, host: str) -> str | None:
+    env = dict(os.environ, ANSIBLE_DEPRECATION_WARNINGS="False", ANSIBLE_NOCOLOR="1")
+    done = log.run(
+        [
+            bin_path("ansible"),
+            host,
+            "-i",
+            str(inventory),
+            "-m",
+            "ansible.builtin.ping",
+            "-T",
+            str(PING_TIMEOUT_S),
+        ],
+        timeout_s=PING_TIMEOUT_S * 3,
+        env=env,
+    )
+    if done.returncode == 0 and '"pong"' in done.stdout:
+        return None
+    text = done.stdout + done.stderr
+    match = re.search(r'"msg":\s*"([^"]*)"', text)
+    detail = match.group(1) if match else text.strip()[-300:]
+    return f"host {host} does not answer over SSH: {detail}"
+
+
+def testinfra_host(inventory: Path, host: str) -> Any:
+    import testinfra
+
+    return testinfra.get_host(f"ansible://{host}", ansible_inventory=str(inventory))
+
+
+def host_facts(ev: GateEvidence) -> dict[str, Any]:
+    def out(command: str) -> str | None:
+        result = ev.run(command, timeout_s=60)
+        text = result.stdout.strip()
+        return text or None
+
+    facts: dict[str, Any] = {
+        "hostname": out("hostname"),
+        "os": out('. /etc/os-release && echo "$PRETTY_NAME"'),
+        "kernel": out("uname -r"),
+        "python": out("python3 --version"),
+        "systemd_version": out("systemctl --version | head -n 1"),
+        "virtualization": out("systemd-detect-virt || true"),
+        "orderbooks_version": out("/opt/orderbooks/current/venv/bin/orderbooks --version"),
+        "release": out('basename "$(readlink -f /opt/orderbooks/current)"'),
+        "release_revision": out("cat /opt/orderbooks/current/REVISION"),
+        "releases": out("ls -1 /opt/orderbooks/releases"),
+        "rclone_version": out("rclone version | head -n 1"),
+        "rclone_remotes": out(
+            "runuser -u orderbooks -- rclone --config /etc/orderbooks/rclone/rclone.conf listremotes --long"
+        ),
+        "uptime": out("uptime"),
+    }
+    df = out("df -B1 --output=avail,size,target /var/lib/orderbooks | tail -n 1")
+    if df:
+        avail, size, target = [*df.split(), "", "", ""][:3]
+        facts["free_disk"] = {
+            "path": "/var/lib/orderbooks",
+            "mount": target,
+            "free_bytes": int(avail),
+            "total_bytes": int(size),
+        }
+    else:
+        facts["free_disk"] = None
+    return facts
+
+
+def file_table(listing: dict[str, Any]) -> list[dict[str, Any]]:
+    table = []
+    for entry in listing.get("sealed", []):
+        manifest = entry.get("manifest") or {}
+        table.append(
+            {
+                "path": entry["path"],
+                "bytes": entry["bytes"],
+                "sha256": entry["sha256"],
+                "manifest_sha256_matches": manifest.get("sha256") == entry["sha256"],
+                "rows": manifest.get("rows"),
+                "recovered": manifest.get("recovered"),
+            }
+        )
+    return table
+
+
+def manifest_quality(listing: dict[str, Any]) -> dict[str, Any]:
+    """A data-quality summary from the manifests alone."""
+    rows = 0
+    per_series: dict[str, int] = {}
+    gaps: dict[str, dict[str, float]] = {}
+    recovered = 0
+    for entry in listing.get("sealed", []):
+        manifest = entry.get("manifest") or {}
+        rows += int(manifest.get("rows") or 0)
+        for series, count in (manifest.get("rows_per_series") or {}).items():
+            per_series[series] = per_series.get(series, 0) + int(count)
+        for gap in manifest.get("gaps") or []:
+            cause = str(gap.get("cause"))
+            slot = gaps.setdefault(cause, {"gaps": 0, "seconds": 0.0})
+            slot["gaps"] += 1
+            slot["seconds"] += max(0, int(gap.get("end_ms", 0)) - int(gap.get("start_ms", 0))) / 1000
+        recovered += bool(manifest.get("recovered"))
+    return {
+        "sealed_files": len(listing.get("sealed", [])),
+        "open_partials": len(listing.get("partials", [])),
+        "quarantined": len(listing.get("quarantine", [])),
+        "rows": rows,
+        "rows_per_series": dict(sorted(per_series.items())),
+        "gaps_by_cause": {
+            k: {"gaps": v["gaps"], "seconds": round(v["seconds"], 3)} for k, v in sorted(gaps.items())
+        },
+        "recovered_files": recovered,
+    }
+
+
+def quality(ev: GateEvidence, listing: dict[str, Any]) -> dict[str, Any]:
+    result = ev.run(
+        "/opt/orderbooks/current/venv/bin/orderbooks quality /var/lib/orderbooks --json", timeout_s=600
+    )
+    try:
+        summary = json.loads(result.stdout)
+    except ValueError:
+        summary = None
+    if isinstance(summary, dict):
+        return {
+            "source": "orderbooks quality --json",
+            "exit_code": result.rc,
+            "summary": summary,
+            "from_manifests": manifest_quality(listing),
+        }
+    return {
+        "source": "manifests",
+        "summary": manifest_quality(listing),
+        "note": f"orderbooks quality --json gave no JSON (rc {result.rc})",
+    }
+
+
+def soak_from(listing: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    spans = []
+    for entry in listing.get("sealed", []):
+        manifest = entry.get("manifest") or {}
+        first, last = manifest.get("first_recv_ms"), manifest.get("last_recv_ms")
+        if isinstance(first, int) and isinstance(last, int):
+            spans.append((first, last))
+    status = soak_status(spans, now_ms)
+    status["source"] = "first/last recv_ms of the sealed files' manifests on the host"
+    return status
+
+
+def risks_for(
+    *,
+    disposable: bool,
+    facts: dict[str, Any],
+    settings: dict[str, Any] | None,
+    decision_reasons: list[str],
+    soak: dict[str, Any],
+) -> list[str]:
+    risks = []
+    if disposable:
+        risks.append(
+            "Tested on the disposable local VPS (systemd-nspawn on the controller): it shares the "
+            "controller's clock and network namespace, and cgroup limits (MemoryMax, CPUQuota) are "
+            "not enforced there. Production needs the same gate on a real VPS."
+        )
+    urls = " ".join(str((settings or {}).get(k, "")) for k in ("gamma_url", "clob_url"))
+    if settings and LIVE_API_SUFFIX not in urls:
+        risks.append(f"The collector polled a simulator ({urls.strip()}), not the real Polymarket APIs.")
+    remotes = facts.get("rclone_remotes") or ""
+    if remotes and "drive" not in remotes:
+        risks.append(
+            "Uploads went to a stand-in remote, not Google Drive: Drive quotas and rate limits, OAuth "
+            "token refresh and files without SHA-256 are not exercised."
+        )
+    risks.append(
+        "The network gate restarts the collector under the /etc/hosts override, because keep-alive "
+        "connections outlive a change of name resolution; a running collector losing its network "
+        "mid-connection is covered by the integration tests against the simulator, not here."
+    )
+    if not soak.get("completed"):
+        risks.append(f"No completed 24-hour soak: {soak.get('detail')}.")
+    free = (facts.get("free_disk") or {}).get("free_bytes")
+    if isinstance(free, int) and free < 2 * 1024**3:
+        risks.append(f"Free disk on the data folder is low: {free / 1024**3:.1f} GiB.")
+    risks.extend(f"Failed: {reason}" for reason in decision_reasons if reason.startswith("gate "))
+    return risks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="verify-host", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inventory", type=Path, default=Path(".vps/default/inventory.ini"))
+    parser.add_argument("--group", default=DEFAULT_GROUP, help="inventory group (default: orderbooks)")
+    parser.add_argument("--limit", default=None, help="the host to check when the group has several")
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all five)")
+    parser.add_argument(
+        "--soak-report",
+        type=Path,
+        default=None,
+        help="soak.json of a 24-hour `make soak INVENTORY=...` on this host (else the host's data decides)",
+    )
+    parser.add_argument(
+        "--expect",
+        choices=VERDICTS,
+        default=None,
+        help="exit 0 only for this verdict (default: PRODUCTION_READY or REHEARSAL_PASS)",
+    )
+    args = parser.parse_args(argv)
+    os.chdir(REPO)
+    chosen = [g.strip() for g in args.gates.split(",") if g.strip()]
+    unknown = [g for g in chosen if g not in GATES]
+    if unknown:
+        parser.error(f"unknown gate(s) {unknown}; choose from {', '.join(GATES)}")
+
+    started = time.time()
+    log = ControllerLog()
+    inventory = args.inventory.resolve() if args.inventory.exists() else args.inventory
+    say(f"inventory {args.inventory}")
+    hosts, hostvars, problem = inventory_hosts(log, inventory, args.group)
+    target_name = None
+    if not problem:
+        if args.limit:
+            if args.limit not in hosts:
+                problem = f"host {args.limit!r} is not in group {args.group!r} ({hosts})"
+            target_name = args.limit
+        elif len(hosts) > 1:
+            parser.error(f"group {args.group!r} has {len(hosts)} hosts; pick one with --limit (LIMIT=...)")
+        else:
+            target_name = hosts[0]
+    if not problem:
+        say(f"checking that {target_name} answers")
+        problem = ping(log, inventory, target_name)
+
+    target: dict[str, Any] = {
+        "name": target_name,
+        "hosts": hosts,
+        "reachable": problem is None,
+        "disposable": False,
+        "disposable_evidence": [],
+        "error": problem,
+    }
+    facts: dict[str, Any] = {}
+    evidence: dict[str, Any] = {"tests": [], "gates": {}}
+    files: list[dict[str, Any]] = []
+    quality_summary: dict[str, Any] = {"source": "none", "summary": None}
+    soak: dict[str, Any] = {"completed": False, "detail": "not evaluated: no reachable host"}
+    settings = None
+    stamp_dir = args.reports_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+    host_commands: list[dict[str, Any]] = []
+
+    if problem is None:
+        host = testinfra_host(inventory, target_name)
+        facts_ev = GateEvidence("facts", host)
+        say("recording host facts")
+        facts = host_facts(facts_ev)
+        evidence_markers = disposable_evidence(
+            hostvars.get(target_name, {}).get("orderbooks_disposable_vps"), facts.get("virtualization")
+        )
+        target["disposable"] = bool(evidence_markers)
+        target["disposable_evidence"] = evidence_markers
+
+        evidence_file = stamp_dir.with_name(stamp_dir.name + ".evidence.json")
+        test_files: list[str] = []
+        if "host_state" in chosen:
+            test_files += sorted(glob.glob(HOST_STATE_TESTS))
+        test_files += [GATE_TESTS[g] for g in GATES if g in chosen and g in GATE_TESTS]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(REPO / "tests" / "support"), env.get("PYTHONPATH")])
+        )
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "gate.plugin",
+            "-p",
+            "no:cacheprovider",
+            f"--hosts=ansible://{target_name}",
+            f"--ansible-inventory={inventory}",
+            f"--gate-evidence={evidence_file}",
+            f"--timeout={PYTEST_TIMEOUT_S}",
+            "-v",
+            "--tb=short",
+            *test_files,
+        ]
+        say(f"running the gates: {', '.join(chosen)}")
+        log.run(cmd, env=env, stream=True, log_file=stamp_dir.with_name(stamp_dir.name + ".pytest.log"))
+        if evidence_file.exists():
+            evidence = json.loads(evidence_file.read_text())
+            evidence_file.unlink()
+
+        say("listing the data files with their sha256")
+        final_ev = GateEvidence("facts", host)
+        try:
+            listing = final_ev.probe("files", "/var/lib/orderbooks", "--hash", timeout_s=900)
+        except (AssertionError, ValueError) as exc:
+            listing = {
+                "sealed": [],
+                "partials": [],
+                "quarantine": [],
+                "now_ms": int(time.time() * 1000),
+                "error": str(exc),
+            }
+        files = file_table(listing)
+        quality_summary = quality(final_ev, listing)
+        soak = soak_from(listing, int(listing.get("now_ms") or time.time() * 1000))
+        if args.soak_report is not None:
+            try:
+                report_status = soak_report_status(json.loads(args.soak_report.read_text()))
+            except (OSError, ValueError) as exc:
+                report_status = {"completed": False, "detail": f"soak report {args.soak_report}: {exc}"}
+            soak["report"] = dict(report_status, path=str(args.soak_report))
+            if report_status["completed"] and not soak["completed"]:
+                soak["completed"] = True
+                soak["detail"] = report_status["detail"] + f" ({args.soak_report})"
+        settings = evidence.get("gates", {}).get("collecting", {}).get("facts", {}).get("collector_settings")
+        host_commands = facts_ev.commands + final_ev.commands
+
+    outcomes = gate_outcomes(evidence.get("tests", []))
+    decision = decide(
+        reachable=problem is None,
+        disposable=bool(target["disposable"]),
+        gates=outcomes,
+        soak_completed=bool(soak.get("completed")),
+        unreachable_reason=problem or "",
+    )
+    finished = time.time()
+    manifest = build_manifest(
+        decision=decision,
+        started_at=utc_iso(started),
+        finished_at=utc_iso(finished),
+        duration_s=finished - started,
+        inventory=str(args.inventory),
+        target=target,
+        host_facts=facts,
+        commands=log.commands + [dict(c, gate=None) for c in host_commands],
+        evidence=evidence,
+        outcomes=outcomes,
+        files=files,
+        quality=quality_summary,
+        soak=soak,
+        risks=risks_for(
+            disposable=bool(target["disposable"]),
+            facts=facts,
+            settings=settings,
+            decision_reasons=decision.reasons,
+            soak=soak,
+        ),
+    )
+    validate_manifest(manifest)
+    folder = write_report(manifest, args.reports_dir, epoch_s=started)
+    for suffix in (".pytest.log",):
+        side = stamp_dir.with_name(stamp_dir.name + suffix)
+        if side.exists():
+            side.replace(folder / ("pytest.log"))
+    for name in GATES:
+        outcome = outcomes[name]
+        print(f"gate {name:<11} {outcome.status}" + (f"  ({outcome.reason})" if outcome.reason else ""))
+    print(f"verdict: {decision.verdict}")
+    print(f"production status: {decision.production_status}")
+    for reason in decision.reasons:
+        print(f"  {reason}")
+    print(f"report: {folder / 'report.md'}")
+    print(f"manifest: {folder / 'manifest.json'}")
+    return exit_code_for(decision.verdict, expect=args.expect)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The full offline rehearsal of a cutover (`make rehearsal`), and its teardown
+# (`make rehearsal-down`). On a fresh Debian 12 machine, as root:
+#
+#   bash tests/support/rehearsal.sh          # up, collect, verify-host, down
+#   bash tests/support/rehearsal.sh down     # tear down whatever is left
+#
+# Steps: system packages; the virtualenv; the Polymarket simulator and a
+# stand-in rclone remote (`rclone serve sftp`) on 127.0.0.1 of this machine;
+# a disposable Debian 12 VPS whose /etc/hosts sends the simulator's host
+# names to 127.0.0.1; `site.yml` with the collector pointed at the simulator
+# and the uploader at the stand-in remote; at least one market rollover; then
+# the production gate. Exit 0 only when the verdict is REHEARSAL_PASS.
+#
+# Settings (environment):
+#   SOURCE=sim|live          sim (default): the simulator; live: the real Polymarket
+#                            APIs (needs the internet; no simulator is started)
+#   REHEARSAL_KEEP=1         leave everything running at the end (then `make rehearsal-down`)
+#   REHEARSAL_SELFTEST=1     also break the host (collector stopped and masked), expect FAIL
+#   REHEARSAL_VPS_NAME, REHEARSAL_SSH_PORT, REHEARSAL_SIM_PORT, REHEARSAL_REMOTE_PORT
+#   REPORTS_DIR              where the gate writes its report (default: reports)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+
+SOURCE=${SOURCE:-sim}
+NAME=${REHEARSAL_VPS_NAME:-rehearsal}
+SSH_PORT=${REHEARSAL_SSH_PORT:-2242}
+SIM_PORT=${REHEARSAL_SIM_PORT:-18780}
+REMOTE_PORT=${REHEARSAL_REMOTE_PORT:-18790}
+KEEP=${REHEARSAL_KEEP:-0}
+SELFTEST=${REHEARSAL_SELFTEST:-0}
+REPORTS_DIR=${REPORTS_DIR:-reports}
+STATE=$REPO/.rehearsal
+INVENTORY=.vps/$NAME/inventory.ini
+VENV=$REPO/.venv
+SIM_NAMES="gamma.polysim.test clob.polysim.test"
+ROLLOVER_DEADLINE=${REHEARSAL_ROLLOVER_DEADLINE:-120}
+if [[ $SOURCE == live ]]; then ROLLOVER_DEADLINE=${REHEARSAL_ROLLOVER_DEADLINE:-420}; fi
+
+T0=$(date +%s)
+step() { printf '==> [%4ss] %s\n' "$(($(date +%s) - T0))" "$*"; }
+die() { printf 'rehearsal: error: %s\n' "$*" >&2; exit 1; }
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Stop a process this script started, by the pid it recorded, only if it is
+# still the same program.
+stop_recorded() {
+    local pidfile=$1 expect=$2 pid
+    [[ -f $pidfile ]] || return 0
+    pid=$(cat "$pidfile")
+    if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$expect"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+down() {
+    step "tearing down: VPS '$NAME', simulator, stand-in remote"
+    if [[ -f .vps/$NAME/inventory.ini || -d .vps/$NAME ]]; then
+        python3 tests/support/vps.py down --name "$NAME" || true
+    fi
+    stop_recorded "$STATE/polysim.pid" polysim
+    stop_recorded "$STATE/remote.pid" "serve sftp"
+    rm -rf "$STATE"
+}
+
+if [[ ${1:-up} == down ]]; then
+    down
+    exit 0
+fi
+[[ $SOURCE == sim || $SOURCE == live ]] || die "SOURCE must be sim or live, not '$SOURCE'"
+[[ $(id -u) == 0 ]] || die "run as root (the disposable VPS needs mount and systemd-nspawn)"
+
+on_exit() {
+    local rc=$?
+    if ((rc != 0)); then
+        step "failed (exit $rc); last lines of the logs:"
+        for f in "$STATE"/*.log; do [[ -f $f ]] && { echo "--- $f"; tail -n 15 "$f"; }; done
+    fi
+    if [[ $KEEP == 1 ]]; then
+        step "REHEARSAL_KEEP=1: leaving everything up; tear down with: make rehearsal-down"
+    else
+        down
+    fi
+    exit "$rc"
+}
+
+step "system packages (tests/support/install-system-deps.sh)"
+bash tests/support/install-system-deps.sh
+
+step "virtualenv (make setup)"
+make --no-print-directory setup
+
+step "clearing what an earlier rehearsal left"
+down >/dev/null
+trap on_exit EXIT
+mkdir -p "$STATE/remote"
+chmod 0700 "$STATE"
+
+if [[ $SOURCE == sim ]]; then
+    port_free "$SIM_PORT" && port_free "$((SIM_PORT + 1))" || die "port $SIM_PORT or $((SIM_PORT + 1)) is in use"
+    step "simulator on 127.0.0.1:$SIM_PORT (10 s windows)"
+    (cd tests/support && exec "$VENV/bin/python" -m polysim --host 127.0.0.1 --port "$SIM_PORT" \
+        --window-seconds 10 >"$STATE/polysim.log" 2>&1) &
+    echo $! >"$STATE/polysim.pid"
+    for _ in $(seq 1 100); do
+        grep -q polysim_ready "$STATE/polysim.log" 2>/dev/null && break
+        kill -0 "$(cat "$STATE/polysim.pid")" 2>/dev/null || die "the simulator exited: $(tail -n 5 "$STATE/polysim.log")"
+        sleep 0.2
+    done
+    grep -q polysim_ready "$STATE/polysim.log" || die "the simulator did not report ready"
+    GAMMA_URL="http://gamma.polysim.test:$SIM_PORT/gamma"
+    CLOB_URL="http://clob.polysim.test:$SIM_PORT/clob"
+    HOSTS_ARGS=(--hosts-entry "127.0.0.1 $SIM_NAMES")
+else
+    GAMMA_URL="https://gamma-api.polymarket.com"
+    CLOB_URL="https://clob.polymarket.com"
+    HOSTS_ARGS=()
+fi
+
+step "stand-in remote: rclone serve sftp on 127.0.0.1:$REMOTE_PORT (folder .rehearsal/remote)"
+port_free "$REMOTE_PORT" || die "port $REMOTE_PORT is in use"
+REMOTE_PASS=$("$VENV/bin/python" -c 'import secrets; print(secrets.token_hex(16))')
+ssh-keygen -q -t ed25519 -N '' -f "$STATE/remote_host_key" >/dev/null
+RCLONE_USER=orderbooks RCLONE_PASS=$REMOTE_PASS \
+    "$VENV/bin/rclone" serve sftp "$STATE/remote" --addr "127.0.0.1:$REMOTE_PORT" \
+    --key "$STATE/remote_host_key" >"$STATE/remote.log" 2>&1 &
+echo $! >"$STATE/remote.pid"
+for _ in $(seq 1 100); do port_free "$REMOTE_PORT" || break; sleep 0.1; done
+port_free "$REMOTE_PORT" && die "the stand-in remote did not start: $(tail -n 5 "$STATE/remote.log")"
+
+step "disposable VPS '$NAME' (ssh on 127.0.0.1:$SSH_PORT)"
+python3 tests/support/vps.py up --name "$NAME" --port "$SSH_PORT" "${HOSTS_ARGS[@]}" \
+    --var orderbooks_disposable_vps=true
+
+OBSCURED=$("$VENV/bin/rclone" obscure "$REMOTE_PASS")
+umask 077
+cat >"$STATE/vars.yml" <<EOF
+# Written by tests/support/rehearsal.sh: the rehearsal's extra vars (loopback only).
+orderbooks_collector_gamma_url: "$GAMMA_URL"
+orderbooks_collector_clob_url: "$CLOB_URL"
+orderbooks_rclone_remote_name: standin
+orderbooks_rclone_remote_type: sftp
+orderbooks_rclone_options:
+  host: 127.0.0.1
+  port: "$REMOTE_PORT"
+  user: orderbooks
+  pass: "$OBSCURED"
+  shell_type: unix
+  md5sum_command: md5sum
+  sha1sum_command: sha1sum
+orderbooks_rclone_required_options: [host, user, pass]
+orderbooks_uploader_remote: "standin:orderbooks"
+EOF
+umask 022
+
+step "cutover: site.yml (collector -> $GAMMA_URL, uploader -> standin:orderbooks)"
+make --no-print-directory cutover INVENTORY="$INVENTORY" EXTRA="-e @$STATE/vars.yml"
+
+step "collecting through at least one market rollover (deadline ${ROLLOVER_DEADLINE} s)"
+PYTHONPATH=tests/support PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m gate.rollover \
+    --inventory "$INVENTORY" --deadline "$ROLLOVER_DEADLINE"
+
+step "production gate: make verify-host INVENTORY=$INVENTORY"
+set +e
+make --no-print-directory verify-host INVENTORY="$INVENTORY" REPORTS_DIR="$REPORTS_DIR" | tee "$STATE/verify-host.log"
+gate_rc=${PIPESTATUS[0]}
+set -e
+verdict=$(sed -n 's/^verdict: //p' "$STATE/verify-host.log" | tail -n 1)
+production=$(sed -n 's/^production status: //p' "$STATE/verify-host.log" | tail -n 1)
+report=$(sed -n 's/^report: //p' "$STATE/verify-host.log" | tail -n 1)
+
+if [[ $SELFTEST == 1 ]]; then
+    step "gate self-test: collector stopped and masked must give FAIL"
+    make --no-print-directory gate-selftest INVENTORY="$INVENTORY" REPORTS_DIR="$REPORTS_DIR/selftest"
+fi
+
+step "done in $(($(date +%s) - T0)) s"
+echo "verdict: ${verdict:-none}"
+echo "production status: ${production:-none}"
+echo "report: ${report:-none}"
+[[ $gate_rc == 0 && $verdict == REHEARSAL_PASS ]]
