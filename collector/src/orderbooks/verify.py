@@ -27,25 +27,11 @@ from typing import Any
 import orjson
 
 from orderbooks import failure_journal, gzmembers, manifest, paths
+from orderbooks.records import ROW_KEYS
 
 VERIFY_SCHEMA = 1
 VERIFY_KIND = "orderbooks.verify"
 
-#: Keys every row must have (docs/data-format.md, "Rows").
-ROW_KEYS = (
-    "schema",
-    "recv_ms",
-    "latency_ms",
-    "cycle",
-    "series",
-    "slug",
-    "condition_id",
-    "token_id",
-    "outcome",
-    "window_start",
-    "window_end",
-    "book",
-)
 #: How many bad lines of one file are described before the rest are only counted.
 MAX_LINE_PROBLEMS = 5
 
