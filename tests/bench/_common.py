@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import orjson  # noqa: E402
-from fabricate import T0_MS, book_for, iso, markets_for  # noqa: E402
+from fabricate import T0_MS, book_for, market_fields, markets_for  # noqa: E402
 from orderbooks.records import ROW_SCHEMA  # noqa: E402
 
 #: Levels per side of a fabricated book: the BTC up/down books seen in the API notes
@@ -40,19 +40,7 @@ def cycle_bodies(tokens: int = 20, cycles: int = 60, levels: int = LEVELS) -> tu
         orjson.dumps([book_for(market, token_id, c // 3, levels=levels) for market, token_id, _ in metas])
         for c in range(cycles)
     ]
-    rows_meta = [
-        {
-            "schema": ROW_SCHEMA,
-            "series": market.series,
-            "slug": market.slug,
-            "condition_id": market.condition_id,
-            "token_id": token_id,
-            "outcome": outcome,
-            "window_start": iso(market.window_start_ms),
-            "window_end": iso(market.window_end_ms),
-        }
-        for market, token_id, outcome in metas
-    ]
+    rows_meta = [{"schema": ROW_SCHEMA, **market_fields(*meta)} for meta in metas]
     return bodies, rows_meta
 
 

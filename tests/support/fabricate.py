@@ -64,6 +64,19 @@ def markets_for(series: str, window_s: int, start_ms: int, end_ms: int) -> list[
     return out
 
 
+def market_fields(market: FakeMarket, token_id: str, outcome: str) -> dict[str, Any]:
+    """The row keys that come from the market, ``series`` to ``window_end`` in row order."""
+    return {
+        "series": market.series,
+        "slug": market.slug,
+        "condition_id": market.condition_id,
+        "token_id": token_id,
+        "outcome": outcome,
+        "window_start": iso(market.window_start_ms),
+        "window_end": iso(market.window_end_ms),
+    }
+
+
 def book_for(
     market: FakeMarket, token_id: str, version: int, *, levels: int = 20, rng: random.Random | None = None
 ) -> dict[str, Any]:
@@ -212,13 +225,7 @@ def write_run(
                         "recv_ms": recv,
                         "latency_ms": scenario.latency_ms,
                         "cycle": cycle,
-                        "series": market.series,
-                        "slug": market.slug,
-                        "condition_id": market.condition_id,
-                        "token_id": token_id,
-                        "outcome": outcome,
-                        "window_start": iso(market.window_start_ms),
-                        "window_end": iso(market.window_end_ms),
+                        **market_fields(market, token_id, outcome),
                         "book": book,
                     }
                 )

@@ -196,11 +196,11 @@ class BookFetcher:
         tracked: TrackedToken | None = None,
         status: int | None = None,
     ) -> FailureRecord:
-        return FailureRecord(
-            t_ms=self.clock.wall_ms(),
-            cycle=cycle,
-            error=error,
-            message=message[:200],
+        return FailureRecord.observed(
+            self.clock.wall_ms(),
+            cycle,
+            error,
+            message,
             series=tracked.market.series if tracked else None,
             token_id=tracked.token_id if tracked else None,
             status=status,

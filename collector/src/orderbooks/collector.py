@@ -230,4 +230,4 @@ class Collector:
 
     def _record(self, cycle: int | None, error: str, message: str) -> FailureRecord:
         self.log.warning(error, cycle=cycle, message=message)
-        return FailureRecord(t_ms=self.clock.wall_ms(), cycle=cycle, error=error, message=message[:200])
+        return FailureRecord.observed(self.clock.wall_ms(), cycle, error, message)

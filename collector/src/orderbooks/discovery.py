@@ -216,14 +216,8 @@ class Discovery:
         *,
         status: int | None = None,
     ) -> FailureRecord:
-        return FailureRecord(
-            t_ms=self.clock.wall_ms(),
-            cycle=cycle,
-            error=error,
-            message=message[:200],
-            series=series_id,
-            status=status,
-            endpoint=endpoint,
+        return FailureRecord.observed(
+            self.clock.wall_ms(), cycle, error, message, series=series_id, status=status, endpoint=endpoint
         )
 
     def prune(self, now_ms: int) -> None:

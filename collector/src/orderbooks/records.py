@@ -30,6 +30,9 @@ ROW_KEYS = (
     "book",
 )
 
+#: Longest ``FailureRecord.message`` that ``FailureRecord.observed`` keeps.
+MESSAGE_MAX_CHARS = 200
+
 #: Error classes a FailureRecord may carry (``FailureRecord.error``).
 ERROR_CLASSES = (
     "timeout",  # connect/read/pool timeout
@@ -64,6 +67,31 @@ class FailureRecord:
     token_id: str | None = None  # CLOB token id, when the failure is per token
     status: int | None = None  # HTTP status, when there was one
     endpoint: str | None = None  # e.g. "POST /books", "GET /events"
+
+    @classmethod
+    def observed(
+        cls,
+        t_ms: int,
+        cycle: int | None,
+        error: str,
+        message: str,
+        *,
+        series: str | None = None,
+        token_id: str | None = None,
+        status: int | None = None,
+        endpoint: str | None = None,
+    ) -> FailureRecord:
+        """A record of a failure seen at *t_ms*, its message cut to MESSAGE_MAX_CHARS."""
+        return cls(
+            t_ms=t_ms,
+            cycle=cycle,
+            error=error,
+            message=message[:MESSAGE_MAX_CHARS],
+            series=series,
+            token_id=token_id,
+            status=status,
+            endpoint=endpoint,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

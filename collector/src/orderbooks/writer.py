@@ -317,17 +317,11 @@ class SnapshotWriter:
         assert hour_file is not None
         now = self.clock.wall_ms()
         if not self._floor.check():
-            self._not_written(
-                hour_file,
-                rows,
-                FailureRecord(
-                    t_ms=now,
-                    cycle=cycle,
-                    error="disk_floor",
-                    message=f"free space {self._floor.last_free} B below floor "
-                    f"{self._floor.floor_bytes} B; {len(rows)} rows not written",
-                ),
+            message = (
+                f"free space {self._floor.last_free} B below floor "
+                f"{self._floor.floor_bytes} B; {len(rows)} rows not written"
             )
+            self._not_written(hour_file, rows, now=now, cycle=cycle, error="disk_floor", message=message)
             return
         try:
             if hour_file.needs_cut:
@@ -355,9 +349,19 @@ class SnapshotWriter:
         hour_file.stats.merge(batch)
         self._run["totals"]["rows"] += len(rows)
 
-    def _not_written(self, hour_file: _HourFile, rows: list[dict[str, Any]], failure: FailureRecord) -> None:
+    def _not_written(
+        self,
+        hour_file: _HourFile,
+        rows: list[dict[str, Any]],
+        *,
+        now: int,
+        cycle: int | None,
+        error: str,
+        message: str,
+    ) -> None:
+        """Count *rows* as not written and record why (message cut to records.MESSAGE_MAX_CHARS)."""
         self._run["totals"]["rows_not_written"] += len(rows)
-        self._add_failures(hour_file, [failure])
+        self._add_failures(hour_file, [FailureRecord.observed(now, cycle, error, message)])
 
     def _disk_error(
         self,
@@ -379,16 +383,8 @@ class SnapshotWriter:
             rows_not_written=len(rows),
             action="file cut back to its last complete member; writing resumes at the next flush",
         )
-        self._not_written(
-            hour_file,
-            rows,
-            FailureRecord(
-                t_ms=now,
-                cycle=cycle,
-                error="enospc",
-                message=f"{stage} failed ({name}: {exc.strerror or exc}); {len(rows)} rows not written"[:200],
-            ),
-        )
+        message = f"{stage} failed ({name}: {exc.strerror or exc}); {len(rows)} rows not written"
+        self._not_written(hour_file, rows, now=now, cycle=cycle, error="enospc", message=message)
 
     def _cut_back(self, hour_file: _HourFile) -> None:
         """Truncate the open file to the end of its last complete member and fsync."""

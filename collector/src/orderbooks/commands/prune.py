@@ -17,10 +17,13 @@ is running, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-from orderbooks.config import DEFAULT_DATA_DIR
+from orderbooks.commands._offload_options import (
+    add_dry_run_and_data_dir,
+    existing_data_dir,
+    non_negative_int,
+    precondition_failed,
+)
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
@@ -29,28 +32,17 @@ from orderbooks.prune import Pruner
 HELP = "delete local files verified on the remote and older than N days"
 
 
-def _days(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be >= 0")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--keep-days", type=_days, required=True, metavar="N", help="keep files of the last N days"
+        "--keep-days", type=non_negative_int, required=True, metavar="N", help="keep files of the last N days"
     )
-    parser.add_argument("--dry-run", action="store_true", help="list what would be deleted; change nothing")
-    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
+    add_dry_run_and_data_dir(parser, dry_run_help="list what would be deleted; change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
     log = get_logger("prune")
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        message = f"data folder {data_dir} does not exist"
-        log.error("precondition_failed", error=message)
-        print(f"orderbooks prune: error: {message}", file=sys.stderr)
+    data_dir = existing_data_dir(args.data_dir, "prune", log)
+    if data_dir is None:
         return ExitCode.ENVIRONMENT
     pruner = Pruner(data_dir, args.keep_days, log=log)
     if args.dry_run:
@@ -60,7 +52,5 @@ def run(args: argparse.Namespace) -> int:
         with exclusive(data_dir):
             report = pruner.run()
     except LedgerBusy as exc:
-        log.error("precondition_failed", error=str(exc))
-        print(f"orderbooks prune: error: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        return precondition_failed("prune", log, str(exc))
     return ExitCode.FAILED if report.errors else ExitCode.OK

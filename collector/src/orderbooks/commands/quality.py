@@ -20,17 +20,16 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import orjson
 
 from orderbooks import quality
+from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
 
 HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
-DEFAULT_DATA_DIR = "/var/lib/orderbooks"
 
 
 def moment_ms(raw: str) -> int:
@@ -46,33 +45,30 @@ def moment_ms(raw: str) -> int:
     return value
 
 
-def interval_seconds(raw: str) -> float:
+def _number(raw: str, expected: str) -> float:
+    """*raw* as a float; "expected <expected>, got ..." when it is not a number."""
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {raw!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {raw!r}") from None
+
+
+def interval_seconds(raw: str) -> float:
+    value = _number(raw, "seconds")
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number > 0, got {raw!r}")
     return value
 
 
 def percent(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage, got {raw!r}") from None
+    value = _number(raw, "a percentage")
     if not 0 <= value <= 100:
         raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {raw!r}")
     return value
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", metavar="DIR", help="data folder to measure (overrides --data-dir)")
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help=f"data folder when DIR is not given (env ORDERBOOKS_DATA_DIR; default {DEFAULT_DATA_DIR})",
-    )
+    add_data_folder_arguments(parser, purpose="measure")
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument(
         "--plot", metavar="FILE.png", help="also draw the coverage timeline (needs matplotlib)"
@@ -95,9 +91,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = Path(args.dir or args.data_dir or DEFAULT_DATA_DIR)
-    if not data_dir.is_dir() or not os.access(data_dir, os.R_OK | os.X_OK):
-        print(f"orderbooks quality: {data_dir} is not a readable folder", file=sys.stderr)
+    data_dir = readable_data_folder(args, "quality")
+    if data_dir is None:
         return ExitCode.ENVIRONMENT
     if args.since is not None and args.until is not None and args.until <= args.since:
         print("orderbooks quality: --until must be after --since", file=sys.stderr)
@@ -112,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         report = quality.analyze(data_dir, interval_s=args.interval, since_ms=args.since, until_ms=args.until)
     except PermissionError as exc:
-        print(f"orderbooks quality: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        return cannot_read("quality", exc)
     except quality.QualityError as exc:
         print(f"orderbooks quality: {exc}", file=sys.stderr)
         return ExitCode.ENVIRONMENT

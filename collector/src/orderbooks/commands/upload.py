@@ -22,20 +22,18 @@ import signal
 import sys
 from pathlib import Path
 
-from orderbooks.config import DEFAULT_DATA_DIR
+from orderbooks.commands._offload_options import (
+    add_dry_run_and_data_dir,
+    existing_data_dir,
+    non_negative_int,
+    precondition_failed,
+)
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
 from orderbooks.upload import PreconditionError, Uploader, prepare_rclone
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be >= 0")
-    return value
 
 
 def _positive_float(raw: str) -> float:
@@ -47,8 +45,7 @@ def _positive_float(raw: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote", required=True, metavar="REMOTE:PATH", help="e.g. gdrive:orderbooks")
-    parser.add_argument("--dry-run", action="store_true", help="list what would be sent; change nothing")
-    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
+    add_dry_run_and_data_dir(parser, dry_run_help="list what would be sent; change nothing")
     parser.add_argument(
         "--rclone-config", type=Path, default=None, metavar="FILE", help="rclone config (mode 0600)"
     )
@@ -57,7 +54,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
     parser.add_argument(
-        "--retries", type=_positive_int, default=3, metavar="N", help="rclone --retries (default 3)"
+        "--retries", type=non_negative_int, default=3, metavar="N", help="rclone --retries (default 3)"
     )
     parser.add_argument(
         "--timeout",
@@ -84,14 +81,9 @@ def run(args: argparse.Namespace) -> int:
             bwlimit=args.bwlimit,
         )
     except PreconditionError as exc:
-        log.error("precondition_failed", error=str(exc))
-        print(f"orderbooks upload: error: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
-    data_dir = Path(args.data_dir)
-    if not data_dir.is_dir():
-        message = f"data folder {data_dir} does not exist"
-        log.error("precondition_failed", error=message)
-        print(f"orderbooks upload: error: {message}", file=sys.stderr)
+        return precondition_failed("upload", log, str(exc))
+    data_dir = existing_data_dir(args.data_dir, "upload", log)
+    if data_dir is None:
         return ExitCode.ENVIRONMENT
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
@@ -102,9 +94,7 @@ def run(args: argparse.Namespace) -> int:
         with exclusive(data_dir):
             report = uploader.run()
     except LedgerBusy as exc:
-        log.error("precondition_failed", error=str(exc))
-        print(f"orderbooks upload: error: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        return precondition_failed("upload", log, str(exc))
     except OSError as exc:
         log.error("upload_aborted", error=str(exc))
         print(f"orderbooks upload: error: {exc}", file=sys.stderr)

@@ -1,0 +1,43 @@
+"""The data folder that `orderbooks verify` and `orderbooks quality` read.
+
+DIR (positional) wins over ``--data-dir`` (also ORDERBOOKS_DATA_DIR), which
+wins over the default. The folder may be any copy of a data folder; it must be
+readable, or the command prints one line and exits ENVIRONMENT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from orderbooks.config import DEFAULT_DATA_DIR
+from orderbooks.exitcodes import ExitCode
+
+
+def add_data_folder_arguments(parser: argparse.ArgumentParser, *, purpose: str) -> None:
+    """DIR and --data-dir; *purpose* completes "data folder to ..." in DIR's help."""
+    parser.add_argument(
+        "dir", nargs="?", metavar="DIR", help=f"data folder to {purpose} (overrides --data-dir)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help=f"data folder when DIR is not given (env ORDERBOOKS_DATA_DIR; default {DEFAULT_DATA_DIR})",
+    )
+
+
+def readable_data_folder(args: argparse.Namespace, command: str) -> Path | None:
+    """The chosen data folder, or None (after one line on stderr) when it is not a readable folder."""
+    data_dir = Path(args.dir or args.data_dir or DEFAULT_DATA_DIR)
+    if not data_dir.is_dir() or not os.access(data_dir, os.R_OK | os.X_OK):
+        print(f"orderbooks {command}: {data_dir} is not a readable folder", file=sys.stderr)
+        return None
+    return data_dir
+
+
+def cannot_read(command: str, exc: PermissionError) -> int:
+    """Report a file inside the data folder that could not be read; the exit code to return."""
+    print(f"orderbooks {command}: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+    return ExitCode.ENVIRONMENT

@@ -1,0 +1,46 @@
+"""What `orderbooks upload` and `orderbooks prune` share: options and precondition reports.
+
+Both take ``--dry-run`` and ``--data-dir`` (a folder that must exist) and
+report a failed precondition the same way: one ``precondition_failed`` log
+line, one ``orderbooks <command>: error: ...`` line on stderr, exit code
+ENVIRONMENT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orderbooks.config import DEFAULT_DATA_DIR
+from orderbooks.exitcodes import ExitCode
+from orderbooks.logs import Logger
+
+
+def non_negative_int(raw: str) -> int:
+    """Option type: an integer >= 0."""
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+def add_dry_run_and_data_dir(parser: argparse.ArgumentParser, *, dry_run_help: str) -> None:
+    parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
+    parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
+
+
+def precondition_failed(command: str, log: Logger, message: str) -> int:
+    """Log and print *message* once; the exit code to return."""
+    log.error("precondition_failed", error=message)
+    print(f"orderbooks {command}: error: {message}", file=sys.stderr)
+    return ExitCode.ENVIRONMENT
+
+
+def existing_data_dir(raw: str | Path, command: str, log: Logger) -> Path | None:
+    """The data folder *raw*, or None (reported by precondition_failed) when it is not a folder."""
+    data_dir = Path(raw)
+    if data_dir.is_dir():
+        return data_dir
+    precondition_failed(command, log, f"data folder {data_dir} does not exist")
+    return None
