@@ -51,9 +51,11 @@ test-integration: setup ## Integration tests: the real collector against the sim
 	$(BIN)/pytest tests/integration
 
 .PHONY: test
-test: system-deps setup lint ## The whole suite: lint, unit, integration, then the host tests on a fresh disposable VPS.
+test: system-deps setup lint ## The whole suite: lint, unit, integration, host tests, the rehearsal with its self-test, the 5-minute soak.
 	$(BIN)/pytest tests/unit tests/integration
 	$(MAKE) --no-print-directory test-host
+	REHEARSAL_SELFTEST=1 $(MAKE) --no-print-directory rehearsal
+	$(MAKE) --no-print-directory soak-ci
 
 # ---------------------------------------------------------------- local runs
 .PHONY: simulator
