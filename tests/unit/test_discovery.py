@@ -7,7 +7,7 @@ import httpx
 from orderbooks.client import ApiClient
 from orderbooks.clock import FakeClock
 from orderbooks.config import Settings
-from orderbooks.discovery import PAGE_SIZE, Discovery
+from orderbooks.discovery import PAGE_SIZE, RETRY_SECONDS, Discovery, retry_seconds
 
 T0 = 1_700_000_000_000  # a multiple of 10 s
 WIN = 10_000
@@ -133,6 +133,32 @@ def test_failed_refresh_keeps_the_known_set_and_records_discovery():
     assert d.due_series(clock.monotonic()) == []  # retried soon, not immediately
     clock.advance(10)
     assert d.due_series(clock.monotonic()) == ["10684"]
+
+
+def test_retry_after_failures_doubles_from_one_second_up_to_the_cap_and_the_interval():
+    assert [retry_seconds(n, 60) for n in range(1, 7)] == [1, 2, 4, *[RETRY_SECONDS] * 3]
+    assert retry_seconds(3, 3) == 3  # never later than the normal refresh
+    assert retry_seconds(10**6, 60) == RETRY_SECONDS
+
+
+def test_failed_refreshes_back_off_and_a_success_resets_the_backoff():
+    d, gamma, clock = make()
+    d.refresh_due(clock.monotonic() + 5)
+    gamma.fail = True
+    waits = []
+    for _ in range(4):
+        clock.advance(max(0.0, d.next_refresh["10684"] - clock.monotonic()))
+        d.refresh_due(clock.monotonic() + 5)
+        waits.append(round(d.next_refresh["10684"] - clock.monotonic(), 3))
+    assert waits == [1, 2, 4, RETRY_SECONDS]
+    gamma.fail = False
+    clock.advance(RETRY_SECONDS)
+    assert d.refresh_due(clock.monotonic() + 5) == []
+    assert d.failed_in_a_row["10684"] == 0
+    gamma.fail = True
+    clock.advance(max(0.0, d.next_refresh["10684"] - clock.monotonic()))
+    d.refresh_due(clock.monotonic() + 5)
+    assert d.next_refresh["10684"] - clock.monotonic() == 1  # back to the first step
 
 
 def test_other_series_and_drift_are_filtered_and_drift_recorded():

@@ -37,8 +37,17 @@ MAX_PAGES = 10
 #: Page on until the listing reaches this far past now (seconds), so the schedule
 #: survives some failed refreshes.
 HORIZON_SECONDS = 900
-#: After a failed refresh of a series, try again this soon (seconds) at most.
-RETRY_SECONDS = 10.0
+#: After a failed refresh of a series, try again after RETRY_FIRST_SECONDS,
+#: doubling with each further failure up to RETRY_SECONDS (and never later than
+#: the normal refresh interval), so the schedule is back soon after an outage.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_SECONDS = 8.0
+
+
+def retry_seconds(failed_in_a_row: int, interval: float) -> float:
+    """Wait before the next refresh of a series that failed *failed_in_a_row* times in a row."""
+    backoff = RETRY_FIRST_SECONDS * 2 ** max(0, min(failed_in_a_row - 1, 16))
+    return min(backoff, RETRY_SECONDS, interval)
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,7 @@ class Discovery:
         # Refresh side (discovery thread).
         self.known: dict[str, Market] = {}  # condition_id -> Market
         self.next_refresh: dict[str, float] = dict.fromkeys(settings.series, 0.0)
+        self.failed_in_a_row: dict[str, int] = dict.fromkeys(settings.series, 0)
         self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
         # Shared: replaced whole, never mutated.
@@ -156,6 +166,7 @@ class Discovery:
                 break
         self._merge(series_id, found, now_ms)
         self.next_refresh[series_id] = self.clock.monotonic() + self.settings.discovery_interval
+        self.failed_in_a_row[series_id] = 0
         if len(self._logged_skips) > 10_000:
             self._logged_skips.clear()
         self.log.info(
@@ -200,10 +211,13 @@ class Discovery:
         )
 
     def _failed(self, series_id: str, cycle: int | None, message: str, status: int | None = None) -> list:
-        self.next_refresh[series_id] = self.clock.monotonic() + min(
-            self.settings.discovery_interval, RETRY_SECONDS
+        failed = self.failed_in_a_row.get(series_id, 0) + 1
+        self.failed_in_a_row[series_id] = failed
+        retry_in = retry_seconds(failed, self.settings.discovery_interval)
+        self.next_refresh[series_id] = self.clock.monotonic() + retry_in
+        self.log.warning(
+            "discovery_failed", series=series_id, message=message, known=len(self.known), retry_in=retry_in
         )
-        self.log.warning("discovery_failed", series=series_id, message=message, known=len(self.known))
         return [self._record(cycle, "discovery", message, series_id, "GET /events", status=status)]
 
     def _record(

@@ -31,8 +31,9 @@ DEFAULT_INTERVAL_S = 1.0
 DEFAULT_SERIES = ("10684", "10192", "10114", "10331", "41")
 DEFAULT_GAMMA_URL = "https://gamma-api.polymarket.com"
 DEFAULT_CLOB_URL = "https://clob.polymarket.com"
-#: After a failed discovery the collector retries it this many seconds later.
-DISCOVERY_RETRY_S = 10.0
+#: After failed discoveries the collector retries at most this many seconds later
+#: (``RETRY_SECONDS`` in collector/src/orderbooks/discovery.py: 1 s, doubling, capped).
+DISCOVERY_RETRY_S = 8.0
 
 #: The /etc/hosts override of the network gate: a loopback address where
 #: nothing listens, never a routable one.
