@@ -56,3 +56,14 @@ def test_unavailable_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "orderbooks[plot]" in (plot.unavailable() or "")
     with pytest.raises(RuntimeError, match="orderbooks\\[plot\\]"):
         plot.render({}, Path("unused.png"))
+
+
+def test_title_says_when_coverage_leaves_windows_out() -> None:
+    report = {"totals": {"coverage_pct": 100.0, "gaps": 3, "gap_seconds": 41.6}, "interval_s": 1.0}
+    span = {"start": "2026-11-21T11:55:00Z", "end": "2026-11-21T12:26:00Z"}
+    assert plot.title(report, span) == (
+        "Order-book coverage per minute, 2026-11-21 11:55 to 2026-11-21 12:26 UTC: "
+        "100.00% overall, 3 gaps (42 s), interval 1 s"
+    )
+    report["excluded"] = [{"start_ms": 0, "end_ms": 1}, {"start_ms": 5, "end_ms": 9}]
+    assert ": 100.00% outside 2 excluded windows, 3 gaps" in plot.title(report, span)

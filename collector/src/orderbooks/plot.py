@@ -97,6 +97,19 @@ def _num(epoch_ms: float, mdates: Any) -> float:
     return mdates.date2num(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
+def title(report: dict[str, Any], span: dict[str, str]) -> str:
+    """The chart's title: span, coverage (and what it leaves out), gaps, interval."""
+    totals = report["totals"]
+    coverage = "-" if totals["coverage_pct"] is None else f"{totals['coverage_pct']:.2f}%"
+    excluded = len(report.get("excluded") or ())
+    scope = f"outside {excluded} excluded windows" if excluded else "overall"
+    return (
+        f"Order-book coverage per minute, {span['start'][:16].replace('T', ' ')} to "
+        f"{span['end'][:16].replace('T', ' ')} UTC: {coverage} {scope}, {totals['gaps']} gaps "
+        f"({totals['gap_seconds']:.0f} s), interval {report['interval_s']:g} s"
+    )
+
+
 def render(report: dict[str, Any], path: Path) -> Path:
     """Draw *report*'s timeline into *path* (PNG). Raises RuntimeError without matplotlib."""
     problem = unavailable()
@@ -180,15 +193,7 @@ def render(report: dict[str, Any], path: Path) -> Path:
         ax.spines[side].set_visible(False)
     ax.tick_params(axis="y", length=0)
 
-    totals = report["totals"]
-    coverage = "-" if totals["coverage_pct"] is None else f"{totals['coverage_pct']:.2f}%"
-    ax.set_title(
-        f"Order-book coverage per minute, {span['start'][:16].replace('T', ' ')} to "
-        f"{span['end'][:16].replace('T', ' ')} UTC: {coverage} overall, {totals['gaps']} gaps "
-        f"({totals['gap_seconds']:.0f} s), interval {report['interval_s']:g} s",
-        fontsize=11,
-        loc="left",
-    )
+    ax.set_title(title(report, span), fontsize=11, loc="left")
     coverage_handles = [Patch(facecolor=c, label=label) for _lower, c, label in COVERAGE_BANDS]
     coverage_handles.append(Patch(facecolor=NO_MARKET_COLOUR, label="no market open"))
     first = ax.legend(
