@@ -379,3 +379,18 @@ def test_risks_name_the_disposable_host_the_simulator_and_the_stand_in_remote():
 )
 def test_soak_report_counts_only_a_passed_24_hour_soak_of_a_host(document, completed):
     assert soak_report_status(document)["completed"] is completed
+
+
+def test_soak_report_counts_only_for_the_host_it_soaked():
+    document = {
+        "kind": "orderbooks.soak",
+        "mode": "inventory",
+        "verdict": "PASS",
+        "duration_s": 86_400,
+        "host": {"name": "vps-soak", "disposable_vps": True},
+    }
+    assert soak_report_status(document, "vps-soak")["completed"] is True
+    other = soak_report_status(document, "vps1")
+    assert other["completed"] is False
+    assert "soaked host 'vps-soak', not 'vps1'" in other["detail"]
+    assert soak_report_status({**document, "host": None}, "vps1")["completed"] is False

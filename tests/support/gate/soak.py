@@ -66,18 +66,24 @@ def soak_status(
 SOAK_SECONDS = 86_400
 
 
-def soak_report_status(document: object) -> dict:
+def soak_report_status(document: object, host: str | None = None) -> dict:
     """Whether a soak report (``make soak INVENTORY=...``'s ``soak.json``) shows a
-    completed 24-hour soak on a host: kind ``orderbooks.soak``, not the local
-    mode (that soaks this machine, not the host), verdict PASS, at least 24 h."""
+    completed 24-hour soak on *host*: kind ``orderbooks.soak``, not the local
+    mode (that soaks this machine, not the host), soaked on the same host (its
+    ``host.name`` is the inventory name of the host under test), verdict PASS,
+    at least 24 h."""
     if not isinstance(document, dict) or document.get("kind") != "orderbooks.soak":
         return {"completed": False, "detail": "not an orderbooks soak report"}
     mode = document.get("mode")
     verdict = document.get("verdict")
     duration = document.get("duration_s") or 0
+    soaked = document.get("host")
+    soaked_name = soaked.get("name") if isinstance(soaked, dict) else None
     problems = []
     if mode == "local":
         problems.append("a local soak (on the controller, not the host)")
+    elif host is not None and soaked_name != host:
+        problems.append(f"soaked host {soaked_name!r}, not {host!r}")
     if verdict != "PASS":
         problems.append(f"verdict {verdict}")
     if not isinstance(duration, (int, float)) or duration < SOAK_SECONDS:

@@ -433,7 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         soak = soak_from(listing, int(listing.get("now_ms") or time.time() * 1000))
         if args.soak_report is not None:
             try:
-                report_status = soak_report_status(json.loads(args.soak_report.read_text()))
+                report_status = soak_report_status(json.loads(args.soak_report.read_text()), target["name"])
             except (OSError, ValueError) as exc:
                 report_status = {"completed": False, "detail": f"soak report {args.soak_report}: {exc}"}
             soak["report"] = dict(report_status, path=str(args.soak_report))
