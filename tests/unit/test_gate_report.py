@@ -291,7 +291,13 @@ def test_failed_report_names_the_gate():
 
 # ---------------------------------------------------------------- runner helpers (pure parts)
 
-from gate.verify_host import file_table, manifest_quality, risks_for, soak_from  # noqa: E402
+from gate.verify_host import (  # noqa: E402
+    file_table,
+    manifest_quality,
+    newest_soak_report,
+    risks_for,
+    soak_from,
+)
 
 
 def _listing():
@@ -394,3 +400,23 @@ def test_soak_report_counts_only_for_the_host_it_soaked():
     assert other["completed"] is False
     assert "soaked host 'vps-soak', not 'vps1'" in other["detail"]
     assert soak_report_status({**document, "host": None}, "vps1")["completed"] is False
+
+
+def test_newest_soak_report_of_the_host_is_found_and_others_are_not(tmp_path):
+    def write(stamp, **fields):
+        folder = tmp_path / f"soak-{stamp}"
+        folder.mkdir()
+        document = {"kind": "orderbooks.soak", "mode": "inventory", "verdict": "PASS", **fields}
+        (folder / "soak.json").write_text(json.dumps(document))
+        return folder / "soak.json"
+
+    assert newest_soak_report(tmp_path, "vps1") is None
+    older = write("20261101T000000Z", host={"name": "vps1"})
+    write("20261102T000000Z", host={"name": "vps-soak"})
+    write("20261103T000000Z", mode="local", host={"name": "vps1"})
+    (tmp_path / "soak-20261104T000000Z").mkdir()
+    (tmp_path / "soak-20261104T000000Z" / "soak.json").write_text("{not json")
+    assert newest_soak_report(tmp_path, "vps1") == older
+    newer = write("20261105T000000Z", host={"name": "vps1"}, verdict="NEEDS_REVIEW")
+    assert newest_soak_report(tmp_path, "vps1") == newer
+    assert newest_soak_report(tmp_path, "vps-soak").parent.name == "soak-20261102T000000Z"

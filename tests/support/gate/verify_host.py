@@ -46,6 +46,20 @@ PYTEST_TIMEOUT_S = 3600
 LIVE_API_SUFFIX = "polymarket.com"
 
 
+def newest_soak_report(reports_dir: Path, host: str) -> Path | None:
+    """The newest ``REPORTS_DIR/soak-<UTC>/soak.json`` of a soak of *host* (inventory
+    mode, ``host.name`` equal to *host*), whatever its verdict; None if there is none."""
+    for path in sorted(reports_dir.glob("soak-*/soak.json"), reverse=True):
+        try:
+            document = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        soaked = document.get("host") if isinstance(document, dict) else None
+        if isinstance(soaked, dict) and soaked.get("name") == host and document.get("mode") != "local":
+            return path
+    return None
+
+
 def say(message: str) -> None:
     print(f"verify-host: {message}", file=sys.stderr, flush=True)
 
@@ -322,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         "--soak-report",
         type=Path,
         default=None,
-        help="soak.json of a 24-hour `make soak INVENTORY=...` on this host (else the host's data decides)",
+        help="soak.json of a 24-hour `make soak INVENTORY=...` on this host "
+        "(default: the newest REPORTS_DIR/soak-*/soak.json of this host; the host's data counts too)",
     )
     parser.add_argument(
         "--expect",
@@ -431,15 +446,17 @@ def main(argv: list[str] | None = None) -> int:
         files = file_table(listing)
         quality_summary = quality(final_ev, listing)
         soak = soak_from(listing, int(listing.get("now_ms") or time.time() * 1000))
-        if args.soak_report is not None:
+        soak_report = args.soak_report or newest_soak_report(args.reports_dir, target["name"])
+        if soak_report is not None:
             try:
-                report_status = soak_report_status(json.loads(args.soak_report.read_text()), target["name"])
+                report_status = soak_report_status(json.loads(soak_report.read_text()), target["name"])
             except (OSError, ValueError) as exc:
-                report_status = {"completed": False, "detail": f"soak report {args.soak_report}: {exc}"}
-            soak["report"] = dict(report_status, path=str(args.soak_report))
+                report_status = {"completed": False, "detail": f"soak report {soak_report}: {exc}"}
+            found = "given" if args.soak_report else "newest soak report of this host"
+            soak["report"] = dict(report_status, path=str(soak_report), found=found)
             if report_status["completed"] and not soak["completed"]:
                 soak["completed"] = True
-                soak["detail"] = report_status["detail"] + f" ({args.soak_report})"
+                soak["detail"] = report_status["detail"] + f" ({soak_report})"
         settings = evidence.get("gates", {}).get("collecting", {}).get("facts", {}).get("collector_settings")
         host_commands = facts_ev.commands + final_ev.commands
 
