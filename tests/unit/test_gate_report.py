@@ -289,6 +289,25 @@ def test_failed_report_names_the_gate():
     assert "gate collecting FAIL: test_rows failed: no rows for series 10684" in text
 
 
+def test_report_shows_the_soak_report_it_considered():
+    decision = decide(reachable=True, disposable=True, gates=ALL_PASS, soak_completed=False)
+    manifest = _manifest(decision)
+    manifest["soak"]["report"] = {
+        "completed": False,
+        "detail": "soak report: mode inventory, verdict PASS, 270.0 s -- does not count: 270.0 s < 86400 s",
+        "path": "reports/soak-20261121T130154Z/soak.json",
+        "found": "newest soak report of this host",
+    }
+    validate_manifest(manifest)
+    soak_section = render_markdown(manifest).split("## 24-hour soak")[1].split("## Remaining risks")[0]
+    assert (
+        "Soak report (newest soak report of this host): `reports/soak-20261121T130154Z/soak.json`: "
+        "soak report: mode inventory, verdict PASS, 270.0 s -- does not count" in soak_section
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        validate_manifest(dict(manifest, soak=dict(manifest["soak"], report={"completed": True})))
+
+
 # ---------------------------------------------------------------- runner helpers (pure parts)
 
 from gate.verify_host import (  # noqa: E402

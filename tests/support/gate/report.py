@@ -218,6 +218,11 @@ def render_markdown(manifest: Mapping[str, Any]) -> str:
     add("")
     add(str(manifest["soak"].get("detail", "not evaluated")))
     add("")
+    soak_report = manifest["soak"].get("report")
+    if isinstance(soak_report, dict):
+        found = soak_report.get("found", "given")
+        add(f"Soak report ({found}): `{soak_report.get('path')}`: {soak_report.get('detail')}")
+        add("")
     add("## Remaining risks")
     add("")
     for risk in manifest["risks"]:
