@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from gate.verdict import disposable_evidence
+
 SERVICE = "orderbooks-collector.service"
 HOST_ORDERBOOKS = "/opt/orderbooks/current/venv/bin/orderbooks"
 HOST_PYTHON = "/opt/orderbooks/current/venv/bin/python"
@@ -105,7 +107,8 @@ def as_root(command: str, user: str) -> str:
 
 
 def is_disposable(hostvars: Mapping[str, Any]) -> bool:
-    return str(hostvars.get("orderbooks_disposable_vps", "")).strip().lower() in ("true", "yes", "1")
+    """The inventory marks the host as the disposable VPS (the gate's own rule)."""
+    return bool(disposable_evidence(hostvars.get("orderbooks_disposable_vps"), None))
 
 
 def env_text(settings: Mapping[str, Any], stamp: str) -> str:

@@ -228,7 +228,7 @@ class InventorySoak(SoakFolders):
             raise HostError(f"{SERVICE} has no WorkingDirectory/User: not a unit from ansible/site.yml")
         shell.run(f"test -x {HOST_ORDERBOOKS}")
         facts = shell.run(FACTS.format(name=SIM_NAMES[0])).stdout
-        self.facts = {k: v for k, _, v in (line.partition("=") for line in facts.splitlines()) if k}
+        self.facts = parse_show(facts)
         return unit
 
     def _probe(self, shell: HostShell, sim: Any) -> tuple[str, str]:

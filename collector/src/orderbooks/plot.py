@@ -97,6 +97,19 @@ def _num(epoch_ms: float, mdates: Any) -> float:
     return mdates.date2num(datetime.fromtimestamp(epoch_ms / 1000, tz=UTC))
 
 
+def _side_legend(ax: Any, handles: list, title: str, loc: str, y: float) -> Any:
+    """A small frameless legend right of the chart, anchored at height *y* (0 bottom, 1 top)."""
+    return ax.legend(
+        handles=handles,
+        title=title,
+        loc=loc,
+        bbox_to_anchor=(1.01, y),
+        fontsize=8,
+        title_fontsize=8,
+        frameon=False,
+    )
+
+
 def title(report: dict[str, Any], span: dict[str, str]) -> str:
     """The chart's title: span, coverage (and what it leaves out), gaps, interval."""
     totals = report["totals"]
@@ -196,30 +209,13 @@ def render(report: dict[str, Any], path: Path) -> Path:
     ax.set_title(title(report, span), fontsize=11, loc="left")
     coverage_handles = [Patch(facecolor=c, label=label) for _lower, c, label in COVERAGE_BANDS]
     coverage_handles.append(Patch(facecolor=NO_MARKET_COLOUR, label="no market open"))
-    first = ax.legend(
-        handles=coverage_handles,
-        title="coverage (upper strip)",
-        loc="upper left",
-        bbox_to_anchor=(1.01, 1.0),
-        fontsize=8,
-        title_fontsize=8,
-        frameon=False,
-    )
-    ax.add_artist(first)
+    ax.add_artist(_side_legend(ax, coverage_handles, "coverage (upper strip)", "upper left", 1.0))
     if causes_seen:
         cause_handles = [
             Patch(facecolor=CAUSE_COLOURS.get(cause, "#ff00ff"), label=f"{cause} ({count})")
             for cause, count in causes_seen.most_common()
         ]
-        ax.legend(
-            handles=cause_handles,
-            title="gaps by cause (lower strip)",
-            loc="lower left",
-            bbox_to_anchor=(1.01, 0.0),
-            fontsize=8,
-            title_fontsize=8,
-            frameon=False,
-        )
+        _side_legend(ax, cause_handles, "gaps by cause (lower strip)", "lower left", 0.0)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
