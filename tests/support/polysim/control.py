@@ -53,6 +53,16 @@ class ControlHandler(QuietHandler):
                 self.send_json(400, {"error": str(exc)})
                 return
             self.send_json(200, {"ok": True, "config": applied})
+        elif path == "/books":
+            try:
+                cfg = orjson.loads(body or b"{}")
+                if not isinstance(cfg, dict):
+                    raise ValueError("book shape must be a JSON object")
+                applied = sim.set_books(**cfg)
+            except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+                self.send_json(400, {"error": str(exc)})
+                return
+            self.send_json(200, {"ok": True, "books": applied})
         elif path == "/reset":
             sim.reset()
             self.send_json(200, {"ok": True})
