@@ -11,7 +11,8 @@ random wait starts only once the collector has its own .partial open, so kills
 during writing happen however slow start-up is on a loaded machine:
 
 * rows "flushed" = rows in sealed files + rows in complete (CRC-checked) gzip
-  members of .partial files; per file, this number never goes down across the
+  members of .partial files + the full rows of a member cut after sync flushes
+  (what recovery keeps); per file, this number never goes down across the
   campaign (no flushed row lost), and the total never goes down;
 * with --torn-tail-rate, some leftover partials get the start of a member
   appended after the kill (what a power loss can leave); recovery must cut it;
@@ -45,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orderbooks import gzmembers, manifest, paths
+from orderbooks import gzmembers, manifest, paths, recovery
 from polysim import start_simulator
 
 ANCHOR_TIMEOUT_S = 120.0  # a generous bound on collector start-up, for a loaded machine
@@ -58,9 +59,14 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
     for suffix, state in ((paths.DATA_SUFFIX, "sealed"), (paths.PARTIAL_SUFFIX, "partial")):
         for path in paths.iter_files(data_dir, suffix):
             stats, scan = manifest.stats_from_data(path)
+            rows = stats.rows
+            if state == "partial" and scan.tail_bytes:
+                # rows of a member cut after sync flushes are flushed rows too: recovery keeps them
+                kept, _used = recovery.salvage_rows(path, scan.good_end)
+                rows += kept.count(b"\n")
             entry: dict[str, Any] = {
                 "state": state,
-                "rows": stats.rows,
+                "rows": rows,
                 "members": scan.members,
                 "tail_bytes": scan.tail_bytes,
                 "manifest_beside": paths.manifest_path_for(path).exists(),
