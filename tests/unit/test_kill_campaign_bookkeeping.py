@@ -22,6 +22,28 @@ T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 RUN_ID = "20231114T220000Z-dddddd"
 
 
+class Bookkeeping:
+    """The campaign's state across rounds, checked the way run_campaign checks it."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+        self.outcome = {"recovered": 0, "completed": 0, "quarantined": 0}
+        self.best: dict[str, int] = {}
+        self.violations: list[str] = []
+
+    def round(self, label: int, data_dir: Path) -> dict:
+        seen = kill_campaign.flushed_rows(data_dir)
+        kill_campaign._check_round(
+            label,
+            seen=seen,
+            pending=self.pending,
+            outcome=self.outcome,
+            best=self.best,
+            violations=self.violations,
+        )
+        return seen
+
+
 def test_a_lone_journal_left_by_a_kill_is_counted_when_recovery_seals_it(tmp_path):
     clock = FakeClock(wall_ms=T0 + 1000)
     live = tmp_path / "live"
@@ -35,22 +57,13 @@ def test_a_lone_journal_left_by_a_kill_is_counted_when_recovery_seals_it(tmp_pat
     shutil.copytree(live, image, ignore=shutil.ignore_patterns("*.lock"))  # what SIGKILL leaves
     writer.close("stop")
 
-    pending: dict[str, int] = {}
-    outcome = {"recovered": 0, "completed": 0, "quarantined": 0}
-    best: dict[str, int] = {}
-    violations: list[str] = []
-    seen = kill_campaign.flushed_rows(image)
+    book = Bookkeeping()
+    seen = book.round(1, image)
     assert [entry["state"] for entry in seen.values()] == ["journal"]
-    kill_campaign._check_round(
-        1, seen=seen, pending=pending, outcome=outcome, best=best, violations=violations
-    )
-
     report = recover(image, now_ms=T0 + 60_000, collector_version="0.1.0", host="h2")
     assert len(report.recovered) == 1
-    seen = kill_campaign.flushed_rows(image)
-    kill_campaign._check_round(
-        2, seen=seen, pending=pending, outcome=outcome, best=best, violations=violations
-    )
+    book.round(2, image)
+    violations, pending, outcome = book.violations, book.pending, book.outcome
 
     summary = verify_data_dir(image)
     marked = [f for f in summary["files"] if f["recovered"]]
@@ -62,25 +75,10 @@ def test_a_quarantined_lone_journal_is_not_reported_as_vanished(tmp_path):
     journal = tmp_path / "raw" / "2023-11-14" / "22" / f"orderbooks-2023-11-14T22Z-{RUN_ID}.failures.jsonl"
     journal.parent.mkdir(parents=True)
     journal.write_bytes(b'{"t_ms": 1')  # torn first line: no readable record
-    pending: dict[str, int] = {}
-    outcome = {"recovered": 0, "completed": 0, "quarantined": 0}
-    violations: list[str] = []
-    kill_campaign._check_round(
-        1,
-        seen=kill_campaign.flushed_rows(tmp_path),
-        pending=pending,
-        outcome=outcome,
-        best={},
-        violations=violations,
-    )
+    book = Bookkeeping()
+    book.round(1, tmp_path)
     recover(tmp_path, now_ms=T0 + 60_000, collector_version="0.1.0", host="h2")
-    kill_campaign._check_round(
-        2,
-        seen=kill_campaign.flushed_rows(tmp_path),
-        pending=pending,
-        outcome=outcome,
-        best={},
-        violations=violations,
-    )
+    book.round(2, tmp_path)
+    violations, pending, outcome = book.violations, book.pending, book.outcome
     assert violations == [] and pending == {} and outcome["quarantined"] == 1
     assert Path(tmp_path / "quarantine" / "2023-11-14" / "22" / journal.name).exists()

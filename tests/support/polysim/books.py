@@ -275,42 +275,19 @@ class BookEngine:
             tb.last_trade = self._price(tb, rng.choice((tb.bid_top, tb.ask_top)))
 
     def _render(self, tb: _TokenBook) -> None:
-        if self.shape.levels is not None:
-            self._render_deep(tb)
-            return
+        deep = self.shape.levels is not None
+        price = format_price_mils if deep else (lambda c: self._price(tb, c))
         book: dict[str, Any] = {
             "market": tb.market.condition_id,
             "asset_id": tb.token_id,
             "timestamp": str(tb.t_ms),
             "hash": "",
-            "bids": [{"price": self._price(tb, c), "size": format_size(tb.bids[c])} for c in sorted(tb.bids)],
+            "bids": [{"price": price(c), "size": format_size(tb.bids[c])} for c in sorted(tb.bids)],
             "asks": [
-                {"price": self._price(tb, c), "size": format_size(tb.asks[c])}
-                for c in sorted(tb.asks, reverse=True)
+                {"price": price(c), "size": format_size(tb.asks[c])} for c in sorted(tb.asks, reverse=True)
             ],
             "min_order_size": "5",
-            "tick_size": "0.01",
-            "neg_risk": False,
-            "last_trade_price": tb.last_trade,
-        }
-        book["hash"] = book_hash(book)
-        tb.wire = book
-
-    def _render_deep(self, tb: _TokenBook) -> None:
-        book: dict[str, Any] = {
-            "market": tb.market.condition_id,
-            "asset_id": tb.token_id,
-            "timestamp": str(tb.t_ms),
-            "hash": "",
-            "bids": [
-                {"price": format_price_mils(c), "size": format_size(tb.bids[c])} for c in sorted(tb.bids)
-            ],
-            "asks": [
-                {"price": format_price_mils(c), "size": format_size(tb.asks[c])}
-                for c in sorted(tb.asks, reverse=True)
-            ],
-            "min_order_size": "5",
-            "tick_size": "0.001",
+            "tick_size": "0.001" if deep else "0.01",
             "neg_risk": False,
             "last_trade_price": tb.last_trade,
         }
