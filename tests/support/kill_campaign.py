@@ -86,7 +86,9 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def collector_command(data_dir: Path, sim: Any, interval: float, duration: float | None) -> list[str]:
+def collector_command(
+    data_dir: Path, sim: Any, interval: float, duration: float | None, member_cycles: int = 0
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -107,6 +109,8 @@ def collector_command(data_dir: Path, sim: Any, interval: float, duration: float
     ]
     if duration is not None:
         command += ["--duration", str(duration)]
+    if member_cycles:
+        command += ["--member-cycles", str(member_cycles)]
     return command
 
 
@@ -120,6 +124,7 @@ def run_campaign(
     interval: float = 0.1,
     torn_tail_rate: float = 0.3,
     anchor_rate: float = 0.5,
+    member_cycles: int = 0,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     # a stream of its own: which kills are anchored depends on the seed only, not on
@@ -146,7 +151,9 @@ def run_campaign(
             for kill in range(1, kills + 1):
                 before = {paths.stem_of(p) for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)}
                 proc = subprocess.Popen(
-                    collector_command(data_dir, sim, interval, None), stdout=log, stderr=subprocess.STDOUT
+                    collector_command(data_dir, sim, interval, None, member_cycles),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
                 anchored = anchor_rng.random() < anchor_rate
                 wait = rng.uniform(min_wait, max_wait)
@@ -173,7 +180,7 @@ def run_campaign(
                     )
 
             final = subprocess.run(
-                collector_command(data_dir, sim, interval, duration=2.0),
+                collector_command(data_dir, sim, interval, duration=2.0, member_cycles=member_cycles),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=120,
@@ -230,6 +237,7 @@ def run_campaign(
         "interval_s": interval,
         "duration_s": round(time.monotonic() - started, 1),
         "kills_anchored": anchored_kills,
+        "member_cycles": member_cycles,
         "partials_recovered": outcome["recovered"],
         "seals_completed": outcome["completed"],
         "partials_quarantined": outcome["quarantined"],
@@ -343,6 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         default=0.5,
         help="share of kills whose random wait starts once the collector has its own partial open",
     )
+    parser.add_argument(
+        "--member-cycles",
+        type=int,
+        default=0,
+        help="collector --member-cycles (0: today's layout; N: one sync-flushed stream per series)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the data and logs here")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON summary here")
     args = parser.parse_args(argv)
@@ -355,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         interval=args.interval,
         torn_tail_rate=args.torn_tail_rate,
         anchor_rate=args.anchor_rate,
+        member_cycles=args.member_cycles,
     )
     text = json.dumps(result, indent=2)
     print(text)

@@ -70,3 +70,16 @@ def test_zlib_agrees_a_sync_flush_ends_on_a_byte_boundary():
     part = stream.flush(b"a\n")
     assert part.endswith(b"\x00\x00\xff\xff")  # the empty stored block of Z_SYNC_FLUSH
     assert zlib.decompressobj(31).decompress(part) == b"a\n"
+
+
+def test_rollback_forgets_a_write_that_failed():
+    rows = lines(6)
+    stream = gzmembers.MemberStream()
+    blob = stream.flush(rows[0])
+    stream.flush(rows[1])  # pretend this write failed: its bytes are not in blob
+    stream.rollback()
+    blob += stream.flush(rows[1]) + stream.flush(rows[2])
+    stream.finish()
+    stream.rollback()  # a failed trailer write, too
+    blob += stream.finish()
+    assert gzip.decompress(blob) == b"".join(rows[:3])

@@ -138,16 +138,24 @@ class MemberStream:
 
     def __init__(self, level: int = 6) -> None:
         self._compressor = zlib.compressobj(level, zlib.DEFLATED, GZIP_WBITS)
-        self.raw_bytes = 0
+        self._saved = self._compressor.copy()
+        self.flushes = 0
 
     def flush(self, data: bytes) -> bytes:
         """The bytes to append so that *data* is recoverable from the file."""
-        self.raw_bytes += len(data)
+        self._saved = self._compressor.copy()
+        self.flushes += 1
         return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
 
     def finish(self) -> bytes:
         """The bytes that close the member (final block, CRC-32, ISIZE)."""
+        self._saved = self._compressor.copy()
         return self._compressor.flush(zlib.Z_FINISH)
+
+    def rollback(self) -> None:
+        """Forget the last ``flush`` or ``finish`` (its bytes never reached the disk)."""
+        self._compressor = self._saved
+        self._saved = self._compressor.copy()
 
 
 @dataclass(frozen=True)
