@@ -15,8 +15,10 @@ key and the method; in short:
 * expected cycles of a market in an hour: the part of its window
   ``[window_start, window_end)`` inside the collection span and the hour,
   divided by the interval, times two tokens (the collector only keeps two-outcome
-  markets). Windows of a series that no row covers between two seen windows count
-  as expected too (slug ``MISSING_MARKET``).
+  markets). Every window the series' schedule says existed in the span counts as
+  expected too (series_schedule); one no row covers is slug ``MISSING_MARKET``.
+* hash changed: per token, rows one cycle after its previous row (same run) whose
+  book ``hash`` differs from that row's, over all such consecutive polls.
 * observed: rows inside the window, one per token and cycle (repeats are counted
   as ``duplicate_rows``, not observed). Coverage = observed / expected, capped at 100%.
 * gaps: per token, two consecutive rows more than one cycle apart (same run:
