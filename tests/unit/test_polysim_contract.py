@@ -13,7 +13,7 @@ import json
 import httpx
 import pytest
 from polysim import start_simulator
-from real_shapes import book_disagreements, book_shapes, event_disagreements, event_shapes, kind
+from real_shapes import book_disagreements, book_shapes, event_disagreements, event_shapes, kind, load
 
 UA = {"User-Agent": "orderbooks-tests/1"}
 T0 = 1_795_000_000.0
@@ -100,3 +100,15 @@ def test_the_checker_catches_a_wrong_shape(answers):
         "book.timestamp is number, real payloads send ['decimal-string']",
         "book.bids[0].price is number, real payloads send ['decimal-string']",
     ]
+
+
+def test_simulated_book_errors_are_the_real_bodies():
+    real = load("clob-related-endpoints-2026-08-10.json")["responses"]
+    with (
+        start_simulator(window_seconds=10, seed=11, clock=ManualClock()) as sim,
+        httpx.Client(headers=UA, timeout=5) as client,
+    ):
+        unknown = client.get(f"{sim.clob_url}/book", params={"token_id": "0"})
+        omitted = client.get(f"{sim.clob_url}/book")
+    assert (unknown.status_code, unknown.json()) == (404, real["GET /book?token_id=0 (HTTP 404)"])
+    assert (omitted.status_code, omitted.json()) == (400, real["GET /book (token_id omitted, HTTP 400)"])
