@@ -155,6 +155,7 @@ class Settings:
     flush_seconds: float = 0.0
     disk_floor_mb: int = 1024
     compress_level: int = 6
+    member_cycles: int = 0
     log_level: str = "info"
     budget_fraction: float = 0.5
 
@@ -184,6 +185,14 @@ _OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ("--flush-seconds", non_negative_float, 0.0, "S", "flush a gzip member every S seconds (0: every cycle)"),
     ("--disk-floor-mb", non_negative_int, 1024, "MB", "stop writing rows below this much free space"),
     ("--compress-level", compress_level, 6, "1-9", "gzip compression level"),
+    (
+        "--member-cycles",
+        non_negative_int,
+        0,
+        "N",
+        "0: one file per hour, one gzip member per flush; N: one file per series and hour, "
+        "a sync flush per cycle, a member closed every N cycles",
+    ),
     ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
     ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
 )

@@ -84,6 +84,7 @@ def collect(settings: Settings) -> int:
             flush_seconds=settings.flush_seconds,
             disk_floor_bytes=settings.disk_floor_mb * 1024 * 1024,
             compress_level=settings.compress_level,
+            member_cycles=settings.member_cycles,
             run_info={"argv": sys.argv[1:], "settings": settings.to_dict()},
         )
         exit_reason = "error"
