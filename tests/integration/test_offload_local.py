@@ -52,7 +52,7 @@ def test_upload_verifies_records_and_is_idempotent(data_dir, tmp_path):
     assert len(ledger_entries(data_dir)) == lines
     assert len(list((data_dir / "uploads" / "runs").glob("*.json"))) == 2
     # prune everything older than 0 days: all verified, so all sealed files go; partial/quarantine stay
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{remote_root}", config) == ExitCode.OK
     assert_nothing_lost(data_dir, remote_root, made)
     assert all(not s.data.exists() for s in made)
     assert partial.exists() and quarantined.exists()
@@ -80,7 +80,7 @@ def test_existing_different_remote_file_is_a_mismatch_and_never_overwritten(data
     # a rerun reports it again (loudly), and prune keeps it
     assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
     assert outcomes(data_dir)[bad.rel_data] == ["mismatch", "mismatch"]
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{remote_root}", config) == ExitCode.OK
     assert bad.data.exists() and bad.manifest.exists()
     assert not good.data.exists()
     assert_nothing_lost(data_dir, remote_root, [good, bad])
@@ -94,7 +94,7 @@ def test_dry_run_changes_nothing_locally_or_remotely(data_dir, tmp_path, capsys)
     assert all_files(data_dir) == before
     assert not (tmp_path / "remote").exists()
     assert f"would upload {sealed.rel_data}" in capsys.readouterr().out
-    assert prune(data_dir, 0, "--dry-run") == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{tmp_path}/remote", config, "--dry-run") == ExitCode.OK
     assert all_files(data_dir) == before
 
 
@@ -107,5 +107,5 @@ def test_local_file_not_matching_its_manifest_is_skipped_not_sent(data_dir, tmp_
     assert upload(data_dir, f"stand:{tmp_path}/remote", config) == ExitCode.FAILED
     assert outcomes(data_dir)[sealed.rel_data] == ["skipped"]
     assert not (tmp_path / "remote" / sealed.rel_data).exists()
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{tmp_path}/remote", config) == ExitCode.OK
     assert sealed.data.exists()
