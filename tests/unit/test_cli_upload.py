@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import orjson
 import pytest
 from offload_helpers import rclone_binary, write_config
 from orderbooks import cli, paths
@@ -136,6 +137,11 @@ def test_preconditions_fail_with_one_message_and_touch_nothing(setup, tmp_path, 
     assert cli.main(argv, {}) == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
     assert message in err and err.count("error:") == 1
+    last = data / "uploads" / "last-upload.json"
+    if case != "missing-data-dir":  # the failure is on disk for alarms, and nothing else changed
+        assert orjson.loads(last.read_bytes())["result"] == "precondition_failed"
+        last.unlink()
+        (data / "uploads").rmdir()
     assert all_files(tmp_path) == before
     assert not (tmp_path / "remote").exists()
 

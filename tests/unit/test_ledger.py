@@ -12,11 +12,10 @@ from orderbooks.ledger import (
     ledger_path,
 )
 
-
 REMOTE = "gdrive:orderbooks"
 
 
-def entry(
+def entry(  # noqa: PLR0917 - a test line builder
     path: str,
     outcome: str = "verified",
     md5: str = "a" * 32,

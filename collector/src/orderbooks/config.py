@@ -134,6 +134,7 @@ def log_level(raw: str) -> str:
 
 
 # ---------------------------------------------------------------- settings
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Settings:
     compress_level: int = 6
     log_level: str = "info"
     budget_fraction: float = 0.5
+    max_body_bytes: int = 2 * MIB
+    max_books_body_bytes: int = 8 * MIB
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -186,6 +189,8 @@ _OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ("--compress-level", compress_level, 6, "1-9", "gzip compression level"),
     ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
     ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
+    ("--max-body-bytes", positive_int, 2 * MIB, "B", "largest decoded HTTP body accepted (not /books)"),
+    ("--max-books-body-bytes", positive_int, 8 * MIB, "B", "largest decoded POST /books body accepted"),
 )
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orderbooks import paths
-from orderbooks.atomic import fsync_dir
+from orderbooks.atomic import atomic_write_json, fsync_dir
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.ledger import (
     ACTION_PRUNE,
@@ -50,6 +50,7 @@ from orderbooks.rclone import Rclone, RcloneError, RemoteObject
 from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed, remote_path_for
 
 DAY_MS = 86_400_000
+LAST_PRUNE_NAME = "last-prune.json"
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Pruner:
         *,
         clock: Clock | None = None,
         log: Logger | None = None,
+        rclone_version: str = "",
     ) -> None:
         if keep_days < 0:
             raise ValueError("keep_days must be >= 0")
@@ -132,6 +134,7 @@ class Pruner:
         self.keep_days = keep_days
         self.remote = remote
         self.check = RemoteCheck(rclone, remote)
+        self.rclone_version = rclone_version
         self.clock = clock or SystemClock()
         self.log = log or get_logger("prune")
         self.ledger = Ledger(self.data_dir)
@@ -207,6 +210,7 @@ class Pruner:
                 touched.add(victim.path.parent)
         if not dry_run:
             self._remove_empty_dirs(report, touched)
+            self._write_result(report)
         self.log.info(
             "prune_done",
             dry_run=dry_run,
@@ -223,6 +227,38 @@ class Pruner:
             cutoff=utc_iso_ms(cutoff / 1000),
         )
         return report
+
+    def _write_result(self, report: PruneReport) -> None:
+        """DATA_DIR/uploads/last-prune.json: the newest prune's result, machine-readable, for alarms."""
+        failed = report.errors or report.kept_remote or report.remote_error
+        document = {
+            "schema": 1,
+            "kind": "orderbooks.prune_run",
+            "finished_at": utc_iso_ms(self.clock.wall_ms() / 1000),
+            "remote": self.remote,
+            "rclone_version": self.rclone_version,
+            "keep_days": self.keep_days,
+            "result": "failed" if failed else "ok",
+            "remote_error": report.remote_error or None,
+            "totals": {
+                "deleted": len(report.deleted),
+                "kept_young": report.kept_young,
+                "kept_unverified": len(report.kept_unverified),
+                "kept_unusable": len(report.kept_unusable),
+                "kept_remote": len(report.kept_remote),
+                "errors": len(report.errors),
+            },
+            "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
+            "errors": [{"path": p, "error": e} for p, e in report.errors],
+        }
+        try:
+            atomic_write_json(self.data_dir / paths.UPLOADS_DIR / LAST_PRUNE_NAME, document)
+        except OSError as exc:
+            self.log.error("prune_result_not_written", error=str(exc))
+        if failed:
+            self.log.warning(
+                "prune_incomplete", **document["totals"], remote_error=report.remote_error or None
+            )
 
     def _on_remote_now(
         self, report: PruneReport, checks: list[tuple[str, int, str, str, str]], dry_run: bool

@@ -53,6 +53,12 @@ from orderbooks.rclone import Rclone, RcloneError, RemoteObject, find_binary
 UPLOAD_RUN_SCHEMA = 1
 UPLOAD_RUN_KIND = "orderbooks.upload_run"
 UPLOADING_SUFFIX = ".uploading"
+#: The newest run's result, machine-readable, for alarms: DATA_DIR/uploads/last-upload.json.
+LAST_UPLOAD_NAME = "last-upload.json"
+RESULT_OK = "ok"
+RESULT_FAILED = "failed"
+RESULT_INTERRUPTED = "interrupted"
+RESULT_PRECONDITION = "precondition_failed"
 HASH_CHUNK = 1 << 20
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
 REMOTE_RE = re.compile(r"^(?P<name>[A-Za-z0-9_. @+-]+):(?P<path>.*)$")
@@ -572,38 +578,63 @@ class Uploader:
             runs.mkdir(parents=True, exist_ok=True)
             target = runs / f"{report.run_id}.json"
             transferred = [r for r in report.results if r.transferred]
-            atomic_write_json(
-                target,
-                {
-                    "schema": UPLOAD_RUN_SCHEMA,
-                    "kind": UPLOAD_RUN_KIND,
-                    "run_id": report.run_id,
-                    "started_at": utc_iso_ms(started_ms / 1000),
-                    "finished_at": self._now_iso(),
-                    "duration_s": round(seconds, 3),
-                    "remote": self.remote,
-                    "rclone_binary": self.rclone.binary if self.rclone else None,
-                    "rclone_version": self.rclone_version,
-                    "interrupted": report.interrupted,
-                    "totals": {
-                        "files": len(report.results),
-                        "verified": report.count(VERIFIED),
-                        "mismatch": report.count(MISMATCH),
-                        "failed": report.count(FAILED),
-                        "skipped": report.count(SKIPPED),
-                        "already_verified": report.already,
-                        "bytes_transferred": sum(r.bytes for r in transferred),
-                        "bytes_verified": sum(r.bytes for r in report.results if r.outcome == VERIFIED),
-                    },
-                    "files": [r.to_json() for r in report.results],
-                    "failures": [
-                        {"path": r.rel, "outcome": r.outcome, "detail": r.detail}
-                        for r in report.results
-                        if r.outcome != VERIFIED
-                    ],
+            result = RESULT_INTERRUPTED if report.interrupted else RESULT_OK if report.ok else RESULT_FAILED
+            document = {
+                "schema": UPLOAD_RUN_SCHEMA,
+                "kind": UPLOAD_RUN_KIND,
+                "run_id": report.run_id,
+                "started_at": utc_iso_ms(started_ms / 1000),
+                "finished_at": self._now_iso(),
+                "duration_s": round(seconds, 3),
+                "remote": self.remote,
+                "result": result,
+                "rclone_binary": self.rclone.binary if self.rclone else None,
+                "rclone_version": self.rclone_version,
+                "interrupted": report.interrupted,
+                "totals": {
+                    "files": len(report.results),
+                    "verified": report.count(VERIFIED),
+                    "mismatch": report.count(MISMATCH),
+                    "failed": report.count(FAILED),
+                    "skipped": report.count(SKIPPED),
+                    "already_verified": report.already,
+                    "bytes_transferred": sum(r.bytes for r in transferred),
+                    "bytes_verified": sum(r.bytes for r in report.results if r.outcome == VERIFIED),
                 },
-            )
+                "files": [r.to_json() for r in report.results],
+                "failures": [
+                    {"path": r.rel, "outcome": r.outcome, "detail": r.detail}
+                    for r in report.results
+                    if r.outcome != VERIFIED
+                ],
+            }
+            atomic_write_json(target, document)
+            atomic_write_json(uploads_dir(self.data_dir) / LAST_UPLOAD_NAME, document)
+            if result != RESULT_OK:
+                self.log.warning(
+                    "upload_failed", run_id=report.run_id, result=result, failures=len(document["failures"])
+                )
             return target
         except OSError as exc:
             self.log.error("run_manifest_not_written", error=str(exc))
             return None
+
+
+def record_precondition_failure(data_dir: Path, remote: str, error: str, now_ms: int) -> None:
+    """An upload that could not start (config, binary, remote) still leaves a result for alarms."""
+    uploads_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        uploads_dir(data_dir) / LAST_UPLOAD_NAME,
+        {
+            "schema": UPLOAD_RUN_SCHEMA,
+            "kind": UPLOAD_RUN_KIND,
+            "run_id": None,
+            "finished_at": utc_iso_ms(now_ms / 1000),
+            "remote": remote,
+            "result": RESULT_PRECONDITION,
+            "error": error,
+            "totals": {},
+            "files": [],
+            "failures": [{"path": None, "outcome": RESULT_PRECONDITION, "detail": error}],
+        },
+    )

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     try:
-        rclone, _version = prepare_rclone(
+        rclone, version = prepare_rclone(
             remote=args.remote,
             config=args.rclone_config,
             binary=args.rclone_binary,
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except PreconditionError as exc:
         return precondition_failed("prune", log, str(exc))
-    pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log)
+    pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)
     if args.dry_run:
         pruner.run(dry_run=True)
         return ExitCode.OK

@@ -18,9 +18,12 @@ problem (nothing was touched), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
+from pathlib import Path
 
+from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
@@ -30,7 +33,7 @@ from orderbooks.commands._offload_options import (
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.upload import PreconditionError, Uploader, prepare_rclone
+from orderbooks.upload import PreconditionError, Uploader, prepare_rclone, record_precondition_failure
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 
@@ -58,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
             bwlimit=args.bwlimit,
         )
     except PreconditionError as exc:
+        if Path(args.data_dir).is_dir() and not args.dry_run:
+            with contextlib.suppress(OSError):
+                record_precondition_failure(
+                    Path(args.data_dir), args.remote, str(exc), SystemClock().wall_ms()
+                )
         return precondition_failed("upload", log, str(exc))
     data_dir = existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
