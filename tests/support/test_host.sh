@@ -68,7 +68,7 @@ cat >"$RUN/test-vars.json" <<EOF
   "orderbooks_collector_clob_url": "http://clob.polysim.test:$SIM_PORT/clob",
   "orderbooks_rclone_remote_name": "standin",
   "orderbooks_rclone_remote_type": "webdav",
-  "orderbooks_rclone_options": {"url": "http://127.0.0.1:$REMOTE_PORT/", "vendor": "rclone"},
+  "orderbooks_rclone_options": {"url": "http://127.0.0.1:$REMOTE_PORT/", "vendor": "other"},
   "orderbooks_rclone_required_options": ["url"],
   "orderbooks_uploader_remote": "standin:orderbooks",
   "orderbooks_collector_source_dir": "$RUN/collector-src"

@@ -92,7 +92,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         )
         module.configure(sub)
         apply_environment(sub, environ)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_run=module.run, _environ=environ)
     return parser
 
 

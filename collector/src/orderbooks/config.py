@@ -134,6 +134,7 @@ def log_level(raw: str) -> str:
 
 
 # ---------------------------------------------------------------- settings
+MIB = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ class Settings:
     member_cycles: int = 0
     log_level: str = "info"
     budget_fraction: float = 0.5
+    max_body_bytes: int = 2 * MIB
+    max_books_body_bytes: int = 8 * MIB
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -195,6 +198,8 @@ _OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ),
     ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
     ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
+    ("--max-body-bytes", positive_int, 2 * MIB, "B", "largest decoded HTTP body accepted (not /books)"),
+    ("--max-books-body-bytes", positive_int, 8 * MIB, "B", "largest decoded POST /books body accepted"),
 )
 
 
