@@ -117,7 +117,11 @@ class HealthTracker:
             state["last_row_ms"] = max(int(row.get("recv_ms") or now) for row in result.rows)
             _bump(state["rows_by_minute"], _minute(now), len(result.rows))
             self._books_seen(result.rows, now)
-        if tokens and not result.rows:
+        # Markets due but no row, or no market known because every series'
+        # discovery fails (an outage of both APIs): a cycle that should have written.
+        failed = getattr(discovery, "failed_in_a_row", {}) if discovery is not None else {}
+        blind = bool(self.state["series"]) and all(failed.get(s, 0) > 0 for s in self.state["series"])
+        if (tokens or blind) and not result.rows:
             if state["due_without_rows"] == 0:
                 state["due_without_rows_since_ms"] = now
             state["due_without_rows"] += 1
