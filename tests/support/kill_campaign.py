@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orderbooks import gzmembers, manifest, paths, recovery
+from orderbooks import gzmembers, manifest, paths
 from polysim import start_simulator
 
 ANCHOR_TIMEOUT_S = 120.0  # a generous bound on collector start-up, for a loaded machine
@@ -62,7 +62,7 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
             rows = stats.rows
             if state == "partial" and scan.tail_bytes:
                 # rows of a member cut after sync flushes are flushed rows too: recovery keeps them
-                kept, _used = recovery.salvage_rows(path, scan.good_end)
+                kept, _used = manifest.salvage_rows(path, scan.good_end)
                 rows += kept.count(b"\n")
             entry: dict[str, Any] = {
                 "state": state,
