@@ -144,12 +144,13 @@ quality: setup ## Data quality of DIR=... (default /var/lib/orderbooks); PLOT=fi
 	$(BIN)/orderbooks quality $(DIR) $(if $(PLOT),--plot $(PLOT))
 
 .PHONY: bench
-bench: setup ## Local benchmarks (about 3 min): write path, collector CPU/RSS, lateness, storage size.
+bench: setup ## Local benchmarks (about 4 min): write path, collector CPU/RSS, lateness, storage size and layout.
 	$(PY) tests/bench/bench_write_path.py --dir $(BENCH_DIR)
 	$(PY) tests/bench/bench_collector.py --data-dir $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_lateness.py $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_storage_size.py --from $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_storage_size.py
+	$(PY) tests/bench/bench_storage_layout.py
 
 .PHONY: bench-restart-gap
 bench-restart-gap: setup ## Restart gap (SIGKILL -> next row) under systemd on $(INVENTORY).
