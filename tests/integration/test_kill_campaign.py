@@ -5,7 +5,7 @@ The long version (200 kills) is `make kill-campaign N=200`; see docs/data-format
 
 from __future__ import annotations
 
-import kill_campaign
+from harness import kill_campaign
 
 
 def test_kill_campaign_25(tmp_path):

@@ -147,7 +147,7 @@ def test_merge_spans():
 
 def _test(gate, outcome, message=None, name="test_x"):
     return {
-        "nodeid": f"tests/host/gates/t.py::{name}",
+        "nodeid": f"tests/gate/gates/t.py::{name}",
         "gate": gate,
         "when": "call",
         "outcome": outcome,
@@ -227,7 +227,7 @@ def _manifest(decision):
                 "t": "2026-11-21T10:00:00.000Z",
                 "where": "controller",
                 "gate": None,
-                "cmd": "pytest tests/host/gates",
+                "cmd": "pytest tests/gate/gates",
                 "rc": 0,
                 "duration_s": 170.0,
             }

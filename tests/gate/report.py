@@ -19,7 +19,7 @@ from gate.verdict import FAIL, NOT_RUN, PASS, Decision, GateOutcome
 
 MANIFEST_SCHEMA = 1
 MANIFEST_KIND = "orderbooks-gate-report"
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "gate-manifest.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "gate-manifest.schema.json"
 
 
 def report_dir_name(epoch_s: float) -> str:
