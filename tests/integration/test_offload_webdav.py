@@ -47,7 +47,7 @@ def test_upload_over_webdav_verifies_by_download(data_dir, tmp_path, webdav):
     details = [e["detail"] for e in ledger_entries(data_dir)]
     assert all("(download)" in d for d in details), details
     assert not list(webdav.folder.rglob("*.uploading"))
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert_nothing_lost(data_dir, webdav.folder / "archive", made)
     assert not any(s.data.exists() for s in made)
 
@@ -69,19 +69,18 @@ def test_remote_down_in_the_middle_of_a_run_is_picked_up_next_run(data_dir, tmp_
     assert seen[made[2].rel_data] == ["failed"] and seen[made[3].rel_data] == ["failed"]
     failed = [e for e in ledger_entries(data_dir) if e["outcome"] == "failed"]
     assert all("transfer failed" in e["detail"] or "not reachable" in e["detail"] for e in failed)
-    # prune while the remote is down: only what was verified may go
-    assert prune(data_dir, 0) == ExitCode.OK
-    assert made[2].data.exists() and made[3].data.exists()
-    assert not made[0].data.exists()
-    assert_nothing_lost(data_dir, webdav.folder / "archive", made)
+    # prune while the remote is down: it cannot re-check the remote, so nothing goes
+    before = all_files(data_dir)
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.FAILED
+    assert all_files(data_dir) == before
     # the remote comes back: the next run finishes the job without resending what was verified
     webdav.start()
     assert upload(data_dir, "dav:archive", config) == ExitCode.OK
     seen = outcomes(data_dir)
-    assert seen[made[0].rel_data] == ["verified", "pruned"]  # pruned, not sent again
+    assert seen[made[0].rel_data] == ["verified"]  # not sent again
     assert seen[made[2].rel_data] == ["failed", "verified"]
     assert seen[made[3].rel_manifest] == ["verified"]
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert not any(s.data.exists() or s.manifest.exists() for s in made)
     assert_nothing_lost(data_dir, webdav.folder / "archive", made)
 
@@ -105,14 +104,14 @@ def test_rclone_killed_mid_transfer_leaves_no_final_file_and_next_run_completes(
     assert not (webdav.folder / "archive" / big.rel_data).exists()  # never a truncated final file
     assert staging.stat().st_size < big.bytes
     assert "verified" not in outcomes(data_dir).get(big.rel_data, [])
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert big.data.exists()
     # next run: the staging leftover is replaced, the file verified
     assert upload(data_dir, "dav:archive", config) == ExitCode.OK
     assert file_hashes(webdav.folder / "archive" / big.rel_data) == (big.md5, big.sha256)
     assert not staging.exists()
     assert outcomes(data_dir)[big.rel_data][-1] == "verified"
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert_nothing_lost(data_dir, webdav.folder / "archive", [big])
 
 
@@ -128,7 +127,7 @@ def test_corrupted_remote_copy_is_a_mismatch_over_the_network(data_dir, tmp_path
     (entry,) = [e for e in ledger_entries(data_dir) if e["path"] == sealed.rel_data]
     assert entry["outcome"] == "mismatch" and "md5" in entry["detail"]
     assert target.read_bytes() == bytes(blob)
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert sealed.data.exists() and sealed.manifest.exists()
 
 
@@ -144,7 +143,7 @@ def test_read_only_remote_fails_every_file_and_keeps_everything(data_dir, tmp_pa
     seen = outcomes(data_dir)
     assert {s.rel_data: seen[s.rel_data] for s in made} == {s.rel_data: ["failed"] for s in made}
     before = all_files(data_dir)
-    assert prune(data_dir, 0) == ExitCode.OK
+    assert prune(data_dir, 0, "dav:archive", config) == ExitCode.OK
     assert all_files(data_dir) == before
     assert not list((tmp_path / "served").rglob("*.jsonl.gz"))
 

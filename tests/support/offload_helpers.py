@@ -100,8 +100,12 @@ def upload(data_dir: Path, remote: str, config: Path, *extra: str, binary: str |
     return cli.main(argv, {})
 
 
-def prune(data_dir: Path, keep_days: int, *extra: str) -> int:
-    return cli.main(["prune", "--data-dir", str(data_dir), "--keep-days", str(keep_days), *extra], {})
+def prune(
+    data_dir: Path, keep_days: int, remote: str, config: Path, *extra: str, binary: str | None = None
+) -> int:
+    argv = ["prune", "--data-dir", str(data_dir), "--keep-days", str(keep_days), "--remote", remote]
+    argv += ["--rclone-config", str(config), "--rclone-binary", binary or rclone_binary()]
+    return cli.main([*argv, "--retries", "1", "--timeout", "5", *extra], {})
 
 
 def ledger_entries(data_dir: Path) -> list[dict]:

@@ -190,6 +190,11 @@ def make_quarantined(data_dir: Path, hour: paths.HourKey, run_id: str = "2020010
 
 
 def all_files(data_dir: Path) -> set[str]:
-    """Every file under DATA_DIR (relative paths), for before/after comparisons."""
+    """Every file under DATA_DIR (relative paths), for before/after comparisons.
+
+    The newest-result files of upload and prune (uploads/last-*.json) are left
+    out: they change on every run by design.
+    """
     root = Path(data_dir)
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    return {p for p in found if not (p.startswith("uploads/last-") and p.endswith(".json"))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import orjson
 import pytest
 from offload_helpers import rclone_binary, write_config
 from orderbooks import cli, paths
@@ -51,10 +52,49 @@ def test_every_option_can_come_from_the_environment(setup, tmp_path):
     env.pop("ORDERBOOKS_DRY_RUN")
     assert cli.main(["upload"], env) == ExitCode.OK
     assert (remote_dir / sealed.rel_data).read_bytes() == sealed.data.read_bytes()
-    env_prune = {"ORDERBOOKS_DATA_DIR": str(data), "ORDERBOOKS_KEEP_DAYS": "1"}
+    env_prune = {**env, "ORDERBOOKS_KEEP_DAYS": "1"}  # one upload.env serves both commands
     assert cli.build_parser(env_prune).parse_args(["prune"]).keep_days == 1
     assert cli.main(["prune"], env_prune) == ExitCode.OK
-    assert not sealed.data.exists()  # 2026-01-02 is long ago and verified
+    assert not sealed.data.exists()  # 2026-01-02 is long ago, verified, and on the remote now
+
+
+def test_upload_works_with_only_rclone_config_set(setup, tmp_path):
+    data, sealed, config = setup
+    remote_dir = tmp_path / "remote"
+    env = {"RCLONE_CONFIG": str(config), "HOME": str(tmp_path / "home")}
+    argv = ["--remote", f"stand:{remote_dir}", "--data-dir", str(data), "--rclone-binary", rclone_binary()]
+    assert cli.main(["upload", *argv], env) == ExitCode.OK
+    assert (remote_dir / sealed.rel_data).read_bytes() == sealed.data.read_bytes()
+    assert cli.main(["prune", "--keep-days", "1", *argv], env) == ExitCode.OK
+    assert not sealed.data.exists()
+
+
+def test_rclone_default_config_path_is_used_and_named_when_missing(setup, tmp_path, capsys):
+    data, sealed, config = setup
+    remote_dir = tmp_path / "remote"
+    argv = [
+        "upload",
+        "--remote",
+        f"stand:{remote_dir}",
+        "--data-dir",
+        str(data),
+        "--rclone-binary",
+        rclone_binary(),
+    ]
+    home = tmp_path / "home"
+    assert cli.main(argv, {"HOME": str(home)}) == ExitCode.ENVIRONMENT
+    err = capsys.readouterr().err
+    assert "RCLONE_CONFIG (not set)" in err and str(home / ".config" / "rclone" / "rclone.conf") in err
+    assert not remote_dir.exists()
+    write_config(home / ".config" / "rclone" / "rclone.conf", config.read_text())
+    assert cli.main(argv, {"HOME": str(home)}) == ExitCode.OK
+    assert (remote_dir / sealed.rel_data).is_file()
+    xdg = tmp_path / "xdg"
+    os.chmod(home / ".config" / "rclone" / "rclone.conf", 0o644)  # 0600 check stays for every source
+    assert cli.main(argv, {"HOME": str(home)}) == ExitCode.ENVIRONMENT
+    assert "chmod 600" in capsys.readouterr().err
+    assert cli.main(argv, {"HOME": str(home), "XDG_CONFIG_HOME": str(xdg)}) == ExitCode.ENVIRONMENT
+    assert str(xdg / "rclone" / "rclone.conf") in capsys.readouterr().err
 
 
 def test_bad_environment_value_is_a_usage_error(setup):
@@ -97,6 +137,11 @@ def test_preconditions_fail_with_one_message_and_touch_nothing(setup, tmp_path, 
     assert cli.main(argv, {}) == ExitCode.ENVIRONMENT
     err = capsys.readouterr().err
     assert message in err and err.count("error:") == 1
+    last = data / "uploads" / "last-upload.json"
+    if case != "missing-data-dir":  # the failure is on disk for alarms, and nothing else changed
+        assert orjson.loads(last.read_bytes())["result"] == "precondition_failed"
+        last.unlink()
+        (data / "uploads").rmdir()
     assert all_files(tmp_path) == before
     assert not (tmp_path / "remote").exists()
 

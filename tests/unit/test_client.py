@@ -196,3 +196,29 @@ def test_classify_response_keeps_strings_as_strings():
         0,
     )
     assert data == {"price": "0.10", "n": 1, "x": "0.280"}
+
+
+def test_decompression_bomb_on_books_is_an_oversize_failure_record_not_a_crash():
+    import gzip
+
+    bomb = gzip.compress(b"[" + b" " * (20 << 20) + b"]")  # 20 MiB decoded, a few KiB on the wire
+    assert len(bomb) < 100_000
+    handler, seen = script(httpx.Response(200, headers={"content-encoding": "gzip"}, content=bomb))
+    client, clock = make_client(handler)
+    res = client.post_json("clob", "/books", body=[{"token_id": "1"}], deadline=clock.monotonic() + 5)
+    assert not res.ok and res.error == "oversize"
+    assert len(seen) == 1  # not retried: the same body would come again
+    assert [f.error for f in res.failures] == ["oversize"]
+    assert "8388608" in res.failures[0].message
+
+
+def test_other_endpoints_have_the_smaller_cap_and_the_caps_are_settings():
+    big = b'{"a": "' + b"x" * (3 << 20) + b'"}'
+    handler, _ = script(httpx.Response(200, content=big))
+    client, clock = make_client(handler)
+    res = client.get_json("clob", "/book", params={"token_id": "1"}, deadline=clock.monotonic() + 5)
+    assert res.error == "oversize" and "2097152" in res.message
+    roomy = Settings(gamma_url="http://gamma.test", clob_url="http://clob.test/clob", max_body_bytes=4 << 20)
+    client, clock = make_client(script(httpx.Response(200, content=big))[0], settings=roomy)
+    assert client.get_json("clob", "/book", deadline=clock.monotonic() + 5).ok
+    assert "oversize" in ERROR_CLASSES

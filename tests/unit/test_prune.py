@@ -1,12 +1,20 @@
-"""Prune: only verified, old-enough sealed files go; everything else stays."""
+"""Prune: only verified, old-enough sealed files that are on the remote now go; everything else stays.
+
+The remote is the real rclone's local backend in a folder beside the data folder.
+"""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import orjson
+from offload_helpers import rclone_binary, write_config
 from orderbooks import paths
 from orderbooks.clock import FakeClock
 from orderbooks.ledger import Ledger
 from orderbooks.prune import Pruner
+from orderbooks.rclone import Rclone
 from orderbooks.upload import hash_file
 from sealed_files import DAY_MS, all_files, make_partial, make_quarantined, make_sealed
 
@@ -15,8 +23,27 @@ OLD = paths.HourKey("2026-01-07", "05")  # ended > 2 days before NOW
 YOUNG = paths.HourKey("2026-01-10", "02")
 
 
-def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None):
+def remote_root(data_dir: Path) -> Path:
+    return data_dir.parent / f"{data_dir.name}.remote"
+
+
+def remote_of(data_dir: Path) -> str:
+    return f"stand:{remote_root(data_dir)}"
+
+
+def put_on_remote(data_dir: Path, rel: str) -> Path:
+    target = remote_root(data_dir) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data_dir / rel, target)
+    return target
+
+
+def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None, remote=None, copy=True):
     ledger = Ledger(data_dir)
+    remote = remote or remote_of(data_dir)
+    if copy:
+        put_on_remote(data_dir, sealed.rel_data)
+        put_on_remote(data_dir, sealed.rel_manifest)
     if data:
         ledger.append(
             {
@@ -25,6 +52,7 @@ def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None):
                 "md5": md5 or sealed.md5,
                 "sha256": sealed.sha256,
                 "outcome": "verified",
+                "remote": remote,
             }
         )
     if manifest:
@@ -36,12 +64,15 @@ def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None):
                 "md5": m_md5,
                 "sha256": m_sha,
                 "outcome": "verified",
+                "remote": remote,
             }
         )
 
 
-def pruner(data_dir, keep_days=2):
-    return Pruner(data_dir, keep_days, clock=FakeClock(wall_ms=NOW))
+def pruner(data_dir, keep_days=2, remote=None):
+    config = write_config(data_dir.parent / f"{data_dir.name}.rclone.conf")
+    rclone = Rclone(rclone_binary(), config, retries=1, timeout_s=5)
+    return Pruner(data_dir, keep_days, remote or remote_of(data_dir), rclone, clock=FakeClock(wall_ms=NOW))
 
 
 def test_verified_old_file_and_manifest_are_deleted_and_recorded(tmp_path):
@@ -117,6 +148,7 @@ def test_ledger_mismatch_or_failed_outcome_does_not_count(tmp_path):
                 "md5": sealed.md5,
                 "sha256": sealed.sha256,
                 "outcome": outcome,
+                "remote": remote_of(tmp_path),
             }
         )
     mark_verified(tmp_path, sealed, data=False)
@@ -182,3 +214,58 @@ def test_other_files_in_the_hour_folder_keep_it(tmp_path):
     pruner(tmp_path).run()
     assert keep.data.exists() and keep.manifest.exists()
     assert orjson.loads(keep.manifest.read_bytes())["md5"] == keep.md5
+
+
+def test_file_deleted_on_the_remote_is_kept_recorded_and_unverified(tmp_path):
+    lost = make_sealed(tmp_path, OLD, seed=1)
+    there = make_sealed(tmp_path, OLD, seed=2)
+    mark_verified(tmp_path, lost)
+    mark_verified(tmp_path, there)
+    (remote_root(tmp_path) / lost.rel_data).unlink()  # someone cleaned up the Drive folder
+    report = pruner(tmp_path).run()
+    assert lost.data.exists() and lost.manifest.exists()
+    assert not there.data.exists()
+    assert [(p, o) for p, o, _ in report.kept_remote] == [(lost.rel_data, "remote_lost")]
+    entries = [e for e in Ledger(tmp_path).read().entries if e["path"] == lost.rel_data]
+    assert [e["outcome"] for e in entries] == ["verified", "remote_lost"]
+    assert entries[-1]["remote"] == remote_of(tmp_path)
+
+
+def test_different_copy_on_the_remote_is_a_mismatch_and_kept(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed)
+    target = remote_root(tmp_path) / sealed.rel_manifest
+    blob = bytearray(target.read_bytes())
+    blob[5] ^= 0x20  # same size, other bytes
+    target.write_bytes(bytes(blob))
+    report = pruner(tmp_path).run()
+    assert sealed.data.exists() and sealed.manifest.exists()
+    assert [(p, o) for p, o, _ in report.kept_remote] == [(sealed.rel_manifest, "remote_mismatch")]
+
+
+def test_verified_on_another_remote_or_without_remote_prunes_nothing(tmp_path):
+    moved = make_sealed(tmp_path, OLD, seed=1)
+    mark_verified(tmp_path, moved)  # copies on the old remote, ledger says so
+    legacy = make_sealed(tmp_path, OLD, seed=2)
+    for rel, md5, sha in (
+        (legacy.rel_data, legacy.md5, legacy.sha256),
+        (legacy.rel_manifest, *hash_file(legacy.manifest)[1:]),
+    ):
+        put_on_remote(tmp_path, rel)
+        Ledger(tmp_path).append(
+            {"action": "upload", "path": rel, "md5": md5, "sha256": sha, "outcome": "verified"}
+        )
+    new_root = tmp_path.parent / "new-remote"
+    before = all_files(tmp_path)
+    report = pruner(tmp_path, remote=f"stand:{new_root}").run()
+    assert report.deleted == [] and all_files(tmp_path) == before
+    assert sorted(report.kept_unverified) == sorted([moved.rel_data, legacy.rel_data])
+
+
+def test_remote_that_cannot_be_listed_prunes_nothing(tmp_path):
+    sealed = make_sealed(tmp_path, OLD)
+    mark_verified(tmp_path, sealed, remote="nosuchremote:x")
+    before = all_files(tmp_path)
+    report = pruner(tmp_path, remote="nosuchremote:x").run()
+    assert report.deleted == [] and report.remote_error
+    assert all_files(tmp_path) == before

@@ -125,9 +125,26 @@ def test_plan_skips_files_the_ledger_verified_with_the_same_hashes(tmp_path):
     ledger = Ledger(tmp_path)
     _, m_md5, m_sha = hash_file(a.manifest)
     for path, md5, sha in ((a.rel_data, a.md5, a.sha256), (a.rel_manifest, m_md5, m_sha)):
-        ledger.append({"action": "upload", "path": path, "md5": md5, "sha256": sha, "outcome": "verified"})
+        ledger.append(
+            {
+                "action": "upload",
+                "path": path,
+                "md5": md5,
+                "sha256": sha,
+                "outcome": "verified",
+                "remote": "stand:dst",
+            }
+        )
     # b: only the data file verified, with a stale hash -> still to do
-    ledger.append({"action": "upload", "path": b.rel_data, "md5": "0" * 32, "outcome": "verified"})
+    ledger.append(
+        {
+            "action": "upload",
+            "path": b.rel_data,
+            "md5": "0" * 32,
+            "outcome": "verified",
+            "remote": "stand:dst",
+        }
+    )
     todo, done, unusable = Uploader(tmp_path, "stand:dst", None).plan()
     assert [t.rel_data for t in todo] == [b.rel_data]
     assert [d.rel_data for d in done] == [a.rel_data]

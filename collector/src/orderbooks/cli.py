@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, str] = {
     "upload": "orderbooks.commands.upload",
     "prune": "orderbooks.commands.prune",
     "quality": "orderbooks.commands.quality",
+    "status": "orderbooks.commands.status",
+    "check-config": "orderbooks.commands.check_config",
 }
 
 ENV_PREFIX = "ORDERBOOKS_"
@@ -92,7 +94,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         )
         module.configure(sub)
         apply_environment(sub, environ)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_run=module.run, _environ=environ)
     return parser
 
 

@@ -164,6 +164,33 @@ def classify_exception(exc: Exception) -> RequestFailed:
     return RequestFailed("reset", text, retryable=True)
 
 
+def read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The decoded (gunzipped) body, streamed; more than *cap* bytes raises ``oversize``.
+
+    The cap applies after decoding, so a decompression bomb stops at *cap*
+    bytes in memory; the rest of the body is never read.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > cap:
+        raise RequestFailed(
+            "oversize",
+            f"body of {int(declared)} bytes (Content-Length) exceeds the cap of {cap} bytes",
+            status=response.status_code,
+        )
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise RequestFailed(
+                "oversize",
+                f"body exceeds the cap of {cap} bytes (decoded; stopped reading)",
+                status=response.status_code,
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class ApiClient:
     """Gamma and CLOB over one keep-alive ``httpx.Client``.
 
@@ -309,11 +336,12 @@ class ApiClient:
         headers = {"Content-Type": "application/json"} if content is not None else None
         self.budget.record(keys, now)
         started = self.clock.monotonic()
+        cap = self.body_cap(url)
         try:
-            response = self.http.request(
+            with self.http.stream(
                 method, url, params=params, content=content, headers=headers, timeout=timeout
-            )
-            body = response.content
+            ) as response:
+                body = read_capped(response, cap)
         except httpx.HTTPError as exc:
             raise classify_exception(exc) from None
         result.latency_ms = max(0, round((self.clock.monotonic() - started) * 1000))
@@ -327,6 +355,12 @@ class ApiClient:
             if failed.status == 404:
                 failed.error = not_found_error
             raise
+
+    def body_cap(self, url: str) -> int:
+        """Largest decoded body accepted from *url*: /books has its own (larger) cap."""
+        if httpx.URL(url).path.rstrip("/").endswith("/books"):
+            return self.settings.max_books_body_bytes
+        return self.settings.max_body_bytes
 
     def _wait_for_permission(self, api: str, keys: tuple[str, str], deadline: float) -> None:
         """Honour a remembered Retry-After and the request budget, or give up for this cycle."""

@@ -9,10 +9,14 @@ rewritten. Each line records what happened to one file::
      "outcome": "verified", "detail": "remote md5+sha256 equal", "run_id": "..."}
 
 ``action`` is ``upload`` (outcomes ``verified``, ``mismatch``, ``failed``,
-``skipped``) or ``prune`` (outcome ``pruned``). A file counts as uploaded only
-through an ``upload``/``verified`` line whose hashes equal the ones expected
-now. A torn last line (power cut mid-append) is ignored when reading, and the
-next append starts on a fresh line.
+``skipped``) or ``prune`` (outcomes ``pruned``, ``remote_lost``,
+``remote_mismatch``). A file counts as uploaded only through an
+``upload``/``verified`` line of the *same remote* whose hashes equal the ones
+expected now, and only while no later ``remote_lost``/``remote_mismatch`` line
+of that remote says prune found the copy gone or different. Lines without a
+``remote`` (older ledgers) are read but verify nothing on any named remote.
+A torn last line (power cut mid-append) is ignored when reading, and the next
+append starts on a fresh line.
 """
 
 from __future__ import annotations
@@ -40,7 +44,18 @@ MISMATCH = "mismatch"
 FAILED = "failed"
 SKIPPED = "skipped"
 PRUNED = "pruned"
-OUTCOMES = (VERIFIED, MISMATCH, FAILED, SKIPPED, PRUNED)
+REMOTE_LOST = "remote_lost"
+REMOTE_MISMATCH = "remote_mismatch"
+OUTCOMES = (VERIFIED, MISMATCH, FAILED, SKIPPED, PRUNED, REMOTE_LOST, REMOTE_MISMATCH)
+#: Prune outcomes that withdraw an earlier ``verified`` on that remote.
+WITHDRAWN = (REMOTE_LOST, REMOTE_MISMATCH)
+
+
+def same_remote(a: object, b: object) -> bool:
+    """``gdrive:orderbooks`` and ``gdrive:orderbooks/`` name the same place; None matches nothing."""
+    if not isinstance(a, str) or not isinstance(b, str) or not a or not b:
+        return False
+    return a.rstrip("/") == b.rstrip("/") or a == b
 
 
 def uploads_dir(data_dir: Path) -> Path:
@@ -130,10 +145,11 @@ def _last_byte(path: Path, size: int) -> bytes:
 
 
 class VerifiedIndex:
-    """Which (path, md5, sha256) the ledger has seen verified on the remote."""
+    """Which (path, md5, sha256) the ledger has seen verified on *remote*, and not withdrawn since."""
 
-    def __init__(self, entries: list[dict[str, Any]]) -> None:
-        self._verified: dict[str, list[dict[str, Any]]] = {}
+    def __init__(self, entries: list[dict[str, Any]], remote: str) -> None:
+        self.remote = remote
+        self._events: dict[str, list[dict[str, Any]]] = {}
         self.pruned: set[str] = set()
         for entry in entries:
             self.add(entry)
@@ -142,18 +158,25 @@ class VerifiedIndex:
         path = entry.get("path")
         if not isinstance(path, str):
             return
-        if entry.get("action") == ACTION_UPLOAD and entry.get("outcome") == VERIFIED:
-            self._verified.setdefault(path, []).append(entry)
-        elif entry.get("action") == ACTION_PRUNE and entry.get("outcome") == PRUNED:
+        action, outcome = entry.get("action"), entry.get("outcome")
+        if action == ACTION_PRUNE and outcome == PRUNED:
             self.pruned.add(path)
+            return
+        if not same_remote(entry.get("remote"), self.remote):
+            return
+        verified = action == ACTION_UPLOAD and outcome == VERIFIED
+        if verified or (action == ACTION_PRUNE and outcome in WITHDRAWN):
+            self._events.setdefault(path, []).append(entry)
 
     @classmethod
-    def load(cls, data_dir: Path) -> VerifiedIndex:
-        return cls(Ledger(data_dir).read().entries)
+    def load(cls, data_dir: Path, remote: str) -> VerifiedIndex:
+        return cls(Ledger(data_dir).read().entries, remote)
 
     def verified_entry(self, path: str, md5: str, sha256: str | None) -> dict[str, Any] | None:
-        """The ledger line proving *path* with these hashes is on the remote, or None."""
-        for entry in reversed(self._verified.get(path, [])):
+        """The ledger line proving *path* with these hashes is on this remote, or None."""
+        for entry in reversed(self._events.get(path, [])):
+            if entry.get("outcome") in WITHDRAWN:
+                return None
             if entry.get("md5") != md5:
                 continue
             if sha256 is not None and entry.get("sha256") != sha256:

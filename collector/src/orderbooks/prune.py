@@ -6,10 +6,19 @@ A data file and its manifest are deleted only when all of these hold:
   with the file name) ended more than ``keep_days`` days ago; the file's mtime
   is never used;
 - the manifest is readable and describes that data file;
-- the ledger has an ``upload``/``verified`` line for the data file with the
-  manifest's md5 and sha256, and one for the manifest with the md5 and sha256
-  of its bytes now;
-- no ``.partial`` with the same stem exists.
+- the ledger has an ``upload``/``verified`` line *for this remote* for the
+  data file with the manifest's md5 and sha256, and one for the manifest with
+  the md5 and sha256 of its bytes now (lines of another remote, or without a
+  remote, verify nothing here);
+- no ``.partial`` with the same stem exists;
+- the remote, asked now, holds both copies with those hashes. The remote is
+  listed once per run (``lsjson -R --hash``); where it offers no md5 the copy
+  is downloaded and hashed. An empty hash never passes, and a same-name
+  duplicate with other hashes is a mismatch. A copy missing or different on
+  the remote keeps the local file and gets a ``remote_lost`` or
+  ``remote_mismatch`` ledger line, which withdraws the earlier ``verified`` so
+  the next upload sends the file again. A remote that cannot be listed prunes
+  nothing.
 
 Partials, quarantined files and files without a manifest are never looked at.
 The data file goes first, then the manifest (so a crash in between leaves a
@@ -26,13 +35,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orderbooks import paths
-from orderbooks.atomic import fsync_dir
+from orderbooks.atomic import atomic_write_json, fsync_dir
 from orderbooks.clock import Clock, SystemClock
-from orderbooks.ledger import ACTION_PRUNE, PRUNED, Ledger, VerifiedIndex
+from orderbooks.ledger import (
+    ACTION_PRUNE,
+    PRUNED,
+    REMOTE_LOST,
+    REMOTE_MISMATCH,
+    Ledger,
+    VerifiedIndex,
+)
 from orderbooks.logs import Logger, get_logger, utc_iso_ms
-from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed
+from orderbooks.rclone import Rclone, RcloneError, RemoteObject
+from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed, remote_path_for
 
 DAY_MS = 86_400_000
+LAST_PRUNE_NAME = "last-prune.json"
 
 
 @dataclass(frozen=True)
@@ -51,8 +69,51 @@ class PruneReport:
     kept_young: int = 0
     kept_unverified: list[str] = field(default_factory=list)
     kept_unusable: list[tuple[str, str]] = field(default_factory=list)
+    kept_remote: list[tuple[str, str, str]] = field(default_factory=list)  # (path, outcome, detail)
+    remote_error: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)
     removed_dirs: list[str] = field(default_factory=list)
+
+
+class RemoteCheck:
+    """Is this copy on the remote now, with these hashes? One listing per run, downloads where no md5."""
+
+    def __init__(self, rclone: Rclone, remote: str) -> None:
+        self.rclone = rclone
+        self.remote = remote
+        self._tree: dict[str, list[RemoteObject]] | None = None
+
+    def tree(self) -> dict[str, list[RemoteObject]]:
+        if self._tree is None:
+            self._tree = self.rclone.list_tree(self.remote)
+        return self._tree
+
+    def confirm(self, rel: str, size: int, md5: str, sha256: str) -> tuple[str, str]:
+        """(``""``, detail) when the copy is there and equal, else (REMOTE_LOST or REMOTE_MISMATCH, detail).
+
+        Raises RcloneError when the remote cannot be asked.
+        """
+        objects = self.tree().get(rel, [])
+        if not objects:
+            return REMOTE_LOST, "not on the remote"
+        detail = f"{len(objects)} files with this name on the remote" if len(objects) > 1 else ""
+        methods = set()
+        for obj in objects:
+            if obj.size >= 0 and obj.size != size:
+                return REMOTE_MISMATCH, f"remote size {obj.size} != {size} {detail}".strip()
+            hashes = {k: v for k, v in obj.hashes.items() if k in ("md5", "sha256")}
+            if "md5" not in hashes:
+                got, hashes = self.rclone.cat_hashes(remote_path_for(self.remote, rel))
+                methods.add("download")
+                if got != size:
+                    return REMOTE_MISMATCH, f"downloaded size {got} != {size} {detail}".strip()
+            else:
+                methods.add("remote-hash")
+            wanted = {"md5": md5, "sha256": sha256}
+            differing = [n for n, v in hashes.items() if v != wanted[n]]
+            if differing:
+                return REMOTE_MISMATCH, ("remote " + ", ".join(differing) + " differ " + detail).strip()
+        return "", f"on the remote now ({'+'.join(sorted(methods))})"
 
 
 class Pruner:
@@ -60,14 +121,20 @@ class Pruner:
         self,
         data_dir: Path,
         keep_days: int,
+        remote: str,
+        rclone: Rclone,
         *,
         clock: Clock | None = None,
         log: Logger | None = None,
+        rclone_version: str = "",
     ) -> None:
         if keep_days < 0:
             raise ValueError("keep_days must be >= 0")
         self.data_dir = Path(data_dir)
         self.keep_days = keep_days
+        self.remote = remote
+        self.check = RemoteCheck(rclone, remote)
+        self.rclone_version = rclone_version
         self.clock = clock or SystemClock()
         self.log = log or get_logger("prune")
         self.ledger = Ledger(self.data_dir)
@@ -77,7 +144,7 @@ class Pruner:
 
     def run(self, dry_run: bool = False) -> PruneReport:
         report = PruneReport()
-        index = VerifiedIndex.load(self.data_dir)
+        index = VerifiedIndex.load(self.data_dir, self.remote)
         cutoff = self.cutoff_ms()
         touched: set[Path] = set()
         for manifest_path in paths.iter_files(self.data_dir, paths.MANIFEST_SUFFIX):
@@ -119,6 +186,13 @@ class Pruner:
                     manifest_verified=manifest_ok,
                 )
                 continue
+            checks = [(rel_manifest, manifest_path.stat().st_size, m_md5, m_sha, "manifest")]
+            if data_present:
+                checks.insert(0, (sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256, "data"))
+            if not self._on_remote_now(report, checks, dry_run):
+                if report.remote_error:
+                    break
+                continue
             victims = []
             if data_present:
                 victims.append(
@@ -136,6 +210,7 @@ class Pruner:
                 touched.add(victim.path.parent)
         if not dry_run:
             self._remove_empty_dirs(report, touched)
+            self._write_result(report)
         self.log.info(
             "prune_done",
             dry_run=dry_run,
@@ -144,11 +219,87 @@ class Pruner:
             kept_young=report.kept_young,
             kept_unverified=len(report.kept_unverified),
             kept_unusable=len(report.kept_unusable),
+            kept_remote=len(report.kept_remote),
+            remote=self.remote,
+            remote_error=report.remote_error or None,
             errors=len(report.errors),
             keep_days=self.keep_days,
             cutoff=utc_iso_ms(cutoff / 1000),
         )
         return report
+
+    def _write_result(self, report: PruneReport) -> None:
+        """DATA_DIR/uploads/last-prune.json: the newest prune's result, machine-readable, for alarms."""
+        failed = report.errors or report.kept_remote or report.remote_error
+        document = {
+            "schema": 1,
+            "kind": "orderbooks.prune_run",
+            "finished_at": utc_iso_ms(self.clock.wall_ms() / 1000),
+            "remote": self.remote,
+            "rclone_version": self.rclone_version,
+            "keep_days": self.keep_days,
+            "result": "failed" if failed else "ok",
+            "remote_error": report.remote_error or None,
+            "totals": {
+                "deleted": len(report.deleted),
+                "kept_young": report.kept_young,
+                "kept_unverified": len(report.kept_unverified),
+                "kept_unusable": len(report.kept_unusable),
+                "kept_remote": len(report.kept_remote),
+                "errors": len(report.errors),
+            },
+            "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
+            "errors": [{"path": p, "error": e} for p, e in report.errors],
+        }
+        try:
+            atomic_write_json(self.data_dir / paths.UPLOADS_DIR / LAST_PRUNE_NAME, document)
+        except OSError as exc:
+            self.log.error("prune_result_not_written", error=str(exc))
+        if failed:
+            self.log.warning(
+                "prune_incomplete", **document["totals"], remote_error=report.remote_error or None
+            )
+
+    def _on_remote_now(
+        self, report: PruneReport, checks: list[tuple[str, int, str, str, str]], dry_run: bool
+    ) -> bool:
+        """Ask the remote for each (path, size, md5, sha256, kind); record what is missing or different."""
+        for rel, size, md5, sha256, kind in checks:
+            try:
+                outcome, detail = self.check.confirm(rel, size, md5, sha256)
+            except RcloneError as exc:
+                report.remote_error = str(exc)
+                self.log.warning(
+                    "remote_unreachable", remote=self.remote, error=str(exc), action="nothing pruned"
+                )
+                return False
+            if not outcome:
+                continue
+            report.kept_remote.append((rel, outcome, detail))
+            self.log.warning(
+                outcome,
+                path=rel,
+                remote=self.remote,
+                detail=detail,
+                action="kept; next upload sends it again",
+            )
+            if not dry_run:
+                self.ledger.append(
+                    {
+                        "ts": utc_iso_ms(self.clock.wall_ms() / 1000),
+                        "action": ACTION_PRUNE,
+                        "kind": kind,
+                        "path": rel,
+                        "bytes": size,
+                        "md5": md5,
+                        "sha256": sha256,
+                        "remote": self.remote,
+                        "outcome": outcome,
+                        "detail": detail,
+                    }
+                )
+            return False
+        return True
 
     def _unusable(self, report: PruneReport, rel: str, reason: str) -> None:
         report.kept_unusable.append((rel, reason))
@@ -174,9 +325,9 @@ class Pruner:
                 "bytes": size,
                 "md5": md5,
                 "sha256": sha256,
-                "remote": None,
+                "remote": self.remote,
                 "outcome": PRUNED,
-                "detail": f"verified on the remote; hour {hour.label()} older than {self.keep_days} days",
+                "detail": f"on the remote now; hour {hour.label()} older than {self.keep_days} days",
             }
         )
         return True

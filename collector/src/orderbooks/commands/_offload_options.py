@@ -30,6 +30,41 @@ def add_dry_run_and_data_dir(parser: argparse.ArgumentParser, *, dry_run_help: s
     parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
 
 
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def add_rclone_options(parser: argparse.ArgumentParser) -> None:
+    """--remote and how rclone is run: the same settings for upload and prune (one upload.env)."""
+    parser.add_argument("--remote", required=True, metavar="REMOTE:PATH", help="e.g. gdrive:orderbooks")
+    parser.add_argument(
+        "--rclone-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="rclone config (mode 0600); else RCLONE_CONFIG, else rclone's default path",
+    )
+    parser.add_argument(
+        "--rclone-binary",
+        default=None,
+        metavar="PATH",
+        help="rclone executable (default: the rclone shipped beside this orderbooks, else PATH)",
+    )
+    parser.add_argument(
+        "--retries", type=non_negative_int, default=3, metavar="N", help="rclone --retries (default 3)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="rclone connect and idle timeout in seconds (default 60)",
+    )
+
+
 def precondition_failed(command: str, log: Logger, message: str) -> int:
     """Log and print *message* once; the exit code to return."""
     log.error("precondition_failed", error=message)

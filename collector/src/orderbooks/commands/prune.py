@@ -3,15 +3,21 @@
 A file is deleted only when its hour (from raw/YYYY-MM-DD/HH, never the file's
 mtime) ended more than --keep-days days ago AND the upload ledger
 (DATA_DIR/uploads/ledger.jsonl) records the data file and its manifest as
-verified on the remote with the hashes the manifest holds now. Partials,
-quarantined files and unverified files are never deleted. Every deletion is
+verified on --remote with the hashes the manifest holds now AND the remote,
+asked now (one listing per run, a download where it has no hashes), still
+holds both with those hashes. A copy missing or different on the remote keeps
+the local file, gets a remote_lost/remote_mismatch ledger line, and is sent
+again by the next upload. Partials, quarantined files and unverified files are
+never deleted. Every deletion is
 logged and appended to the ledger; empty hour and day folders are removed.
 
 Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_KEEP_DAYS.
 
 exit codes: 0 done (files kept for lack of verification are not an error),
-1 a deletion failed, 2 bad option, 3 data folder missing or another upload/prune
-is running, 130 interrupted.
+1 a deletion failed, a copy was missing or different on the remote, or the
+remote could not be listed (nothing was deleted then), 2 bad option, 3 rclone
+binary/config/remote problem, data folder missing or another upload/prune is
+running, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
+    add_rclone_options,
     existing_data_dir,
     non_negative_int,
     precondition_failed,
@@ -28,6 +35,7 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
 from orderbooks.prune import Pruner
+from orderbooks.upload import PreconditionError, prepare_rclone
 
 HELP = "delete local files verified on the remote and older than N days"
 
@@ -36,6 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-days", type=non_negative_int, required=True, metavar="N", help="keep files of the last N days"
     )
+    add_rclone_options(parser)
     add_dry_run_and_data_dir(parser, dry_run_help="list what would be deleted; change nothing")
 
 
@@ -44,7 +53,18 @@ def run(args: argparse.Namespace) -> int:
     data_dir = existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
         return ExitCode.ENVIRONMENT
-    pruner = Pruner(data_dir, args.keep_days, log=log)
+    try:
+        rclone, version = prepare_rclone(
+            remote=args.remote,
+            config=args.rclone_config,
+            binary=args.rclone_binary,
+            retries=args.retries,
+            timeout_s=args.timeout,
+            environ=getattr(args, "_environ", None),
+        )
+    except PreconditionError as exc:
+        return precondition_failed("prune", log, str(exc))
+    pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)
     if args.dry_run:
         pruner.run(dry_run=True)
         return ExitCode.OK
@@ -53,4 +73,4 @@ def run(args: argparse.Namespace) -> int:
             report = pruner.run()
     except LedgerBusy as exc:
         return precondition_failed("prune", log, str(exc))
-    return ExitCode.FAILED if report.errors else ExitCode.OK
+    return ExitCode.FAILED if report.errors or report.kept_remote or report.remote_error else ExitCode.OK

@@ -18,51 +18,30 @@ problem (nothing was touched), 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 from pathlib import Path
 
+from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
+    add_rclone_options,
     existing_data_dir,
-    non_negative_int,
     precondition_failed,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.upload import PreconditionError, Uploader, prepare_rclone
+from orderbooks.upload import PreconditionError, Uploader, prepare_rclone, record_precondition_failure
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 
 
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if value <= 0:
-        raise ValueError("must be > 0")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--remote", required=True, metavar="REMOTE:PATH", help="e.g. gdrive:orderbooks")
+    add_rclone_options(parser)
     add_dry_run_and_data_dir(parser, dry_run_help="list what would be sent; change nothing")
-    parser.add_argument(
-        "--rclone-config", type=Path, default=None, metavar="FILE", help="rclone config (mode 0600)"
-    )
-    parser.add_argument(
-        "--rclone-binary", default=None, metavar="PATH", help="rclone executable (default: rclone on PATH)"
-    )
     parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
-    parser.add_argument(
-        "--retries", type=non_negative_int, default=3, metavar="N", help="rclone --retries (default 3)"
-    )
-    parser.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=60.0,
-        metavar="S",
-        help="rclone connect and idle timeout in seconds (default 60)",
-    )
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -78,9 +57,15 @@ def run(args: argparse.Namespace) -> int:
             binary=args.rclone_binary,
             retries=args.retries,
             timeout_s=args.timeout,
+            environ=getattr(args, "_environ", None),
             bwlimit=args.bwlimit,
         )
     except PreconditionError as exc:
+        if Path(args.data_dir).is_dir() and not args.dry_run:
+            with contextlib.suppress(OSError):
+                record_precondition_failure(
+                    Path(args.data_dir), args.remote, str(exc), SystemClock().wall_ms()
+                )
         return precondition_failed("upload", log, str(exc))
     data_dir = existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
