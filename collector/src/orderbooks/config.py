@@ -173,7 +173,7 @@ class Settings:
     flush_seconds: float = 0.0
     disk_floor_mb: int = 1024
     compress_level: int = 6
-    member_cycles: int = 0
+    member_cycles: int = 60
     log_level: str = "info"
     budget_fraction: float = 0.5
     max_body_bytes: int = 2 * MIB
@@ -213,7 +213,7 @@ OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     (
         "--member-cycles",
         non_negative_int,
-        0,
+        60,
         "N",
         "0: one file per hour, one gzip member per flush; N: one file per series and hour, "
         "a sync flush per cycle, a member closed every N cycles",
