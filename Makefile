@@ -69,8 +69,9 @@ demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .ca
 # ---------------------------------------------------------------- storage: kill campaign
 .PHONY: kill-campaign
 kill-campaign: N ?= 200
-kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify.
-	$(PY) tests/support/kill_campaign.py --kills $(N) --report reports/kill-campaign-$(N).json
+kill-campaign: MEMBER_CYCLES ?= 0
+kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify (MEMBER_CYCLES=N: per-series layout).
+	$(PY) tests/support/kill_campaign.py --kills $(N) --member-cycles $(MEMBER_CYCLES) --report reports/kill-campaign-$(N).json
 
 # ---------------------------------------------------------------- offload (upload/prune)
 .PHONY: test-offload

@@ -21,7 +21,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import orjson
@@ -49,21 +48,31 @@ def status_kb(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
-def tokens_per_cycle(data_dir: Path) -> tuple[float, int]:
-    per_cycle: Counter[tuple[str, int]] = Counter()
-    for path in paths.iter_files(data_dir, paths.DATA_SUFFIX) + paths.iter_files(
-        data_dir, paths.PARTIAL_SUFFIX
-    ):
+def cycles_of(data_dir: Path) -> dict[tuple[str, int], list[bytes]]:
+    """(run id, cycle) -> the cycle's row lines, across the run's files (one per series or one per hour)."""
+    per_cycle: dict[tuple[str, int], list[bytes]] = {}
+    for path in paths.iter_files(data_dir, paths.DATA_SUFFIX):
+        match = paths.STEM_RE.match(paths.stem_of(path))
+        run = match["run_id"] if match else path.name
         with open(path, "rb") as handle:
-            try:
-                for member in gzmembers.iter_members(handle):
-                    for line in gzmembers.split_lines(member.data):
-                        row = orjson.loads(line)
-                        per_cycle[(path.name, row["cycle"])] += 1
-            except gzmembers.DamagedTail:
-                pass
-    counts = list(per_cycle.values())
+            for member in gzmembers.iter_members(handle):
+                for line in gzmembers.split_lines(member.data):
+                    per_cycle.setdefault((run, orjson.loads(line)["cycle"]), []).append(line + b"\n")
+    return per_cycle
+
+
+def tokens_per_cycle(per_cycle: dict[tuple[str, int], list[bytes]]) -> tuple[float, int]:
+    counts = [len(lines) for lines in per_cycle.values()]
     return (statistics.median(counts) if counts else 0.0), sum(counts)
+
+
+def stored_bytes(data_dir: Path) -> int:
+    return sum(path.stat().st_size for path in paths.iter_files(data_dir, paths.DATA_SUFFIX))
+
+
+def old_layout_bytes(per_cycle: dict[tuple[str, int], list[bytes]], level: int = 6) -> int:
+    """The very same rows as today's layout stores them: one member per cycle, every token."""
+    return sum(len(gzmembers.compress_member(b"".join(lines), level)) for lines in per_cycle.values())
 
 
 def main() -> int:
@@ -72,7 +81,14 @@ def main() -> int:
     parser.add_argument("--measure", type=float, default=60.0)
     parser.add_argument("--interval", type=float, default=1.0)
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "bench" / "collector")
+    parser.add_argument(
+        "--member-cycles", type=int, default=0, help="collector --member-cycles (0: old layout)"
+    )
+    parser.add_argument("--book-levels", type=int, default=None, help="simulator --book-levels (deep books)")
+    parser.add_argument("--book-changes", type=int, default=3, help="simulator --book-changes")
     args = parser.parse_args()
+    book_args = [] if args.book_levels is None else ["--book-levels", str(args.book_levels)]
+    book_args += ["--book-changes", str(args.book_changes)]
 
     if args.data_dir.exists():
         shutil.rmtree(args.data_dir)
@@ -80,7 +96,7 @@ def main() -> int:
     port, control = free_port(), free_port()
     sim = subprocess.Popen(
         [sys.executable, "-m", "polysim", "--port", str(port), "--control-port", str(control),
-         "--window-seconds", "300", "--same-window", "--prelist", "3"],
+         "--window-seconds", "300", "--same-window", "--prelist", "3", *book_args],
         cwd=ROOT / "tests" / "support", stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     collector = None
@@ -91,7 +107,8 @@ def main() -> int:
         collector = subprocess.Popen(
             [str(Path(sys.executable).parent / "orderbooks"), "collect", "--data-dir", str(args.data_dir),
              "--gamma-url", ready["gamma_url"], "--clob-url", ready["clob_url"],
-             "--interval", str(args.interval), "--duration", str(duration)],
+             "--interval", str(args.interval), "--duration", str(duration),
+             "--member-cycles", str(args.member_cycles)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ORDERBOOKS_LOG_LEVEL": "warning"},
         )  # fmt: skip
         time.sleep(args.warmup)
@@ -107,7 +124,9 @@ def main() -> int:
             collector.kill()
         sim.terminate()
         sim.wait(timeout=10)
-    tokens, rows = tokens_per_cycle(args.data_dir)
+    per_cycle = cycles_of(args.data_dir)
+    tokens, rows = tokens_per_cycle(per_cycle)
+    stored, old = stored_bytes(args.data_dir), old_layout_bytes(per_cycle)
     cpu_pct = (cpu1 - cpu0) / (t1 - t0) * 100
     print(
         f"collector benchmark ({machine()}); interval {args.interval:g} s, warm-up {args.warmup:g} s, "
@@ -119,6 +138,10 @@ def main() -> int:
     figure("CPU per cycle", f"{(cpu1 - cpu0) / (t1 - t0) * args.interval * 1000:.1f}", "ms")
     figure("peak RSS (VmHWM)", f"{hwm_kb / 1024:.1f}", "MiB", "target <= 50 MB")
     figure("RSS at the end (VmRSS)", f"{rss_kb / 1024:.1f}", "MiB")
+    layout = f"member every {args.member_cycles} cycles" if args.member_cycles else "one member per cycle"
+    figure(f"stored bytes ({layout})", stored, "bytes", f"{stored / max(rows, 1):.0f} B/row")
+    figure("same rows, one member per cycle", old, "bytes", f"{old / max(rows, 1):.0f} B/row")
+    figure("stored / one member per cycle", f"{stored / max(old, 1):.3f}")
     return 0 if code == 0 else 1
 
 

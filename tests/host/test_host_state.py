@@ -113,7 +113,7 @@ def test_collector_is_enabled_and_running(host):
     props = service.systemd_properties
     assert props["Restart"] == "always"
     assert props["User"] == USER
-    assert props["Type"] == "simple"
+    assert props["Type"] == "notify"
 
 
 def test_upload_timer_is_enabled_and_waiting(host):
@@ -139,7 +139,9 @@ def test_unit_security_exposure_is_at_most_2(host, unit):
 def test_unit_writes_only_where_it_must(host, unit):
     props = host.service(unit).systemd_properties
     writable = set(props.get("ReadWritePaths", "").split())
-    expected = {DATA_DIR} | ({"/etc/orderbooks/rclone"} if "upload" in unit else set())
+    expected = {DATA_DIR} | (
+        {"/etc/orderbooks/rclone"} if "upload" in unit else {"-/var/lib/prometheus/node-exporter"}
+    )
     assert writable == expected
     assert props["ProtectSystem"] == "strict"
     assert props["NoNewPrivileges"] == "yes"

@@ -1,6 +1,11 @@
 """25 random SIGKILLs of a real `orderbooks collect` against the simulator, then verify.
 
 The long version (200 kills) is `make kill-campaign N=200`; see docs/data-format.md.
+
+No bound here depends on how fast the machine is: kills that land during
+interpreter start-up are counted by the campaign, not assumed rare, and the
+anchored kills (random wait from the moment the run's own partial is open)
+guarantee kills while a file is being written.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ def test_kill_campaign_25(tmp_path):
     assert result["ok"] is True
     assert result["verify_exit"] == 0
     counts = result["verify_counts"]
-    assert counts["files_failed"] == 0 and counts["files"] >= 10
-    assert counts["recovered"] == result["partials_recovered"] >= 10
-    # kills during interpreter start-up come before any run manifest exists
-    assert 10 <= counts["runs_crashed"] <= 25
+    anchored = result["kills_anchored"]
+    assert anchored == 15  # seed 11 anchors 15 of the 25 kills, on any machine
+    assert counts["files_failed"] == 0
+    # every anchored kill left its own partial (or sealed it at a rotation): each ends as a file
+    assert counts["files"] >= anchored
+    settled = result["partials_recovered"] + result["seals_completed"] + result["partials_quarantined"]
+    assert settled >= anchored
+    assert counts["recovered"] == result["partials_recovered"]
+    # each anchored run had written its run manifest; kills during start-up may add more
+    assert anchored <= counts["runs_crashed"] <= 25
     assert counts["runs"] == counts["runs_crashed"] + 1 and counts["runs_unfinished"] == 0
-    assert (
-        result["torn_tails_injected"] > 0 and result["files_cut_back"] >= result["torn_tails_injected"] // 2
-    )
+    assert result["files_cut_back"] >= result["torn_tails_injected"] // 2

@@ -139,6 +139,8 @@ class Scenario:
     lead_s: float = 0.0
     #: markets never polled (as if discovery never listed them).
     dropped_slugs: set[str] = field(default_factory=set)
+    #: series the run manifest says the run was told to collect (run_info.settings.series).
+    run_series: tuple[str, ...] | None = None
 
 
 def tracked(markets: list[FakeMarket], now_ms: int, lead_ms: int) -> list[FakeMarket]:
@@ -159,7 +161,11 @@ def write_run(
     ]
     run_id = run_id or new_run_id(scenario.start_ms)
     clock = FakeClock(wall_ms=scenario.start_ms, monotonic=1000.0)
-    run_info = {"settings": {"interval": scenario.interval_s}} if scenario.interval_in_run_info else {}
+    run_info: dict[str, Any] = (
+        {"settings": {"interval": scenario.interval_s}} if scenario.interval_in_run_info else {}
+    )
+    if scenario.run_series is not None:
+        run_info.setdefault("settings", {})["series"] = list(scenario.run_series)
     writer = SnapshotWriter(
         data_dir,
         run_id=run_id,

@@ -6,10 +6,13 @@
 Runs the loopback simulator (polysim) in this process and `orderbooks collect`
 as a subprocess against it. Each round starts the collector, waits a random
 time (covering start-up, recovery and flushes), SIGKILLs it and inspects the
-data folder while nothing runs:
+data folder while nothing runs. For a share of the kills (--anchor-rate) the
+random wait starts only once the collector has its own .partial open, so kills
+during writing happen however slow start-up is on a loaded machine:
 
 * rows "flushed" = rows in sealed files + rows in complete (CRC-checked) gzip
-  members of .partial files; per file, this number never goes down across the
+  members of .partial files + the full rows of a member cut after sync flushes
+  (what recovery keeps); per file, this number never goes down across the
   campaign (no flushed row lost), and the total never goes down;
 * with --torn-tail-rate, some leftover partials get the start of a member
   appended after the kill (what a power loss can leave); recovery must cut it;
@@ -17,7 +20,11 @@ data folder while nothing runs:
   were readable in its complete members before the restart, marked
   ``recovered: true`` (or, if the kill hit between manifest and rename, the seal
   is completed with the manifest already written), or quarantined if it had no
-  complete member.
+  complete member;
+* a failure journal seen alone after a kill (the run's first cycles failed
+  before any row was written, common on a loaded machine) is tracked like a
+  partial of 0 rows: recovery seals that hour as an empty file marked
+  ``recovered: true``, so every file verify counts as recovered was seen crashed.
 
 After the last kill one clean run recovers the leftovers and stops by itself,
 then `orderbooks verify DIR --json` must exit 0. A JSON summary goes to stdout
@@ -39,8 +46,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orderbooks import gzmembers, manifest, paths
+from orderbooks import gzmembers, manifest, paths, recovery
 from polysim import start_simulator
+
+ANCHOR_TIMEOUT_S = 120.0  # a generous bound on collector start-up, for a loaded machine
+ANCHOR_POLL_S = 0.02
 
 
 def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
@@ -49,9 +59,14 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
     for suffix, state in ((paths.DATA_SUFFIX, "sealed"), (paths.PARTIAL_SUFFIX, "partial")):
         for path in paths.iter_files(data_dir, suffix):
             stats, scan = manifest.stats_from_data(path)
+            rows = stats.rows
+            if state == "partial" and scan.tail_bytes:
+                # rows of a member cut after sync flushes are flushed rows too: recovery keeps them
+                kept, _used = recovery.salvage_rows(path, scan.good_end)
+                rows += kept.count(b"\n")
             entry: dict[str, Any] = {
                 "state": state,
-                "rows": stats.rows,
+                "rows": rows,
                 "members": scan.members,
                 "tail_bytes": scan.tail_bytes,
                 "manifest_beside": paths.manifest_path_for(path).exists(),
@@ -61,12 +76,19 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
                 entry["recovered"] = recorded.get("recovered")
                 entry["manifest_rows"] = recorded.get("rows")
             found[paths.stem_of(path)] = entry
-    for path in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX, top=paths.QUARANTINE_DIR):
-        found.setdefault(paths.stem_of(path), {"state": "quarantined", "rows": 0})
+    for suffix in (paths.PARTIAL_SUFFIX, paths.FAILURES_SUFFIX):
+        for path in paths.iter_files(data_dir, suffix, top=paths.QUARANTINE_DIR):
+            found.setdefault(paths.stem_of(path), {"state": "quarantined", "rows": 0})
+    # A failure journal alone is an hour whose first cycles failed before any row was
+    # written: recovery seals it as an empty file marked recovered, so it is tracked too.
+    for path in paths.iter_files(data_dir, paths.FAILURES_SUFFIX):
+        found.setdefault(paths.stem_of(path), {"state": "journal", "rows": 0})
     return found
 
 
-def collector_command(data_dir: Path, sim: Any, interval: float, duration: float | None) -> list[str]:
+def collector_command(
+    data_dir: Path, sim: Any, interval: float, duration: float | None, member_cycles: int = 0
+) -> list[str]:
     command = [
         sys.executable,
         "-m",
@@ -87,6 +109,8 @@ def collector_command(data_dir: Path, sim: Any, interval: float, duration: float
     ]
     if duration is not None:
         command += ["--duration", str(duration)]
+    if member_cycles:
+        command += ["--member-cycles", str(member_cycles)]
     return command
 
 
@@ -99,8 +123,14 @@ def run_campaign(
     max_wait: float = 2.5,
     interval: float = 0.1,
     torn_tail_rate: float = 0.3,
+    anchor_rate: float = 0.5,
+    member_cycles: int = 0,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
+    # a stream of its own: which kills are anchored depends on the seed only, not on
+    # how many partials the torn-tail draws met (that depends on the machine's speed)
+    anchor_rng = random.Random(f"anchor-{seed}")
+    anchored_kills = 0
     own_work_dir = work_dir is None
     work = Path(tempfile.mkdtemp(prefix="kill-campaign-")) if work_dir is None else Path(work_dir)
     data_dir = work / "data"
@@ -119,11 +149,22 @@ def run_campaign(
     try:
         with open(log_path, "ab") as log:
             for kill in range(1, kills + 1):
+                before = {paths.stem_of(p) for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)}
                 proc = subprocess.Popen(
-                    collector_command(data_dir, sim, interval, None), stdout=log, stderr=subprocess.STDOUT
+                    collector_command(data_dir, sim, interval, None, member_cycles),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
+                anchored = anchor_rng.random() < anchor_rate
                 wait = rng.uniform(min_wait, max_wait)
                 waits.append(wait)
+                if anchored:
+                    if _wait_for_own_partial(data_dir, proc, before):
+                        anchored_kills += 1
+                    else:
+                        violations.append(
+                            f"kill {kill}: the collector wrote no partial within {ANCHOR_TIMEOUT_S} s"
+                        )
                 time.sleep(wait)
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -139,7 +180,7 @@ def run_campaign(
                     )
 
             final = subprocess.run(
-                collector_command(data_dir, sim, interval, duration=2.0),
+                collector_command(data_dir, sim, interval, duration=2.0, member_cycles=member_cycles),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 timeout=120,
@@ -195,6 +236,8 @@ def run_campaign(
         "wait_s": {"min": round(min(waits, default=0), 3), "max": round(max(waits, default=0), 3)},
         "interval_s": interval,
         "duration_s": round(time.monotonic() - started, 1),
+        "kills_anchored": anchored_kills,
+        "member_cycles": member_cycles,
         "partials_recovered": outcome["recovered"],
         "seals_completed": outcome["completed"],
         "partials_quarantined": outcome["quarantined"],
@@ -212,6 +255,21 @@ def run_campaign(
     elif own_work_dir:
         result["work_dir"] = str(work)  # kept for inspection
     return result
+
+
+def _wait_for_own_partial(data_dir: Path, proc: subprocess.Popen[bytes], before: set[str]) -> bool:
+    """Block until *proc* has a .partial not among *before* open (False: it exited or never did).
+
+    Anchored kills start their random wait here rather than at the process
+    start, so a loaded machine (slow interpreter start-up) still gets kills
+    that land while a file is being written.
+    """
+    deadline = time.monotonic() + ANCHOR_TIMEOUT_S
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(paths.stem_of(p) not in before for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)):
+            return True
+        time.sleep(ANCHOR_POLL_S)
+    return False
 
 
 def _inject_torn_tails(data_dir: Path, rng: random.Random, rate: float, injected: dict[str, int]) -> None:
@@ -266,7 +324,7 @@ def _check_round(
             violations.append(
                 f"round {label}: {stem} manifest rows {entry['manifest_rows']} != {entry['rows']}"
             )
-        if entry["state"] == "partial" and stem not in pending:
+        if entry["state"] in ("partial", "journal") and stem not in pending:
             pending[stem] = entry["rows"]
 
 
@@ -287,6 +345,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0.3,
         help="share of leftover partials that get a torn member appended after a kill (power-loss model)",
     )
+    parser.add_argument(
+        "--anchor-rate",
+        type=float,
+        default=0.5,
+        help="share of kills whose random wait starts once the collector has its own partial open",
+    )
+    parser.add_argument(
+        "--member-cycles",
+        type=int,
+        default=0,
+        help="collector --member-cycles (0: today's layout; N: one sync-flushed stream per series)",
+    )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the data and logs here")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON summary here")
     args = parser.parse_args(argv)
@@ -298,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         max_wait=args.max_wait,
         interval=args.interval,
         torn_tail_rate=args.torn_tail_rate,
+        anchor_rate=args.anchor_rate,
+        member_cycles=args.member_cycles,
     )
     text = json.dumps(result, indent=2)
     print(text)

@@ -57,6 +57,7 @@ SIM_PID=$!
 for _ in $(seq 1 100); do [[ -s $RUN/polysim.out ]] && break; sleep 0.1; done
 [[ -s $RUN/polysim.out ]] || die "the simulator did not start: $(tail -n 5 "$RUN/polysim.err")"
 SIM_PORT=$("$VENV/bin/python" -c 'import json,sys,urllib.parse as u; print(u.urlsplit(json.loads(open(sys.argv[1]).readline())["gamma_url"]).port)' "$RUN/polysim.out")
+SIM_CONTROL=$("$VENV/bin/python" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["control_url"])' "$RUN/polysim.out")
 REMOTE_PORT=$(free_port)
 "$VENV/bin/rclone" serve webdav "$RUN/remote" --addr "127.0.0.1:$REMOTE_PORT" >"$RUN/remote.log" 2>&1 &
 REMOTE_PID=$!
@@ -98,10 +99,10 @@ step "check mode with --diff on the provisioned host"
 site --check --diff >"$RUN/check.log" || { tail -n 40 "$RUN/check.log"; die "site.yml --check --diff failed"; }
 grep -E '^vps-' "$RUN/check.log"
 
-step "host-state tests and deploy/rollback test"
-ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json "$VENV/bin/pytest" -p no:cacheprovider -v \
+step "host-state, liveness and deploy/rollback tests"
+ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json ORDERBOOKS_HOST_SIM_CONTROL=$SIM_CONTROL "$VENV/bin/pytest" -p no:cacheprovider -v \
     --hosts="ansible://orderbooks" --ansible-inventory="$INVENTORY" \
-    tests/host/test_host_state.py tests/host/test_deploy_rollback.py
+    tests/host/test_host_state.py tests/host/test_liveness.py tests/host/test_deploy_rollback.py
 
 # The stand-in remote is webdav with vendor=other: it lists no hashes, so the
 # gate's upload check can pass only by downloading and hashing, as upload does.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -90,20 +92,35 @@ def test_cut_at_every_offset_keeps_every_complete_member(tmp_path, fast_fsync):
         report = recover(image, now_ms=NOW, collector_version="0.1.0", host="h2")
         complete = sum(1 for end in ends if end <= cut)
         assert not partial.exists(), cut
-        if complete == 0:
+        # A member cut near its end (in the trailer, CRC-32 and ISIZE) may already
+        # decompress to the full row: recovery keeps it (each line checked), rewritten
+        # as a complete member. Whether it does is asked of zlib directly here.
+        start = ends[complete - 1] if complete else 0
+        salvaged = 0
+        if complete < len(ends):
+            with contextlib.suppress(zlib.error):
+                salvaged = int(b"\n" in zlib.decompressobj(31).decompress(full[start:cut]))
+        if complete == 0 and not salvaged:
             assert len(report.quarantined) == 1, cut
             assert report.quarantined[0].read_bytes() == full[:cut]  # kept byte for byte
             assert report.quarantined[0] == image / "quarantine" / partial.relative_to(image / "raw")
             continue
         [sealed] = report.recovered
-        assert rows_of(sealed) == all_rows[:complete], cut
+        kept = len(rows_of(sealed))
+        assert kept == complete + salvaged, cut
+        assert rows_of(sealed) == all_rows[:kept], cut
         man = json.loads(paths.manifest_path_for(sealed).read_text())
         assert man["recovered"] is True
-        assert man["rows"] == complete and man["members"] == complete
-        assert man["bytes"] == ends[complete - 1]
-        assert man["bytes_dropped"] == cut - ends[complete - 1]
+        assert man["rows"] == kept and man["members"] == kept and man["rows_salvaged"] == kept - complete
+        good_end = ends[complete - 1] if complete else 0
+        if kept == complete:
+            assert man["bytes"] == good_end
+            assert man["bytes_dropped"] == cut - good_end
+        else:
+            assert man["bytes"] == sealed.stat().st_size > good_end
+            assert 0 <= man["bytes_dropped"] <= cut - good_end
         assert man["gaps"] == [
-            {"start_ms": all_rows[complete - 1]["recv_ms"], "end_ms": NOW, "cause": "restart", "count": 1}
+            {"start_ms": all_rows[kept - 1]["recv_ms"], "end_ms": NOW, "cause": "restart", "count": 1}
         ]
         summary = verify_data_dir(image)
         assert summary["ok"], (cut, summary["problems"])
@@ -211,3 +228,24 @@ def test_stale_temp_files_are_removed_and_recovery_is_idempotent(tmp_path):
 def test_recover_on_an_empty_or_missing_dir(tmp_path):
     report = recover(tmp_path / "nothing", now_ms=NOW, collector_version="0.1.0", host="h")
     assert report.to_dict()["recovered"] == [] and report.problems == []
+
+
+def test_a_member_cut_after_sync_flushes_keeps_every_flushed_row(tmp_path, fast_fsync):
+    """A partial ending in a member written cycle by cycle with Z_SYNC_FLUSH and never finished."""
+    live_partial, _writer = crashed_run(tmp_path, cycles=2, tokens=("t1", "t3"))
+    head = live_partial.read_bytes()
+    stream = gzmembers.MemberStream()
+    open_rows = [make_row(10 + i, "t1", T0 + 10_000 + i) for i in range(5)]
+    tail = b"".join(stream.flush(json.dumps(row).encode() + b"\n") for row in open_rows)
+    torn = gzmembers.compress_member(b"never flushed\n" * 50)[:40]  # a later write that did not finish
+    image = tmp_path / "image"
+    partial = copy_crash_image(live_partial, image, head + tail + torn)
+    report = recover(image, now_ms=NOW, collector_version="0.1.0", host="h2")
+    [sealed] = report.recovered
+    rows = rows_of(sealed)
+    assert len(rows) == 4 + 5 and rows[4:] == open_rows
+    man = json.loads(paths.manifest_path_for(sealed).read_text())
+    assert man["rows"] == 9 and man["rows_salvaged"] == 5 and man["members"] == 3
+    assert 0 < man["bytes_dropped"] <= len(tail) + len(torn) and report.rows_salvaged == 5
+    assert gzip.decompress(sealed.read_bytes()).count(b"\n") == 9  # plain gzip, every member complete
+    assert not partial.exists() and verify_data_dir(image, strict=True)["ok"]

@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, str] = {
     "upload": "orderbooks.commands.upload",
     "prune": "orderbooks.commands.prune",
     "quality": "orderbooks.commands.quality",
+    "status": "orderbooks.commands.status",
+    "check-config": "orderbooks.commands.check_config",
 }
 
 ENV_PREFIX = "ORDERBOOKS_"

@@ -29,12 +29,14 @@ from collections.abc import Callable
 
 import httpx
 
+from orderbooks import sdnotify
 from orderbooks.books import BookFetcher
 from orderbooks.client import ApiClient
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.config import Settings
 from orderbooks.discovery import Discovery
 from orderbooks.discovery_worker import JOIN_SECONDS, DiscoveryWorker
+from orderbooks.health import HealthTracker
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord, SnapshotSink
 from orderbooks.schedule import CycleSchedule
@@ -59,6 +61,9 @@ class Collector:
         rng: random.Random | None = None,
         log: Logger | None = None,
         discovery_thread: bool = True,
+        health: HealthTracker | None = None,
+        notify: Callable[[str], object] = sdnotify.notify,
+        on_sealed: Callable[[], object] | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -76,6 +81,9 @@ class Collector:
         self.rows = 0
         self.failures = 0
         self._tracked: set[str] = set()
+        self.health = health
+        self.notify = notify
+        self.on_sealed = on_sealed
 
     # ------------------------------------------------------------ loop
 
@@ -101,6 +109,10 @@ class Collector:
         else:
             self._guarded(self._refresh, startup_deadline, None)
         self._guarded(self._drain_discovery, 0.0, None)
+        # Recovery ran before this object existed; the first discovery pass has
+        # answered or failed (and its failures are recorded): ready.
+        self.notify("READY=1")
+        self.log.info("ready", known=len(self.discovery.snapshot.markets))
 
         schedule = CycleSchedule(self.clock.monotonic(), self.settings.interval)
         cycle = 0
@@ -197,10 +209,25 @@ class Collector:
             ok=not failures and len(rows) == len(tokens),
         )
         self.sink.write_cycle(result)
+        self._cycle_written(result, tokens)
         self.cycles += 1
         self.rows += len(rows)
         self.failures += len(failures)
         self.log.debug("cycle_done", cycle=cycle, tokens=len(tokens), rows=len(rows), failures=len(failures))
+
+    def _cycle_written(self, result: CycleResult, tokens: list) -> None:
+        """After the sink took the cycle (flushed, or nothing to write): health
+        state, then the systemd watchdog. Only this path feeds the watchdog, so
+        a hang anywhere in a cycle (HTTP read, writer) stops the pings."""
+        if self.health is not None:
+            try:
+                self.health.cycle_written(result, tokens, self.discovery)
+                files = getattr(self.sink, "run_manifest", {}).get("totals", {}).get("files")
+                if isinstance(files, int) and self.health.sealed_files(files) and self.on_sealed:
+                    self.on_sealed()
+            except Exception as exc:
+                self.log.warning("health_state_failed", error=repr(exc)[:300])
+        self.notify("WATCHDOG=1")
 
     def _refresh(self, deadline: float, cycle: int | None) -> None:
         """Inline refresh pass (``discovery_thread=False`` only), in the slack before *deadline*."""
@@ -227,6 +254,8 @@ class Collector:
         if failures:
             self.failures += len(failures)
             self.sink.record_failures(failures)
+            if self.health is not None:
+                self.health.failures(failures)
 
     def _record(self, cycle: int | None, error: str, message: str) -> FailureRecord:
         self.log.warning(error, cycle=cycle, message=message)

@@ -113,6 +113,23 @@ def http_url(raw: str) -> str:
     return text.rstrip("/")
 
 
+def optional_url(raw: str) -> str | None:
+    """An http(s) URL like ``http_url``, or empty for none."""
+    return http_url(raw) if str(raw).strip() else None
+
+
+def optional_path(raw: str) -> Path | None:
+    """An absolute file path, or empty for none."""
+    text = str(raw).strip()
+    if not text:
+        return None
+    if not text.startswith("/") or text.endswith("/"):
+        raise argparse.ArgumentTypeError(
+            f"expected an absolute file path like /var/lib/x/y.prom; got {raw!r}"
+        )
+    return Path(text)
+
+
 def series_ids(raw: str) -> tuple[str, ...]:
     """``"10684, 41"`` -> ``("10684", "41")``: comma-separated numeric Gamma series ids."""
     items = [item.strip() for item in str(raw).split(",")]
@@ -156,20 +173,26 @@ class Settings:
     flush_seconds: float = 0.0
     disk_floor_mb: int = 1024
     compress_level: int = 6
+    member_cycles: int = 0
     log_level: str = "info"
     budget_fraction: float = 0.5
     max_body_bytes: int = 2 * MIB
     max_books_body_bytes: int = 8 * MIB
+    metrics_file: Path | None = None
+    heartbeat_url: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["data_dir"] = str(self.data_dir)
         out["series"] = list(self.series)
+        out["metrics_file"] = str(self.metrics_file) if self.metrics_file else None
+        # A heartbeat URL is a credential of the outside service: never logged.
+        out["heartbeat_url"] = "(set)" if self.heartbeat_url else None
         return out
 
 
 #: (option, type, default, metavar, help) for every collect option, in --help order.
-_OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
+OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ("--data-dir", Path, Path(DEFAULT_DATA_DIR), "DIR", "data folder (raw files, manifests, runs)"),
     ("--gamma-url", http_url, DEFAULT_GAMMA_URL, "URL", "Gamma API base URL"),
     ("--clob-url", http_url, DEFAULT_CLOB_URL, "URL", "CLOB API base URL"),
@@ -187,16 +210,32 @@ _OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ("--flush-seconds", non_negative_float, 0.0, "S", "flush a gzip member every S seconds (0: every cycle)"),
     ("--disk-floor-mb", non_negative_int, 1024, "MB", "stop writing rows below this much free space"),
     ("--compress-level", compress_level, 6, "1-9", "gzip compression level"),
+    (
+        "--member-cycles",
+        non_negative_int,
+        0,
+        "N",
+        "0: one file per hour, one gzip member per flush; N: one file per series and hour, "
+        "a sync flush per cycle, a member closed every N cycles",
+    ),
     ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
     ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
     ("--max-body-bytes", positive_int, 2 * MIB, "B", "largest decoded HTTP body accepted (not /books)"),
     ("--max-books-body-bytes", positive_int, 8 * MIB, "B", "largest decoded POST /books body accepted"),
+    (
+        "--metrics-file",
+        optional_path,
+        None,
+        "FILE",
+        "Prometheus textfile rewritten every 30 s (default: none)",
+    ),
+    ("--heartbeat-url", optional_url, None, "URL", "GET after each sealed hour, URL/fail when unhealthy"),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every collect option to *parser* (each is also ``ORDERBOOKS_<OPTION>``)."""
-    for option, type_, default, metavar, help_text in _OPTIONS:
+    for option, type_, default, metavar, help_text in OPTIONS:
         env = "ORDERBOOKS_" + option[2:].replace("-", "_").upper()
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(

@@ -89,6 +89,7 @@ class Discovery:
         self.known: dict[str, Market] = {}  # condition_id -> Market
         self.next_refresh: dict[str, float] = dict.fromkeys(settings.series, 0.0)
         self.failed_in_a_row: dict[str, int] = dict.fromkeys(settings.series, 0)
+        self.last_ok_ms: dict[str, int] = {}  # series -> wall ms of its last successful refresh
         self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
         # Shared: replaced whole, never mutated.
@@ -167,6 +168,7 @@ class Discovery:
         self._merge(series_id, found, now_ms)
         self.next_refresh[series_id] = self.clock.monotonic() + self.settings.discovery_interval
         self.failed_in_a_row[series_id] = 0
+        self.last_ok_ms[series_id] = self.clock.wall_ms()
         if len(self._logged_skips) > 10_000:
             self._logged_skips.clear()
         self.log.info(

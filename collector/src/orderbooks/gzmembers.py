@@ -123,3 +123,76 @@ def split_lines(data: bytes) -> list[bytes]:
     if lines[-1] == b"":
         lines.pop()
     return lines
+
+
+class MemberStream:
+    """One gzip member written cycle by cycle: each ``flush`` ends on a Z_SYNC_FLUSH.
+
+    Deflate keeps its 32 kB window across flushes, so a row compresses
+    against the rows written before it in the same member (the previous
+    snapshot of the same book, when a stream holds few books). After each
+    ``flush`` the bytes written so far decompress up to the last flushed
+    byte even without a trailer; ``salvage`` reads them back after a crash.
+    ``finish`` writes the trailer: the member is then complete.
+    """
+
+    def __init__(self, level: int = 6) -> None:
+        self._compressor = zlib.compressobj(level, zlib.DEFLATED, GZIP_WBITS)
+        self._saved = self._compressor.copy()
+        self.flushes = 0
+
+    def flush(self, data: bytes) -> bytes:
+        """The bytes to append so that *data* is recoverable from the file."""
+        self._saved = self._compressor.copy()
+        self.flushes += 1
+        return self._compressor.compress(data) + self._compressor.flush(zlib.Z_SYNC_FLUSH)
+
+    def finish(self) -> bytes:
+        """The bytes that close the member (final block, CRC-32, ISIZE)."""
+        self._saved = self._compressor.copy()
+        return self._compressor.flush(zlib.Z_FINISH)
+
+    def rollback(self) -> None:
+        """Forget the last ``flush`` or ``finish`` (its bytes never reached the disk)."""
+        self._compressor = self._saved
+        self._saved = self._compressor.copy()
+
+
+@dataclass(frozen=True)
+class Salvage:
+    data: bytes  # complete lines decompressed from the cut member
+    used: int  # bytes of the cut member that produced them (the rest is dropped)
+
+
+def salvage(tail: bytes) -> Salvage:
+    """What a member cut short (no trailer) still holds: its complete lines.
+
+    Decompresses *tail* (bytes from the member's first byte to the end of the
+    file) as far as deflate can go, stops at corruption, and keeps the content
+    up to the last newline. ``used`` is a byte count of the input consumed
+    (an upper bound of the sync-flushed prefix): callers rewrite the lines as
+    a new complete member rather than keeping these bytes.
+    """
+    decompressor = zlib.decompressobj(GZIP_WBITS)
+    out: list[bytes] = []
+    used = 0
+    step = READ_CHUNK
+    start = 0
+    while start < len(tail):
+        piece = tail[start : start + step]
+        before = decompressor.copy()
+        try:
+            out.append(decompressor.decompress(piece))
+        except zlib.error:
+            if step == 1:
+                break
+            decompressor, step = before, 1  # replay this piece byte by byte up to the bad byte
+            continue
+        used = start + len(piece)
+        start = used
+        if decompressor.eof:
+            used -= len(decompressor.unused_data)
+            break
+    data = b"".join(out)
+    cut = data.rfind(b"\n") + 1
+    return Salvage(data=data[:cut], used=used)

@@ -9,10 +9,17 @@ Usage::
 Every line has ``ts`` (UTC ISO-8601 with milliseconds), ``level``, ``logger``
 and ``event``; the keyword arguments follow. Values that orjson cannot encode
 are written with ``str()``.
+
+When stdout is the journal (systemd sets ``JOURNAL_STREAM``), each line starts
+with its syslog priority (``<3>`` error and critical, ``<4>`` warning, ``<6>``
+info, ``<7>`` debug), which journald strips and stores as the priority, so
+``journalctl -u orderbooks-collector -p warning`` shows warnings and errors.
+The JSON body is the same either way.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -24,15 +31,20 @@ _LOCK = threading.Lock()
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _threshold = _LEVELS["info"]
 _stream: IO[str] | None = None
+#: syslog priority of each level (sd-daemon(3) prefixes).
+PRIORITIES = {"debug": 7, "info": 6, "warning": 4, "error": 3, "critical": 2}
+_journal = bool(os.environ.get("JOURNAL_STREAM"))
 
 
-def configure(level: str = "info", stream: IO[str] | None = None) -> None:
-    """Set the minimum level and the output stream (default: sys.stdout)."""
-    global _threshold, _stream
+def configure(level: str = "info", stream: IO[str] | None = None, journal: bool | None = None) -> None:
+    """Set the minimum level, the output stream (default: sys.stdout) and whether
+    lines carry journal priority prefixes (default: when ``JOURNAL_STREAM`` is set)."""
+    global _threshold, _stream, _journal
     if level not in _LEVELS:
         raise ValueError(f"unknown log level {level!r}; use one of {', '.join(_LEVELS)}")
     _threshold = _LEVELS[level]
     _stream = stream
+    _journal = bool(os.environ.get("JOURNAL_STREAM")) if journal is None else journal
 
 
 def utc_iso_ms(epoch_s: float) -> str:
@@ -50,6 +62,8 @@ class Logger:
         record = {"ts": utc_iso_ms(time.time()), "level": level, "logger": self.name, "event": event}
         record.update(fields)
         line = orjson.dumps(record, default=str).decode() + "\n"
+        if _journal:
+            line = f"<{PRIORITIES[level]}>{line}"
         stream = _stream or sys.stdout
         with _LOCK:
             stream.write(line)

@@ -10,7 +10,8 @@
       uploads/ledger.jsonl                         append-only upload/prune ledger
       uploads/runs/<upload_run_id>.json            one manifest per upload run
 
-``<stem>`` is ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>``; ``run_id`` is
+``<stem>`` is ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>``, or with one stream per
+series ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>-s<series id>``; ``run_id`` is
 ``<YYYYmmddTHHMMSSZ>-<6 hex>``, unique per collector process, so two runs in
 one hour never share a file.
 """
@@ -37,8 +38,10 @@ MANIFEST_SUFFIX = ".manifest.json"
 FAILURES_SUFFIX = ".failures.jsonl"
 
 STEM_RE = re.compile(
-    r"^orderbooks-(?P<date>\d{4}-\d{2}-\d{2})T(?P<hour>\d{2})Z-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$"
+    r"^orderbooks-(?P<date>\d{4}-\d{2}-\d{2})T(?P<hour>\d{2})Z-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})"
+    r"(?:-s(?P<series>[0-9A-Za-z]+))?$"
 )
+SERIES_PART_RE = re.compile(r"[^0-9A-Za-z]")
 
 
 def new_run_id(epoch_ms: int | None = None) -> str:
@@ -70,20 +73,24 @@ class HourKey:
         return f"{self.date}T{self.hour}Z"
 
 
-def stem_for(hour: HourKey, run_id: str) -> str:
-    return f"orderbooks-{hour.label()}-{run_id}"
+def stem_for(hour: HourKey, run_id: str, series: str | None = None) -> str:
+    """The stem of a run's file of *hour*; with *series*, that series' file (one stream per series)."""
+    stem = f"orderbooks-{hour.label()}-{run_id}"
+    if series is None:
+        return stem
+    return f"{stem}-s{SERIES_PART_RE.sub('', series) or 'none'}"
 
 
 def hour_dir(data_dir: Path, hour: HourKey, top: str = RAW_DIR) -> Path:
     return Path(data_dir) / top / hour.date / hour.hour
 
 
-def data_path(data_dir: Path, hour: HourKey, run_id: str) -> Path:
-    return hour_dir(data_dir, hour) / (stem_for(hour, run_id) + DATA_SUFFIX)
+def data_path(data_dir: Path, hour: HourKey, run_id: str, series: str | None = None) -> Path:
+    return hour_dir(data_dir, hour) / (stem_for(hour, run_id, series) + DATA_SUFFIX)
 
 
-def partial_path(data_dir: Path, hour: HourKey, run_id: str) -> Path:
-    return hour_dir(data_dir, hour) / (stem_for(hour, run_id) + PARTIAL_SUFFIX)
+def partial_path(data_dir: Path, hour: HourKey, run_id: str, series: str | None = None) -> Path:
+    return hour_dir(data_dir, hour) / (stem_for(hour, run_id, series) + PARTIAL_SUFFIX)
 
 
 def manifest_path_for(data_file: Path) -> Path:

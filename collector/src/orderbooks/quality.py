@@ -15,8 +15,10 @@ key and the method; in short:
 * expected cycles of a market in an hour: the part of its window
   ``[window_start, window_end)`` inside the collection span and the hour,
   divided by the interval, times two tokens (the collector only keeps two-outcome
-  markets). Windows of a series that no row covers between two seen windows count
-  as expected too (slug ``MISSING_MARKET``).
+  markets). Every window the series' schedule says existed in the span counts as
+  expected too (series_schedule); one no row covers is slug ``MISSING_MARKET``.
+* hash changed: per token, rows one cycle after its previous row (same run) whose
+  book ``hash`` differs from that row's, over all such consecutive polls.
 * observed: rows inside the window, one per token and cycle (repeats are counted
   as ``duplicate_rows``, not observed). Coverage = observed / expected, capped at 100%.
 * gaps: per token, two consecutive rows more than one cycle apart (same run:
@@ -48,7 +50,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, paths
+from orderbooks import gzmembers, paths, series_schedule
 
 QUALITY_SCHEMA = 1
 #: The collector keeps only markets with exactly two outcomes and two tokens.
@@ -162,6 +164,8 @@ class GroupStats:
     observed: int = 0  # token-cycles inside the window and outside excluded windows
     duplicate_rows: int = 0
     unchanged_books: int = 0
+    consecutive_polls: int = 0  # rows one cycle after the token's previous row, both with a hash
+    hash_changes: int = 0  # ... whose book hash differs from that previous row's
     empty_books: int = 0
     one_sided_books: int = 0
     rows_with_book_errors: int = 0
@@ -258,6 +262,7 @@ class Analysis:
         self.causes: list[Cause] = []
         self.failures_by_class: Counter[str] = Counter()
         self.runs: dict[str, RunInfo] = {}
+        self.configured_series: set[str] = set()  # run manifests' run_info.settings.series
         self.first_recv_ms: int | None = None
         self.last_recv_ms: int | None = None
         self.files_read = 0
@@ -281,6 +286,7 @@ class Analysis:
         else:
             inferred = infer_interval(data_file)
             info = RunInfo(run_id, inferred, "inferred" if inferred else "unknown")
+        self.configured_series.update(series_from_run_manifest(run_manifest))
         if run_manifest is not None:
             info.start_ms = _as_int(run_manifest.get("start"))
             info.end_ms = _as_int(run_manifest.get("end")) or _as_int(run_manifest.get("updated_at"))
@@ -488,6 +494,12 @@ class Analysis:
         if state is not None:
             if book_hash is not None and book_ts == state.book_timestamp and book_hash == state.book_hash:
                 group.unchanged_books += 1
+            consecutive = (
+                same_run and cycle is not None and state.cycle is not None and cycle == state.cycle + 1
+            )
+            if consecutive and isinstance(book_hash, str) and book_hash and isinstance(state.book_hash, str):
+                group.consecutive_polls += 1
+                group.hash_changes += book_hash != state.book_hash
             self._check_gap(state, token, run, cycle, recv_ms)
             state.run_id, state.cycle, state.recv_ms = run.run_id, cycle, recv_ms
             state.book_timestamp, state.book_hash = book_ts, book_hash
@@ -530,6 +542,7 @@ class Analysis:
         expected: Counter[tuple[str, str, int]] = Counter()
         expected_minutes: Counter[tuple[str, int]] = Counter()
         gap_rows: list[dict[str, Any]] = []
+        schedules: dict[str, dict[str, Any]] = {}
 
         if span_start is not None and span_end is not None and span_end > span_start:
             for (series, slug), market in self.markets.items():
@@ -542,7 +555,9 @@ class Analysis:
                     expected=expected, expected_minutes=expected_minutes,
                 )  # fmt: skip
                 self._edge_gaps(market, start, end, interval_ms)
-            for series, hole_start, hole_end in self._missing_windows(span_start, span_end):
+            for series, hole_start, hole_end in self._missing_windows(
+                span_start, span_end, interval_ms, schedules
+            ):
                 self._add_expected(
                     series=series, slug=MISSING_MARKET, start=hole_start, end=hole_end,
                     interval_ms=interval_ms, expected=expected, expected_minutes=expected_minutes,
@@ -553,7 +568,7 @@ class Analysis:
         gap_rows = self._gap_rows(interval_ms)
 
         markets_out = self._market_rows(expected, gap_rows)
-        series_out = self._series_rows(markets_out, gap_rows)
+        series_out = self._series_rows(markets_out, gap_rows, schedules)
         totals = _totals(markets_out, gap_rows)
         hours_out = [
             {
@@ -683,21 +698,32 @@ class Analysis:
                 missed = round((end - state.recv_ms) / interval_ms)
                 self.token_gaps[state.market].append((state.recv_ms, end, missed, False, token))
 
-    def _missing_windows(self, span_start: int, span_end: int) -> Iterator[tuple[str, int, int]]:
-        """Parts of the span between two seen windows of a series that no window covers."""
+    def _missing_windows(
+        self, span_start: int, span_end: int, interval_ms: float, schedules: dict[str, dict[str, Any]]
+    ) -> Iterator[tuple[str, int, int]]:
+        """Windows the series' schedule says existed in the span that no row covers
+        (series_schedule); fills *schedules* with each series' figures. A piece shorter
+        than one interval (the span's fuzzy edge, last row plus one interval) is left out."""
         by_series: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for market in self.markets.values():
             if market.window_start_ms is not None and market.window_end_ms is not None:
                 by_series[market.series].append((market.window_start_ms, market.window_end_ms))
-        for series, windows in by_series.items():
-            windows.sort()
-            covered_to = windows[0][1]
-            for w_start, w_end in windows[1:]:
-                if w_start > covered_to:
-                    lo, hi = max(covered_to, span_start), min(w_start, span_end)
-                    if hi > lo:
-                        yield series, lo, hi
-                covered_to = max(covered_to, w_end)
+        for series in sorted(set(by_series) | self.configured_series):
+            grid = series_schedule.grid_for(series, by_series.get(series, []))
+            if grid is None:
+                continue
+            scheduled, missing = series_schedule.missing_windows(
+                grid, by_series.get(series, []), (span_start, span_end), interval_ms
+            )
+            schedules[series] = {
+                "recurrence": grid.recurrence,
+                "window_s": grid.window_ms / 1000,
+                "source": grid.source,
+                "windows": scheduled,
+                "windows_missed": len(missing),
+            }
+            for lo, hi in missing:
+                yield series, lo, hi
 
     def _gap_rows(self, interval_ms: float) -> list[dict[str, Any]]:
         causes = sorted(self.causes, key=lambda c: c.start_ms)
@@ -779,6 +805,9 @@ class Analysis:
                     "latency_ms": _quantiles(group.latency),
                     "lateness_ms": _quantiles(lateness),
                     "unchanged_books": group.unchanged_books,
+                    "consecutive_polls": group.consecutive_polls,
+                    "hash_changes": group.hash_changes,
+                    "hash_changed_pct": _pct(group.hash_changes, group.consecutive_polls),
                     "empty_books": group.empty_books,
                     "one_sided_books": group.one_sided_books,
                     "rows_with_book_errors": group.rows_with_book_errors,
@@ -798,7 +827,9 @@ class Analysis:
                 out[round(value - anchor)] += count
         return out
 
-    def _series_rows(self, markets: list[dict[str, Any]], gaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _series_rows(
+        self, markets: list[dict[str, Any]], gaps: list[dict[str, Any]], schedules: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         by_series: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for row in markets:
             by_series[row["series"]].append(row)
@@ -817,7 +848,7 @@ class Analysis:
                 }
                 for h, hour_rows in sorted(hours.items())
             ]
-            out.append({"series": series, **summary})
+            out.append({"series": series, **summary, "schedule": schedules.get(series)})
         return out
 
 
@@ -849,6 +880,11 @@ def _summarise(rows: list[dict[str, Any]], gaps: list[dict[str, Any]]) -> dict[s
         "latency_ms": _quantiles(latency),
         "lateness_ms": _quantiles(lateness),
         "unchanged_books": sum(r["unchanged_books"] for r in rows),
+        "consecutive_polls": sum(r["consecutive_polls"] for r in rows),
+        "hash_changes": sum(r["hash_changes"] for r in rows),
+        "hash_changed_pct": _pct(
+            sum(r["hash_changes"] for r in rows), sum(r["consecutive_polls"] for r in rows)
+        ),
         "empty_books": sum(r["empty_books"] for r in rows),
         "one_sided_books": sum(r["one_sided_books"] for r in rows),
         "rows_with_book_errors": sum(r["rows_with_book_errors"] for r in rows),
@@ -897,6 +933,14 @@ def read_run_manifest(data_dir: Path, run_id: str) -> dict[str, Any] | None:
     except (OSError, orjson.JSONDecodeError):
         return None
     return run if isinstance(run, dict) else None
+
+
+def series_from_run_manifest(run: dict[str, Any] | None) -> list[str]:
+    """``run_info.settings.series`` of a run manifest: the series the run was told to collect."""
+    info = run.get("run_info") if isinstance(run, dict) else None
+    settings = info.get("settings") if isinstance(info, dict) else None
+    series = settings.get("series") if isinstance(settings, dict) else None
+    return [str(s) for s in series if isinstance(s, str | int)] if isinstance(series, list) else []
 
 
 def interval_from_run_manifest(run: dict[str, Any] | None) -> float | None:
@@ -1024,6 +1068,7 @@ def _summary_cells(item: dict[str, Any]) -> list[str]:
         f"{_fmt_ms(item['latency_ms']['p50'])}/{_fmt_ms(item['latency_ms']['p99'])}",
         f"{_fmt_ms(item['lateness_ms']['p50'])}/{_fmt_ms(item['lateness_ms']['p99'])}",
         str(item["unchanged_books"]),
+        _fmt_pct(item["hash_changed_pct"]),
         str(item["empty_books"]),
         str(item["one_sided_books"]),
     ]
@@ -1031,7 +1076,7 @@ def _summary_cells(item: dict[str, Any]) -> list[str]:
 
 SUMMARY_HEADER = [
     "markets", "expected", "observed", "coverage", "gaps", "gap s",
-    "latency p50/p99 ms", "lateness p50/p99 ms", "unchanged", "empty", "one-sided",
+    "latency p50/p99 ms", "lateness p50/p99 ms", "unchanged", "hash changed", "empty", "one-sided",
 ]  # fmt: skip
 
 
@@ -1059,6 +1104,16 @@ def render_text(report: dict[str, Any], *, markets: bool = False, max_gaps: int 
         )
     out += ["", "by series"]
     out += _table(["series", *SUMMARY_HEADER], [[s["series"], *_summary_cells(s)] for s in report["series"]])
+    out += ["", "schedule (windows the series' recurrence says existed in the span)"]
+    out += _table(
+        ["series", "recurrence", "window s", "from", "windows", "missed"],
+        [
+            [s["series"], sc["recurrence"] or "-", f"{sc['window_s']:g}", sc["source"], str(sc["windows"]),
+             str(sc["windows_missed"])]
+            for s in report["series"]
+            if (sc := s.get("schedule"))
+        ],
+    )  # fmt: skip
     out += ["", "by series and hour"]
     out += _table(
         ["series", "hour", *SUMMARY_HEADER],

@@ -6,9 +6,11 @@ exists. For every ``.partial`` whose run is not alive (its run lock is free):
 * if a manifest beside it already describes it exactly (the crash hit between
   the manifest write and the rename), the seal is completed;
 * otherwise it is cut back to the end of its last complete, CRC-checked gzip
-  member (``os.truncate`` + fsync), its manifest is rebuilt from the rows kept
-  (``recovered: true``, ``bytes_dropped``, a ``restart`` gap from its last row
-  to now) and it is sealed;
+  member (``os.truncate`` + fsync); the rows of a member cut short after sync
+  flushes (each line checked to be a full row) are written back as one complete
+  member; its manifest is rebuilt from the rows kept (``recovered: true``,
+  ``rows_salvaged``, ``bytes_dropped``, a ``restart`` gap from its last row to
+  now) and it is sealed;
 * a partial without one complete member is moved to ``DATA_DIR/quarantine/``
   under the same relative path: kept and reported, never deleted.
 
@@ -32,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import failure_journal, manifest, paths
+import orjson
+
+from orderbooks import failure_journal, gzmembers, manifest, paths
 from orderbooks.atomic import durable_rename, fsync_dir
 from orderbooks.logs import Logger, get_logger
-from orderbooks.records import FailureRecord
-from orderbooks.writer import make_dirs_durable
+from orderbooks.records import ROW_KEYS, FailureRecord
+from orderbooks.writer import make_dirs_durable, write_all
 
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 TEMP_RE = re.compile(r"^\..+\.tmp$")
@@ -54,6 +58,7 @@ class RecoveryReport:
     journals_removed: list[Path] = field(default_factory=list)  # failure journals settled and deleted
     problems: list[str] = field(default_factory=list)  # could not act; verify will report these
     bytes_dropped: int = 0
+    rows_salvaged: int = 0  # rows kept from members cut short after sync flushes
     journal_records: int = 0  # failure records merged from journals into recovered manifests
     journal_lines_skipped: int = 0  # journal lines that did not parse (a torn last line, usually)
 
@@ -69,6 +74,7 @@ class RecoveryReport:
             "journals_removed": [str(p) for p in self.journals_removed],
             "problems": list(self.problems),
             "bytes_dropped": self.bytes_dropped,
+            "rows_salvaged": self.rows_salvaged,
             "journal_records": self.journal_records,
             "journal_lines_skipped": self.journal_lines_skipped,
         }
@@ -171,19 +177,27 @@ def _recover_partial(
                 return existing
 
     journal = failure_journal.read(journal_path)
+    tail = scan.size - scan.good_end
+    kept, used = salvage_rows(partial, scan.good_end) if tail else (b"", 0)
     # An empty partial with journaled failures is an hour without rows: sealed, like the writer does.
-    if scan.members == 0 and (scan.size > 0 or not journal.records):
+    if scan.members == 0 and not kept and (scan.size > 0 or not journal.records):
         _quarantine_with_journal(data_dir, partial, scan.tail_error or "no complete gzip member", report)
         return None
 
-    dropped = scan.size - scan.good_end
+    dropped = tail - used if kept else tail
+    salvaged_rows = kept.count(b"\n")
     fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        if dropped:
+        if tail:
             os.ftruncate(fd, scan.good_end)
+        if kept:  # the rows of a member cut after sync flushes, rewritten as one complete member
+            os.lseek(fd, 0, os.SEEK_END)
+            write_all(fd, gzmembers.compress_member(kept))
         os.fsync(fd)
     finally:
         os.close(fd)
+    if kept:
+        stats, _scan = manifest.stats_from_data(partial)
     size, sha256, md5 = manifest.hash_file(partial)
 
     failures = manifest.FailureLog()
@@ -202,7 +216,8 @@ def _recover_partial(
             cycle=None,
             error="restart",
             message=f"run stopped without sealing this file; recovered at restart, "
-            f"{dropped} bytes of an incomplete member dropped; journal: {len(journal.records)} "
+            f"{salvaged_rows} rows of an unfinished member kept, {dropped} bytes dropped; "
+            f"journal: {len(journal.records)} "
             f"failure records, {journal.bad_lines} unreadable lines skipped",
         ),
         gap_start_ms=gap_start,
@@ -229,12 +244,39 @@ def _recover_partial(
         opened_at=None,
         sealed_at=now_ms,
     )
+    sealed["rows_salvaged"] = salvaged_rows
     manifest.write_manifest(manifest_path, sealed)
     durable_rename(partial, final)
     report.recovered.append(final)
+    report.rows_salvaged += salvaged_rows
     report.bytes_dropped += dropped
     _remove_journal(journal_path, report)
     return sealed
+
+
+def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
+    """Rows readable in the member a crash cut short after *good_end*, and the bytes they used.
+
+    A member written with sync flushes (``gzmembers.MemberStream``) decompresses
+    up to its last flush without a trailer. Each line must be a JSON object with
+    every row key; the first line that is not ends the salvage (a torn write
+    never yields a row). Returns ``(b"", 0)`` when nothing is kept.
+    """
+    with open(partial, "rb") as handle:
+        handle.seek(good_end)
+        cut = gzmembers.salvage(handle.read())
+    kept: list[bytes] = []
+    for line in gzmembers.split_lines(cut.data):
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            break
+        if not isinstance(row, dict) or not all(key in row for key in ROW_KEYS):
+            break
+        kept.append(line + b"\n")
+    if not kept:
+        return b"", 0
+    return b"".join(kept), cut.used
 
 
 def _settle_lone_journal(data_dir: Path, journal: Path, report: RecoveryReport) -> None:

@@ -94,6 +94,8 @@ class _HourFile:
     sealed_manifest: dict[str, Any] | None = None
     journal: failure_journal.FailureJournal | None = None
     unjournaled: list[FailureRecord] = field(default_factory=list)
+    series: str | None = None  # a series file (member_cycles > 0): rows only
+    stream: gzmembers.MemberStream | None = None  # the member being written, sync-flushed
 
     @property
     def active(self) -> bool:
@@ -115,6 +117,7 @@ class SnapshotWriter:
         flush_seconds: float = 0.0,
         disk_floor_bytes: int = DEFAULT_FLOOR_BYTES,
         compress_level: int = 6,
+        member_cycles: int = 0,
         run_info: dict[str, Any] | None = None,
         log: Logger | None = None,
         disk_probe: Callable[[Path], int] = free_bytes,
@@ -124,6 +127,8 @@ class SnapshotWriter:
             raise ValueError(f"flush_rows must be >= 0, got {flush_rows}")
         if flush_seconds < 0:
             raise ValueError(f"flush_seconds must be >= 0, got {flush_seconds}")
+        if member_cycles < 0:
+            raise ValueError(f"member_cycles must be >= 0, got {member_cycles}")
         if not 0 <= compress_level <= 9:
             raise ValueError(f"compress_level must be 0..9, got {compress_level}")
         self.data_dir = Path(data_dir)
@@ -134,6 +139,10 @@ class SnapshotWriter:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.compress_level = compress_level
+        #: 0: one file per hour, one member per flush. N > 0: one file per series and hour,
+        #: a sync flush per cycle and a member closed every N flushes (see docs/data-format.md).
+        self.member_cycles = member_cycles
+        self._series_files: dict[str, _HourFile] = {}
         self.log = log or get_logger("writer")
         self._write = write_bytes
         self._floor = DiskFloor(
@@ -194,7 +203,7 @@ class SnapshotWriter:
         self._closed = True
         self._flush()
         if self._current is not None:
-            self._seal(self._current)
+            self._seal_hour(self._current)
             self._current = None
         self._retry_unsealed()
         now = self.clock.wall_ms()
@@ -241,7 +250,7 @@ class SnapshotWriter:
             return current
         if current is not None:
             self._flush()
-            self._seal(current)
+            self._seal_hour(current)
         self._current = _HourFile(
             hour=hour,
             partial=paths.partial_path(self.data_dir, hour, self.run_id),
@@ -249,6 +258,27 @@ class SnapshotWriter:
             manifest_path=paths.manifest_path_for(paths.data_path(self.data_dir, hour, self.run_id)),
         )
         return self._current
+
+    def _seal_hour(self, hour_file: _HourFile) -> None:
+        """Seal the hour's series files, then its own file (cycles, failures)."""
+        for series_file in self._series_files.values():
+            self._seal(series_file)
+        self._series_files = {}
+        self._seal(hour_file)
+
+    def _series_file(self, hour_file: _HourFile, series: str) -> _HourFile:
+        found = self._series_files.get(series)
+        if found is None:
+            final = paths.data_path(self.data_dir, hour_file.hour, self.run_id, series)
+            found = _HourFile(
+                hour=hour_file.hour,
+                partial=paths.partial_path(self.data_dir, hour_file.hour, self.run_id, series),
+                final=final,
+                manifest_path=paths.manifest_path_for(final),
+                series=series,
+            )
+            self._series_files[series] = found
+        return found
 
     def _add_failures(self, hour_file: _HourFile, failures: list[FailureRecord]) -> None:
         by_class = self._run["totals"]["failures_by_class"]
@@ -323,6 +353,9 @@ class SnapshotWriter:
             )
             self._not_written(hour_file, rows, now=now, cycle=cycle, error="disk_floor", message=message)
             return
+        if self.member_cycles:
+            self._flush_streams(hour_file, rows, cycle=cycle, now=now)
+            return
         try:
             if hour_file.needs_cut:
                 self._cut_back(hour_file)
@@ -348,6 +381,73 @@ class SnapshotWriter:
         hour_file.good_end += len(member)
         hour_file.stats.merge(batch)
         self._run["totals"]["rows"] += len(rows)
+
+    def _flush_streams(
+        self, hour_file: _HourFile, rows: list[dict[str, Any]], *, cycle: int | None, now: int
+    ) -> None:
+        """One stream per series: each series file gets the cycle's rows behind a sync flush + fsync."""
+        by_series: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_series.setdefault(str(row.get("series") or "none"), []).append(row)
+        for series, series_rows in by_series.items():
+            target = self._series_file(hour_file, series)
+            try:
+                if target.needs_cut:
+                    self._cut_back(target)
+                if target.fd is None:
+                    self._open(target, now)
+            except OSError as exc:
+                self._disk_error(
+                    hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="open"
+                )
+                continue
+            if target.stream is None:
+                target.stream = gzmembers.MemberStream(self.compress_level)
+            stream = target.stream
+            data = stream.flush(b"".join(_serialize(row) for row in series_rows))
+            assert target.fd is not None
+            try:
+                write_all(target.fd, data, self._write)
+                os.fsync(target.fd)
+            except OSError as exc:
+                stream.rollback()
+                stream.flushes -= 1
+                self._disk_error(
+                    hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="write"
+                )
+                with contextlib.suppress(OSError):
+                    self._cut_back(target)
+                continue
+            target.good_end += len(data)
+            target.cycles_ok += 1
+            batch = manifest.RowStats()
+            for row in series_rows:
+                batch.add_row(row)
+            batch.members = 0  # counted when the member is finished
+            target.stats.merge(batch)
+            self._run["totals"]["rows"] += len(series_rows)
+            if stream.flushes >= self.member_cycles:
+                # the rows are on disk already; a failed trailer only leaves the member open longer
+                with contextlib.suppress(OSError):
+                    self._finish_member(target)
+
+    def _finish_member(self, hour_file: _HourFile) -> None:
+        """Write the trailer of the member being written (before the seal)."""
+        stream = hour_file.stream
+        if stream is None or hour_file.fd is None:
+            return
+        data = stream.finish()
+        try:
+            write_all(hour_file.fd, data, self._write)
+            os.fsync(hour_file.fd)
+        except OSError:
+            stream.rollback()
+            with contextlib.suppress(OSError):
+                self._cut_back(hour_file)
+            raise
+        hour_file.good_end += len(data)
+        hour_file.stats.members += 1
+        hour_file.stream = None
 
     def _not_written(
         self,
@@ -431,6 +531,7 @@ class SnapshotWriter:
                 self._open(hour_file, now)
             if hour_file.needs_cut:
                 self._cut_back(hour_file)
+            self._finish_member(hour_file)
             if hour_file.fd is not None:
                 os.fsync(hour_file.fd)
                 os.close(hour_file.fd)

@@ -12,13 +12,14 @@ Modules (one job each):
 - ``verify_host``: the runner behind `make verify-host`.
 """
 
-#: The five gates, in the order they run.
-GATES: tuple[str, ...] = ("host_state", "collecting", "restart", "network", "upload")
+#: The six gates, in the order they run.
+GATES: tuple[str, ...] = ("host_state", "collecting", "restart", "network", "liveness", "upload")
 
 GATE_TITLES: dict[str, str] = {
     "host_state": "Host state (the Ansible host-state tests)",
     "collecting": "Collecting (rows for every active series, recent and valid; sealed files verify)",
     "restart": "Restart (SIGKILL + plain restart: service back, sealed files unchanged, partial recovered)",
     "network": "Network failure (API names resolve to a dead address; failures recorded; recovery)",
+    "liveness": "Liveness (SIGSTOP: watchdog restart in bound; status healthy before, after; metrics fresh)",
     "upload": "Upload (remote hashes equal the manifests; local files kept; ledger records them)",
 }

@@ -1,4 +1,4 @@
-"""`make verify-host`: run the five gates against an inventory's host and write
+"""`make verify-host`: run the gates against an inventory's host and write
 ``REPORTS_DIR/<UTC timestamp>/{report.md,manifest.json}``.
 
     python -m gate.verify_host --inventory .vps/default/inventory.ini
@@ -36,6 +36,7 @@ GATE_TESTS = {
     "collecting": "tests/host/gates/test_gate_collecting.py",
     "restart": "tests/host/gates/test_gate_restart.py",
     "network": "tests/host/gates/test_gate_network.py",
+    "liveness": "tests/host/gates/test_gate_liveness.py",
     "upload": "tests/host/gates/test_gate_upload.py",
 }
 #: The Ansible issue's host-state tests (gate 1), run as they are.
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default=DEFAULT_GROUP, help="inventory group (default: orderbooks)")
     parser.add_argument("--limit", default=None, help="the host to check when the group has several")
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all five)")
+    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all)")
     parser.add_argument(
         "--soak-report",
         type=Path,

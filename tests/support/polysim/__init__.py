@@ -37,7 +37,8 @@ def start_simulator(
     """Start the simulator in background threads on 127.0.0.1; returns its handle.
 
     ``opts``: host, series, prelist, close_after_seconds, same_window,
-    fault_rate, faults, verbose, clock (a ``time.time``-like callable).
+    fault_rate, faults, verbose, clock (a ``time.time``-like callable),
+    book_levels, book_changes (see polysim.books.BookShape).
     """
     return Simulator(
         port=port, control_port=control_port, window_seconds=window_seconds, seed=seed, **opts

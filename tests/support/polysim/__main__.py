@@ -53,6 +53,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-rate", type=_rate, default=0.0, help="random faults on this share of requests")
     p.add_argument("--faults", type=_kinds, default=None, help="fault kinds for --fault-rate")
     p.add_argument("--close-after-seconds", type=float, default=3.0, help="market closes this long after end")
+    p.add_argument(
+        "--book-levels",
+        type=int,
+        default=None,
+        help="levels a side of every book, 1-99 (default: shallow books)",
+    )
+    p.add_argument(
+        "--book-changes", type=int, default=3, help="level sizes changed per second with --book-levels"
+    )
     p.add_argument("--verbose", action="store_true", help="log each request on stderr")
     return p
 
@@ -76,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             fault_rate=args.fault_rate,
             faults=args.faults,
             verbose=args.verbose,
+            book_levels=args.book_levels,
+            book_changes=args.book_changes,
         ).start()
     except (ValueError, OSError) as exc:
         print(f"polysim: {exc}", file=sys.stderr)

@@ -35,6 +35,34 @@ CHANGE_MIN_MS = 1_000
 CHANGE_MAX_MS = 3_000
 #: In the last share of the window the losing side's bids vanish.
 ENDGAME_SHARE = 0.15
+#: Deep books (``BookShape.levels``): price grid in mils (tick 0.001), one change per second.
+MAX_LEVELS = 99
+DEEP_CHANGE_MS = 1_000
+
+
+@dataclass(frozen=True)
+class BookShape:
+    """How deep the books are and how much changes per poll.
+
+    ``levels=None`` keeps the default books (cent grid, 0-99 levels a side, one
+    small change every 1-3 s). ``levels=N`` gives every book N levels a side on
+    a 0.001 grid (real books run up to 99 a side) whose content changes every
+    second, ``changes`` level sizes at a time (a poll at 1 Hz sees that many).
+    """
+
+    levels: int | None = None
+    changes: int = 3
+
+    def __post_init__(self) -> None:
+        if self.levels is not None and not 1 <= self.levels <= MAX_LEVELS:
+            raise ValueError(f"book levels must be 1..{MAX_LEVELS}, got {self.levels}")
+        if self.changes < 1:
+            raise ValueError(f"book changes per poll must be >= 1, got {self.changes}")
+        if self.levels is not None and self.changes > 2 * self.levels:
+            raise ValueError(f"book changes per poll ({self.changes}) exceed the levels of a book")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"levels": self.levels, "changes": self.changes}
 
 
 def book_hash(book: dict[str, Any]) -> str:
@@ -74,9 +102,10 @@ class _TokenBook:
 
 
 class BookEngine:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, shape: BookShape | None = None) -> None:
         self.catalog = catalog
         self.seed = catalog.seed
+        self.shape = shape or BookShape()
         self._books: dict[str, _TokenBook] = {}
         self._lock = threading.Lock()
 
@@ -95,6 +124,12 @@ class BookEngine:
             self._advance(tb, now_ms)
             return tb.wire
 
+    def set_shape(self, shape: BookShape) -> None:
+        """New depth and change rate; books are rebuilt on their next read."""
+        with self._lock:
+            self.shape = shape
+            self._books.clear()
+
     def forget_closed(self, now_ms: int) -> None:
         with self._lock:
             for t in [t for t, b in self._books.items() if b.market.is_closed(now_ms)]:
@@ -102,6 +137,8 @@ class BookEngine:
 
     # ------------------------------------------------------------ evolution
     def _new(self, market: SimMarket, token_id: str) -> _TokenBook:
+        if self.shape.levels is not None:
+            return self._new_deep(market, token_id, self.shape.levels)
         rng = random.Random(digest(self.seed, "book", token_id))
         outcome = market.outcome_of(token_id)
         bid_top = rng.randint(30, 60)
@@ -126,7 +163,32 @@ class BookEngine:
         self._render(tb)
         return tb
 
+    def _new_deep(self, market: SimMarket, token_id: str, levels: int) -> _TokenBook:
+        """A book of *levels* levels a side on the 0.001 grid (keys are mils)."""
+        rng = random.Random(digest(self.seed, "deep-book", token_id, levels))
+        bid_top = rng.randint(max(levels, 300), 600)
+        tb = _TokenBook(
+            market=market,
+            token_id=token_id,
+            outcome=market.outcome_of(token_id),
+            rng=rng,
+            bid_top=bid_top,
+            ask_top=bid_top + rng.randint(1, 30),
+        )
+        tb.ask_top = min(tb.ask_top, 1000 - levels)
+        tb.bids = {tb.bid_top - k: self._size(rng) for k in range(levels)}
+        tb.asks = {tb.ask_top + k: self._size(rng) for k in range(levels)}
+        tb.last_trade = format_price_mils(tb.ask_top)
+        start = max(market.created_ms, market.start_ms - WARMUP_MS)
+        tb.t_ms = start
+        tb.next_ms = start + DEEP_CHANGE_MS
+        self._render(tb)
+        return tb
+
     def _advance(self, tb: _TokenBook, now_ms: int) -> None:
+        if self.shape.levels is not None:
+            self._advance_deep(tb, now_ms)
+            return
         while tb.next_ms <= now_ms:
             t = tb.next_ms
             before = self._content(tb)
@@ -135,6 +197,25 @@ class BookEngine:
                 tb.t_ms = t
                 self._render(tb)
             tb.next_ms = t + tb.rng.randint(CHANGE_MIN_MS, CHANGE_MAX_MS)
+
+    def _advance_deep(self, tb: _TokenBook, now_ms: int) -> None:
+        """Every second exactly ``shape.changes`` level sizes change (the depth stays)."""
+        changed = False
+        while tb.next_ms <= now_ms:
+            rng = tb.rng
+            keys = [("b", c) for c in tb.bids] + [("a", c) for c in tb.asks]
+            for side, c in rng.sample(keys, self.shape.changes):
+                book_side = tb.bids if side == "b" else tb.asks
+                old = book_side[c]
+                while book_side[c] == old:
+                    book_side[c] = self._size(rng)
+            if rng.random() < 0.2:
+                tb.last_trade = format_price_mils(rng.choice((tb.bid_top, tb.ask_top)))
+            tb.t_ms = tb.next_ms
+            tb.next_ms += DEEP_CHANGE_MS
+            changed = True
+        if changed:
+            self._render(tb)
 
     def _content(self, tb: _TokenBook) -> tuple[Any, ...]:
         return (sorted(tb.bids.items()), sorted(tb.asks.items()), tb.last_trade)
@@ -194,20 +275,27 @@ class BookEngine:
             tb.last_trade = self._price(tb, rng.choice((tb.bid_top, tb.ask_top)))
 
     def _render(self, tb: _TokenBook) -> None:
+        deep = self.shape.levels is not None
+        price = format_price_mils if deep else (lambda c: self._price(tb, c))
         book: dict[str, Any] = {
             "market": tb.market.condition_id,
             "asset_id": tb.token_id,
             "timestamp": str(tb.t_ms),
             "hash": "",
-            "bids": [{"price": self._price(tb, c), "size": format_size(tb.bids[c])} for c in sorted(tb.bids)],
+            "bids": [{"price": price(c), "size": format_size(tb.bids[c])} for c in sorted(tb.bids)],
             "asks": [
-                {"price": self._price(tb, c), "size": format_size(tb.asks[c])}
-                for c in sorted(tb.asks, reverse=True)
+                {"price": price(c), "size": format_size(tb.asks[c])} for c in sorted(tb.asks, reverse=True)
             ],
             "min_order_size": "5",
-            "tick_size": "0.01",
+            "tick_size": "0.001" if deep else "0.01",
             "neg_risk": False,
             "last_trade_price": tb.last_trade,
         }
         book["hash"] = book_hash(book)
         tb.wire = book
+
+
+def format_price_mils(mils: int) -> str:
+    """0.281 as "0.281"; whole cents as the CLOB sends them, "0.28"."""
+    text = f"{mils / 1000:.3f}"
+    return text[:-1] if text.endswith("0") else text

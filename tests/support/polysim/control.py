@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -44,17 +46,23 @@ class ControlHandler(QuietHandler):
         path = urlsplit(self.path).path.rstrip("/")
         body = self.read_body()
         if path == "/faults":
-            try:
-                cfg = orjson.loads(body or b"{}")
-                if not isinstance(cfg, dict):
-                    raise ValueError("fault config must be a JSON object")
-                applied = sim.set_faults(**cfg)
-            except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-                self.send_json(400, {"error": str(exc)})
-                return
-            self.send_json(200, {"ok": True, "config": applied})
+            self.apply_json(body, "fault config", sim.set_faults, "config")
+        elif path == "/books":
+            self.apply_json(body, "book shape", sim.set_books, "books")
         elif path == "/reset":
             sim.reset()
             self.send_json(200, {"ok": True})
         else:
             self.send_json(404, {"error": "not found"})
+
+    def apply_json(self, body: bytes, what: str, apply: Callable[..., Any], key: str) -> None:
+        """POST body (a JSON object) -> apply(**body); 400 with the reason on a bad value."""
+        try:
+            cfg = orjson.loads(body or b"{}")
+            if not isinstance(cfg, dict):
+                raise ValueError(f"{what} must be a JSON object")
+            applied = apply(**cfg)
+        except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+            self.send_json(400, {"error": str(exc)})
+            return
+        self.send_json(200, {"ok": True, key: applied})

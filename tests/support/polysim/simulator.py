@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from polysim.books import BookEngine
+from polysim.books import BookEngine, BookShape
 from polysim.control import ControlHandler
 from polysim.faults import RANDOM_DEFAULT_KINDS, FaultConfig, FaultPlan, parse_config
 from polysim.markets import DECOY_SERIES_ID, DEFAULT_SERIES, Catalog
@@ -38,6 +38,8 @@ class Simulator:
         faults: tuple[str, ...] | list[str] | str | None = None,
         verbose: bool = False,
         clock: Callable[[], float] | None = None,
+        book_levels: int | None = None,
+        book_changes: int = 3,
     ) -> None:
         if isinstance(series, str):
             series = [s.strip() for s in series.split(",") if s.strip()]
@@ -54,7 +56,7 @@ class Simulator:
             close_after_seconds=close_after_seconds,
             same_window=same_window,
         )
-        self.engine = BookEngine(self.catalog)
+        self.engine = BookEngine(self.catalog, BookShape(levels=book_levels, changes=book_changes))
         self.plan = FaultPlan(seed=seed, clock_ms=self.now_ms)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -186,6 +188,12 @@ class Simulator:
         else:
             self._go_up()
         return config.to_dict()
+
+    def set_books(self, levels: int | None = None, changes: int = 3) -> dict[str, Any]:
+        """Book depth (levels a side, None: default books) and level sizes changed per second."""
+        shape = BookShape(levels=levels, changes=changes)
+        self.engine.set_shape(shape)
+        return shape.to_dict()
 
     def reset(self) -> None:
         self.plan.reset()

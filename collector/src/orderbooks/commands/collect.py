@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import socket
 import sys
@@ -29,6 +30,8 @@ from orderbooks.clock import SystemClock
 from orderbooks.collector import Collector
 from orderbooks.config import ConfigError, Settings, add_arguments, settings_from_args
 from orderbooks.exitcodes import ExitCode
+from orderbooks.health import HealthTracker
+from orderbooks.monitor import Monitor
 from orderbooks.recovery import recover
 from orderbooks.writer import SnapshotWriter
 
@@ -70,6 +73,9 @@ def collect(settings: Settings) -> int:
         stop_event.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # The systemd watchdog kills a hung collector with SIGABRT: print every
+    # thread's stack to the journal first, so the hang can be found.
+    faulthandler.enable()
     try:
         report = recover(settings.data_dir, now_ms=clock.wall_ms(), collector_version=__version__, host=host)
         log.info("recovery_done", **report.to_dict())
@@ -84,16 +90,48 @@ def collect(settings: Settings) -> int:
             flush_seconds=settings.flush_seconds,
             disk_floor_bytes=settings.disk_floor_mb * 1024 * 1024,
             compress_level=settings.compress_level,
+            member_cycles=settings.member_cycles,
             run_info={"argv": sys.argv[1:], "settings": settings.to_dict()},
+        )
+        health = HealthTracker(
+            settings.data_dir,
+            clock,
+            run_id=run_id,
+            version=__version__,
+            series=settings.series,
+            interval_s=settings.interval,
+            disk_floor_bytes=settings.disk_floor_mb * 1024 * 1024,
+        )
+        monitor = Monitor(
+            settings.data_dir, metrics_file=settings.metrics_file, heartbeat_url=settings.heartbeat_url
         )
         exit_reason = "error"
         try:
-            collector = Collector(settings, writer, clock=clock, stop_event=stop_event, wait=stop_event.wait)
+            _save(health, log)
+            monitor.start()
+            collector = Collector(
+                settings,
+                writer,
+                clock=clock,
+                stop_event=stop_event,
+                wait=stop_event.wait,
+                health=health,
+                on_sealed=monitor.sealed.set,
+            )
             exit_reason = collector.run()
         finally:
             writer.close(exit_reason)
+            _save(health, log)
+            monitor.stop()
         log.info("collect_done", run_id=run_id, exit_reason=exit_reason)
         return ExitCode.OK
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _save(health: HealthTracker, log: logs.Logger) -> None:
+    try:
+        health.save()
+    except OSError as exc:
+        log.warning("health_state_failed", error=str(exc))
