@@ -212,6 +212,13 @@ def test_offload_lag_and_upload_auth_from_manifests_and_the_ledger(tmp_path):
     ledger = tmp_path / "uploads" / "ledger.jsonl"
     ledger.parent.mkdir()
     lines = [
+        {"action": "upload", "outcome": "verified", "path": "raw/2023-11-14/21/f2.jsonl.gz", "md5": "b" * 32},
+        {
+            "action": "prune",
+            "outcome": "remote_lost",
+            "path": "raw/2023-11-14/21/f2.jsonl.gz",
+            "md5": "b" * 32,
+        },
         {"action": "upload", "outcome": "verified", "path": "raw/2023-11-14/21/f1.jsonl.gz", "md5": "a" * 32},
         {
             "action": "upload",
