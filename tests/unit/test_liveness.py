@@ -344,3 +344,17 @@ def test_check_config_unreadable_file_is_environment_error(tmp_path):
     from orderbooks.cli import main
 
     assert main(["check-config", str(Path(tmp_path) / "missing.env")], environ={}) == 3
+
+
+def test_status_command_exit_codes_and_json(tmp_path, capsys):
+    from orderbooks.cli import main
+
+    assert main(["status", str(tmp_path / "missing")], environ={}) == 3
+    capsys.readouterr()
+    assert main(["status", str(tmp_path), "--json"], environ={}) == 1
+    report = orjson.loads(capsys.readouterr().out)
+    assert report["healthy"] is False
+    assert "no_rows" in {a["name"] for a in report["alarms"]}
+    assert set(report["alarms"][0]) == {"name", "since", "detail"}
+    assert main(["status", str(tmp_path)], environ={}) == 1
+    assert capsys.readouterr().out.startswith("ALARM")
