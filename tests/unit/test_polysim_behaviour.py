@@ -1,4 +1,4 @@
-"""polysim behaviours: keyset cursors, offset sunset, stale and pre-listed events, refused batches, blocked."""
+"""polysim behaviours: keyset cursors, offset sunset, stale and pre-listed events, refused batches."""
 
 from __future__ import annotations
 
