@@ -316,6 +316,10 @@ ROUTES: dict[tuple[str, str], Route] = {
 def drift(payload: Any, variant: str) -> Any:
     """Schema drift: a missing ``bids`` or a number where a string was."""
     payload = copy.deepcopy(payload)
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):  # a keyset page
+        if not payload["events"]:
+            return {"events": {}, "next_cursor": payload.get("next_cursor")}
+        return {**payload, "events": drift(payload["events"], variant)}
     if isinstance(payload, list) and not payload:
         return {"data": []}
     first = payload[0] if isinstance(payload, list) else payload
