@@ -184,7 +184,9 @@ def _window_start(event: dict[str, Any], market: dict[str, Any], end_ms: int) ->
         return event["startTime"], "startTime"
     length = event_recurrence_ms(event)
     if length is None:
-        raise MarketDrift("no eventStartTime, no startTime and no known series recurrence")
+        raise MarketDrift(
+            "cannot place the window: no eventStartTime, no startTime, no known series recurrence"
+        )
     start = datetime.fromtimestamp((end_ms - length) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return start, "endDate - recurrence"
 
