@@ -8,22 +8,15 @@ import httpx
 import orjson
 import pytest
 from polysim import book_hash, start_simulator
+from test_polysim_payloads import ManualClock
 
 UA = {"User-Agent": "orderbooks-tests/1"}
 T0 = 1_795_000_002.0  # 2 s into a 10 s window of the 5m series
 
 
-class ManualClock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
 def clock():
-    return ManualClock()
+    return ManualClock(T0)
 
 
 @pytest.fixture
