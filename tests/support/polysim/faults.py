@@ -9,7 +9,8 @@ requests. ``down`` as a mode closes the API port (the server acts on
 ``down_seconds``. ``blocked`` answers an HTML 403 (a blocked address) and
 ``throttle`` delays a normal answer by ``throttle_seconds`` (Cloudflare
 queueing); ``random`` draws neither unless ``kinds`` names them. Every
-injected fault is recorded (time, endpoint, kind, status) so tests can match them with the client's failure records.
+injected fault is recorded (time, endpoint, kind, status) so tests can
+match them with the client's failure records.
 Decisions come from a seeded RNG: the same request sequence gets the same
 faults.
 """
