@@ -330,7 +330,8 @@ def drift(payload: Any, variant: str) -> Any:
         if variant == "missing":
             del market["clobTokenIds"]
         else:
-            market["clobTokenIds"] = [int(t) for t in orjson.loads(market["clobTokenIds"])]
+            # a number where the JSON-encoded list of token ids was (the real ids exceed 64 bits)
+            market["clobTokenIds"] = len(orjson.loads(market["clobTokenIds"]))
     elif variant == "missing" or not (first.get("asks") or first.get("bids")):
         first.pop("bids", None)
     else:
