@@ -156,6 +156,21 @@ def decided_by(gate: Mapping[str, Any]) -> str:
     return "; ".join(parts).replace("|", "/")
 
 
+def _verdict_lines(manifest: Mapping[str, Any]) -> list[str]:
+    """The verdict, the production status with its reasons, and the run's target."""
+    target = manifest["target"]
+    return [
+        f"- **Verdict:** `{manifest['verdict']}`",
+        f"- **Production status:** `{manifest['production_status']}`",
+        *(f"- {reason}" for reason in manifest["reasons"]),
+        "",
+        f"Inventory `{manifest['inventory']}`, host `{target.get('name') or '-'}`; "
+        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
+        f"({manifest['duration_s']:.0f} s).",
+        "",
+    ]
+
+
 def render_summary(manifest: Mapping[str, Any]) -> str:
     """report.md: one screen with the verdict, a table of gates, the evidence that
     decided each, and the remaining risks. The rest is in the appendix beside it."""
@@ -163,18 +178,7 @@ def render_summary(manifest: Mapping[str, Any]) -> str:
     add = lines.append
     add(f"# Production gate: {manifest['verdict']}")
     add("")
-    add(f"- **Verdict:** `{manifest['verdict']}`")
-    add(f"- **Production status:** `{manifest['production_status']}`")
-    for reason in manifest["reasons"]:
-        add(f"- {reason}")
-    add("")
-    target = manifest["target"]
-    add(
-        f"Inventory `{manifest['inventory']}`, host `{target.get('name') or '-'}`; "
-        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
-        f"({manifest['duration_s']:.0f} s)."
-    )
-    add("")
+    lines += _verdict_lines(manifest)
     add("| gate | result | decided by |")
     add("|---|---|---|")
     for gate in manifest["gates"]:
@@ -202,18 +206,8 @@ def render_markdown(manifest: Mapping[str, Any]) -> str:
     add = lines.append
     add(f"# Production gate: {manifest['verdict']} (appendix)")
     add("")
-    add(f"- **Verdict:** `{manifest['verdict']}`")
-    add(f"- **Production status:** `{manifest['production_status']}`")
-    for reason in manifest["reasons"]:
-        add(f"- {reason}")
-    add("")
+    lines += _verdict_lines(manifest)
     target = manifest["target"]
-    add(
-        f"Inventory `{manifest['inventory']}`, host `{target.get('name') or '-'}`; "
-        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
-        f"({manifest['duration_s']:.0f} s)."
-    )
-    add("")
     add("## Gates")
     add("")
     add("| gate | result | reason |")
