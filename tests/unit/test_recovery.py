@@ -249,3 +249,24 @@ def test_a_member_cut_after_sync_flushes_keeps_every_flushed_row(tmp_path, fast_
     assert 0 < man["bytes_dropped"] <= len(tail) + len(torn) and report.rows_salvaged == 5
     assert gzip.decompress(sealed.read_bytes()).count(b"\n") == 9  # plain gzip, every member complete
     assert not partial.exists() and verify_data_dir(image, strict=True)["ok"]
+
+
+def test_a_crash_while_rewriting_a_cut_member_loses_no_row(tmp_path, fast_fsync, monkeypatch):
+    """Recovery never cuts the partial before its rows are safe in the rewritten one."""
+    live_partial, _writer = crashed_run(tmp_path, cycles=1, tokens=("t1",))
+    stream = gzmembers.MemberStream()
+    rows = [make_row(5 + i, "t1", T0 + 5_000 + i) for i in range(3)]
+    data = live_partial.read_bytes() + b"".join(stream.flush(json.dumps(r).encode() + b"\n") for r in rows)
+    image = tmp_path / "image"
+    partial = copy_crash_image(live_partial, image, data)
+
+    def crash(*_args):
+        raise OSError(5, "killed before the replace")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", crash)
+        report = recover(image, now_ms=NOW, collector_version="0.1.0", host="h2")
+    assert report.problems and partial.read_bytes() == data  # untouched: the rows are still there
+    report = recover(image, now_ms=NOW, collector_version="0.1.0", host="h2")
+    [sealed] = report.recovered
+    assert [r["cycle"] for r in rows_of(sealed)] == [1, 5, 6, 7]

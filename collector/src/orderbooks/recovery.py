@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks import failure_journal, gzmembers, manifest, paths
-from orderbooks.atomic import durable_rename, fsync_dir
+from orderbooks.atomic import atomic_write_bytes, durable_rename, fsync_dir
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
-from orderbooks.writer import make_dirs_durable, write_all
+from orderbooks.writer import make_dirs_durable
 
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 TEMP_RE = re.compile(r"^\..+\.tmp$")
@@ -184,16 +184,21 @@ def _recover_partial(
 
     dropped = tail - used if kept else tail
     salvaged_rows = kept.count(b"\n")
-    fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        if tail:
-            os.ftruncate(fd, scan.good_end)
-        if kept:  # the rows of a member cut after sync flushes, rewritten as one complete member
-            os.lseek(fd, 0, os.SEEK_END)
-            write_all(fd, gzmembers.compress_member(kept))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if kept:
+        # The rows of a member cut after sync flushes, rewritten as one complete member.
+        # Never truncate first: a crash between the cut and the rewrite would lose them.
+        # The new content goes to a temporary file that replaces the partial atomically.
+        with open(partial, "rb") as handle:
+            head = handle.read(scan.good_end)
+        atomic_write_bytes(partial, head + gzmembers.compress_member(kept))
+    else:
+        fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            if tail:
+                os.ftruncate(fd, scan.good_end)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     if kept:
         stats, _scan = manifest.stats_from_data(partial)
     size, sha256, md5 = manifest.hash_file(partial)
