@@ -120,7 +120,9 @@ FAULT_CLASSES = {
     "5xx": {"http_status"},
     "429": {"rate_limited"},
     "425": {"not_ready"},
-    "slow": {"timeout"},
+    # The simulator hangs slow_seconds, then resets: whichever side gives up first decides
+    # (a discovery read timeout equals the default slow_seconds).
+    "slow": {"timeout", "reset"},
     "reset": {"reset", "connect"},
     "truncate": {"bad_json", "reset"},
     "html": {"html_body"},

@@ -91,7 +91,10 @@ class Collector:
         try:
             return self._run()
         finally:
-            self.worker.stop(JOIN_SECONDS)
+            # Let a discovery request in flight end on its own timeouts, so that its
+            # outcome (a failure record, if it fails) reaches the final manifest.
+            timeouts = self.settings.connect_timeout + self.settings.read_timeout
+            self.worker.stop(max(JOIN_SECONDS, timeouts))
             self._guarded(self._drain_discovery, 0.0, None)
             if self._owns_client:
                 self.client.close()
