@@ -377,6 +377,14 @@ class Analysis:
             hour.recovered_files += 1
             hour.bytes_dropped += _as_int(manifest.get("bytes_dropped")) or 0
 
+    def add_failures(self, manifest: dict[str, Any]) -> None:
+        """The failures and gaps of a file manifest, read from elsewhere (union.py)."""
+        self._add_manifest_failures(manifest)
+
+    def add_row(self, row: dict[str, Any], run: RunInfo) -> bool:
+        """One row of *run*, read from elsewhere (union.py); rows in time order per token."""
+        return self._add_row(row, run)
+
     def _add_manifest_failures(self, manifest: dict[str, Any]) -> None:
         failures = manifest.get("failures") or []
         by_key: dict[tuple[str, str | None, str | None], Cause] = {}
