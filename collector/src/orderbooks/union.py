@@ -32,9 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from orderbooks import gzmembers, manifest, paths, quality
+from orderbooks import manifest, paths, quality
 
 UNION_KIND = "orderbooks.quality.union"
 #: Run id of the single run the union's rows are fed to the analysis under.
@@ -60,19 +58,8 @@ def file_run_id(data_file: Path) -> str:
 
 
 def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a sealed file, or of the complete members of a ``.partial``; bad lines skipped."""
-    with open(data_file, "rb") as handle:
-        try:
-            for member in gzmembers.iter_members(handle):
-                for line in gzmembers.split_lines(member.data):
-                    try:
-                        row = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        continue
-                    if isinstance(row, dict):
-                        yield row
-        except gzmembers.DamagedTail:
-            return
+    """The rows of a sealed or partial data file (quality.file_rows)."""
+    return quality.file_rows(data_file)
 
 
 def files_by_hour(
