@@ -27,6 +27,8 @@ FREEZE_S = 12
 #: Seconds after the collector's first row at which each collector is frozen.
 FREEZE_AT = {"a": 8, "b": 24}
 INTERVAL = "0.5"
+#: Host b writes the other on-disk layout (one stream per series and hour): both must merge.
+LAYOUT = {"a": [], "b": ["--member-cycles", "10"]}
 
 
 def first_row_seen(data_dir: Path, deadline: float) -> None:
@@ -54,7 +56,7 @@ def test_two_frozen_collectors_merge_into_full_coverage(sim, collect, tmp_path: 
     for name in FREEZE_AT:
         runs[name] = collect(
             sim, "--interval", INTERVAL, "--duration", str(DURATION), "--flush-seconds", "0",
-            data_dir=tmp_path / name,
+            *LAYOUT[name], data_dir=tmp_path / name,
         )  # fmt: skip
     deadline = time.monotonic() + 60
     started = {}
@@ -96,6 +98,7 @@ def test_two_frozen_collectors_merge_into_full_coverage(sim, collect, tmp_path: 
     keys = Counter((r["token_id"], r["book"]["timestamp"], r["book"]["hash"]) for r in rows)
     assert rows and max(keys.values()) == 1
     sources = read_rows(a) + read_rows(b)
+    assert any("-s" in p.name[-30:] for p in (b / "raw").rglob("*.jsonl.gz"))  # b: per-series files
     assert sum(len(r["observations"]) for r in rows) == len(sources)
 
     done = cli("quality", str(merged), "--json")
