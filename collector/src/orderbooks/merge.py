@@ -48,6 +48,8 @@ MAX_CONFLICTS = 1000
 VERSION = "merge-1"
 
 StateKey = tuple[Any, ...]
+#: What a merged row's ``observations`` list holds for each sighting, in this order.
+OBSERVATION_FIELDS = ("source", "host", "run_id", "recv_ms", "cycle", "latency_ms")
 
 
 class MergeError(Exception):
@@ -56,7 +58,8 @@ class MergeError(Exception):
 
 @dataclass
 class State:
-    observations: list[dict[str, Any]] = field(default_factory=list)
+    #: tuples in OBSERVATION_FIELDS order (a tuple is a third of a dict's memory)
+    observations: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass
@@ -159,7 +162,8 @@ class Merger:
             for row, obs in self._rows(source, data_file):
                 self.result.rows_read += 1
                 key = state_key(row, source.label)
-                states.setdefault(key, State()).observations.append(obs)
+                sighting = tuple(obs.get(name) for name in OBSERVATION_FIELDS)
+                states.setdefault(key, State()).observations.append(sighting)
                 self._check_conflicts(row, key, obs)
         return states
 
@@ -214,7 +218,10 @@ class Merger:
                 if state is None:
                     continue  # written already (a later sighting of this state)
                 merged = {k: v for k, v in row.items() if k != "observations"}
-                merged["observations"] = sorted(state.observations, key=_observation_order)
+                merged["observations"] = [
+                    dict(zip(OBSERVATION_FIELDS, o, strict=True))
+                    for o in sorted(state.observations, key=_observation_order)
+                ]
                 self.result.states += 1
                 self.result.observations += len(state.observations)
                 stats.add_row(merged)
@@ -301,8 +308,8 @@ class Merger:
         manifest.write_manifest(manifest.run_manifest_path(self.out_dir, self.run_id), self.run)
 
 
-def _observation_order(obs: dict[str, Any]) -> tuple[int, str]:
-    return _recv(obs), str(obs.get("source"))
+def _observation_order(sighting: tuple[Any, ...]) -> tuple[int, str]:
+    return quality._as_int(sighting[3]) or 0, str(sighting[0])
 
 
 def _recv(item: dict[str, Any]) -> int:
