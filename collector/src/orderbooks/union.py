@@ -18,8 +18,9 @@ row of that market at all).
 
 A merged folder (``orderbooks merge``) is read the same way: each merged row stands
 for every observation it lists, each under its original source and run, so the
-merged folder's coverage is the union's. Rows are read one hour of files at a time;
-memory holds one hour of slim rows (no book levels), never a day.
+merged folder's coverage is the union's. An hour's files are read together, merged
+in time order as they stream; memory holds one row per file (a merged file: the
+observations of the book states still open), never an hour or a day.
 """
 
 from __future__ import annotations
@@ -159,19 +160,34 @@ class Sighting:
 
 
 def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[int]) -> Iterator[Sighting]:
+    """A file's sightings in time order: its rows (files are written in time order), or for a
+    merged file every observation, held back only until no later row can come before it."""
     run_id = file_run_id(data_file)
+    held: list[Sighting] = []
     for row in file_rows(data_file):
         small = slim(row)
         observations = row.get("observations") if merged else None
         if isinstance(observations, list):
-            for obs in observations:
-                recv = quality._as_int(obs.get("recv_ms")) if isinstance(obs, dict) else None
-                if recv is None:
-                    continue
-                yield Sighting(
-                    recv, next(seq), str(obs.get("source")), str(obs.get("run_id")),
-                    quality._as_int(obs.get("cycle")), obs.get("latency_ms"), small,
-                )  # fmt: skip
+            mine = [
+                Sighting(
+                    recv,
+                    next(seq),
+                    str(obs.get("source")),
+                    str(obs.get("run_id")),
+                    quality._as_int(obs.get("cycle")),
+                    obs.get("latency_ms"),
+                    small,
+                )
+                for obs in observations
+                if isinstance(obs, dict) and (recv := quality._as_int(obs.get("recv_ms"))) is not None
+            ]
+            if not mine:
+                continue
+            first = min(s.recv_ms for s in mine)  # later rows were first received at or after it
+            while held and held[0].recv_ms <= first:
+                yield heapq.heappop(held)
+            for sighting in mine:
+                heapq.heappush(held, sighting)
             continue
         recv = quality._as_int(row.get("recv_ms"))
         if recv is None:
@@ -179,6 +195,8 @@ def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[i
         yield Sighting(
             recv, next(seq), label, run_id, quality._as_int(row.get("cycle")), row.get("latency_ms"), small
         )
+    while held:
+        yield heapq.heappop(held)
 
 
 # ---------------------------------------------------------------- the slot grid
@@ -284,9 +302,11 @@ def union_of(
     for source in sources:
         for hour_ms, files in files_by_hour(source.data_dir, since_ms, until_ms).items():
             hours.setdefault(hour_ms, []).extend((source, f) for f in files)
-    heap: list[Sighting] = []
+    carry: list[Sighting] = []  # sightings of a merged file's rows that belong to a later hour
     hour_list = sorted(hours)
     for index, hour_ms in enumerate(hour_list):
+        streams: list[Iterator[Sighting]] = [iter(sorted(carry))]
+        carry = []
         for source, data_file in hours[hour_ms]:
             analysis.files_read += 1
             file_manifest = quality.read_manifest(data_file)
@@ -294,12 +314,13 @@ def union_of(
                 analysis.add_failures(file_manifest)
                 if file_manifest.get("host"):
                     source.hosts.add(str(file_manifest["host"]))
-            for sighting in sightings_of_file(data_file, source.label, source.merged, seq):
-                heapq.heappush(heap, sighting)
+            streams.append(sightings_of_file(data_file, source.label, source.merged, seq))
         # Later hours' files only hold rows (and observations) received from their hour on.
         horizon = hour_list[index + 1] if index + 1 < len(hour_list) else None
-        while heap and (horizon is None or heap[0].recv_ms < horizon):
-            sighting = heapq.heappop(heap)
+        for sighting in heapq.merge(*streams):
+            if horizon is not None and sighting.recv_ms >= horizon:
+                carry.append(sighting)
+                continue
             token = str(sighting.row.get("token_id"))
             slot = grid.slot(sighting.source, sighting.run_id, sighting.cycle, sighting.recv_ms)
             if token in last_slot and slot <= last_slot[token]:
