@@ -185,3 +185,26 @@ def test_merge_refuses_a_folder_with_data(tmp_path: Path, capsys: pytest.Capture
     a, b = two_hosts(tmp_path)
     assert cli.main(["merge", "--out", str(a), str(b)], environ={}) == ExitCode.ENVIRONMENT
     assert "already holds a data folder" in capsys.readouterr().err
+
+
+def test_a_state_seen_on_both_sides_of_an_hour_boundary_is_one_row(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    start = T0_MS + 3_600_000 - 45_000  # 45 s before the hour; books change every 30 cycles
+    write_run(a, Scenario(start_ms=start, cycles=90, series=FIVE_MIN, change_every=30))
+    write_run(b, Scenario(start_ms=start + 300, cycles=90, series=FIVE_MIN, change_every=30))
+
+    result = merge.merge(tmp_path / "m", [a, b], now_ms=start + 7_200_000)
+
+    assert len(result.files) == 2  # two hours
+    rows = rows_of(tmp_path / "m")
+    keys = Counter((r["token_id"], r["book"]["timestamp"], r["book"]["hash"]) for r in rows)
+    assert max(keys.values()) == 1
+    assert result.split_states == 0
+    straddling = [r for r in rows if len({o["recv_ms"] // 3_600_000 for o in r["observations"]}) == 2]
+    assert straddling  # states whose observations straddle the boundary stayed one row
+    assert sum(len(r["observations"]) for r in rows) == len(rows_of(a)) + len(rows_of(b))
+    assert verify.verify_data_dir(tmp_path / "m")["ok"]
+    assert (
+        union.analyze_union([tmp_path / "m"])["totals"]["observed_cycles"]
+        == (union.analyze_union([a, b])["totals"]["observed_cycles"])
+    )
