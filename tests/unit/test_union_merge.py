@@ -190,8 +190,9 @@ def test_merge_refuses_a_folder_with_data(tmp_path: Path, capsys: pytest.Capture
 def test_a_state_seen_on_both_sides_of_an_hour_boundary_is_one_row(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     start = T0_MS + 3_600_000 - 45_000  # 45 s before the hour; books change every 30 cycles
-    write_run(a, Scenario(start_ms=start, cycles=90, series=FIVE_MIN, change_every=30))
-    write_run(b, Scenario(start_ms=start + 300, cycles=90, series=FIVE_MIN, change_every=30))
+    four_hours = {"10331": 14400}  # a window open on both sides of the hour
+    write_run(a, Scenario(start_ms=start, cycles=90, series=four_hours, change_every=30))
+    write_run(b, Scenario(start_ms=start + 300, cycles=90, series=four_hours, change_every=30))
 
     result = merge.merge(tmp_path / "m", [a, b], now_ms=start + 7_200_000)
 
