@@ -22,13 +22,14 @@ help: ## List the targets.
 # ---------------------------------------------------------------- setup
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the project needs (as root).
-	bash tests/support/install-system-deps.sh
+	bash tests/harness/install-system-deps.sh
 
-$(VENV)/.installed: requirements-dev.txt collector/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt collector/pyproject.toml tests/pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet -e collector
+	$(BIN)/pip install --quiet -e tests
 	touch $@
 
 .PHONY: setup
@@ -64,14 +65,14 @@ simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s 
 
 .PHONY: demo
 demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
-	bash tests/support/demo.sh $(DURATION)
+	bash tests/harness/demo.sh $(DURATION)
 
 # ---------------------------------------------------------------- storage: kill campaign
 .PHONY: kill-campaign
 kill-campaign: N ?= 200
 kill-campaign: MEMBER_CYCLES ?= 0
 kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify (MEMBER_CYCLES=N: per-series layout).
-	$(PY) tests/support/kill_campaign.py --kills $(N) --member-cycles $(MEMBER_CYCLES) --report reports/kill-campaign-$(N).json
+	$(PY) tests/harness/kill_campaign.py --kills $(N) --member-cycles $(MEMBER_CYCLES) --report reports/kill-campaign-$(N).json
 
 # ---------------------------------------------------------------- offload (upload/prune)
 .PHONY: test-offload
@@ -88,7 +89,7 @@ GATE_INVENTORY = $(or $(filter-out .vps/inventory.ini,$(INVENTORY)),.vps/default
 
 .PHONY: verify-host
 verify-host: setup ## The production gate against INVENTORY (default .vps/default/inventory.ini): reports/<UTC>/report.md.
-	PYTHONPATH=tests/support $(PY) -m gate.verify_host --inventory $(GATE_INVENTORY) \
+	$(PY) -m gate.verify_host --inventory $(GATE_INVENTORY) \
 		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT)) $(if $(SOAK_REPORT),--soak-report $(SOAK_REPORT))
 
 .PHONY: gate-selftest
@@ -99,11 +100,11 @@ gate-selftest: setup ## Mask the collector on INVENTORY's host: the gate must sa
 
 .PHONY: rehearsal
 rehearsal: ## Fresh machine -> disposable VPS + simulator -> site.yml -> verify-host (SOURCE=live: real APIs).
-	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) bash tests/support/rehearsal.sh
+	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/rehearsal.sh
 
 .PHONY: rehearsal-down
 rehearsal-down: ## Tear down what `make rehearsal` started (VPS, simulator, stand-in remote).
-	bash tests/support/rehearsal.sh down
+	bash tests/harness/rehearsal.sh down
 
 # ---------------------------------------------------------------- hosting: disposable VPS, cutover, host tests
 # Disposable Debian 12 VPS (systemd-nspawn, ssh on 127.0.0.1:VPS_PORT); several
@@ -117,15 +118,15 @@ EXTRA ?=
 
 .PHONY: vps-up
 vps-up: ## Boot a disposable Debian 12 VPS (VPS_NAME, VPS_PORT); inventory .vps/$(VPS_NAME)/inventory.ini.
-	python3 tests/support/vps.py up --name $(VPS_NAME) --port $(VPS_PORT) --hosts-entry "$(VPS_HOSTS_ENTRY)"
+	python3 tests/harness/vps.py up --name $(VPS_NAME) --port $(VPS_PORT) --hosts-entry "$(VPS_HOSTS_ENTRY)"
 
 .PHONY: vps-down
 vps-down: ## Power off and remove the disposable VPS VPS_NAME.
-	python3 tests/support/vps.py down --name $(VPS_NAME)
+	python3 tests/harness/vps.py down --name $(VPS_NAME)
 
 .PHONY: vps-status
 vps-status: ## Is the disposable VPS VPS_NAME up (pid, port, systemd state)?
-	python3 tests/support/vps.py status --name $(VPS_NAME)
+	python3 tests/harness/vps.py status --name $(VPS_NAME)
 
 .PHONY: cutover
 cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml --ask-vault-pass').
@@ -134,7 +135,7 @@ cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml -
 
 .PHONY: test-host
 test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.
-	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tests/support/test_host.sh
+	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tests/harness/test_host.sh
 
 # ---------------------------------------------------------------- data quality and benchmarks (issue 7)
 BENCH_DIR ?= .cache/bench
@@ -164,14 +165,14 @@ SOAK_INVENTORY = $(if $(filter command% environment%,$(origin INVENTORY)),$(INVE
 
 .PHONY: soak
 soak: setup ## Soak with faults for DURATION s (default 1800) [INVENTORY=...]: reports/soak-<UTC>/soak.json.
-	$(PY) tests/support/soak.py --duration $(SOAK_DURATION) --reports-dir $(REPORTS_DIR) \
+	$(PY) tests/harness/soak.py --duration $(SOAK_DURATION) --reports-dir $(REPORTS_DIR) \
 		$(if $(SOAK_INVENTORY),--inventory $(SOAK_INVENTORY))
 
 .PHONY: soak-ci
 soak-ci: setup ## What CI runs: the 5-minute soak (every fault kind once) on a fresh disposable VPS.
-	REPORTS_DIR=$(REPORTS_DIR) bash tests/support/soak_vps.sh 300
+	REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/soak_vps.sh 300
 
 # ---------------------------------------------------------------- soak on a disposable VPS (inventory mode; docs/soak.md)
 .PHONY: soak-vps
 soak-vps: setup ## Fresh disposable VPS "soak" -> site.yml -> soak DURATION s (default 1800) on its service; tears down.
-	REPORTS_DIR=$(REPORTS_DIR) bash tests/support/soak_vps.sh $(SOAK_DURATION)
+	REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/soak_vps.sh $(SOAK_DURATION)

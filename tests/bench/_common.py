@@ -1,19 +1,17 @@
-"""Shared bits of the benchmark scripts: import paths, realistic rows, printing figures."""
+"""Shared bits of the benchmark scripts: realistic rows, printing figures."""
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "support"))
+import orjson
+from fabricate import T0_MS, book_for, market_fields, markets_for
+from orderbooks.records import ROW_SCHEMA
 
-import orjson  # noqa: E402
-from fabricate import T0_MS, book_for, market_fields, markets_for  # noqa: E402
-from orderbooks.records import ROW_SCHEMA  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Levels per side of a fabricated book: the BTC up/down books seen in the API notes
 #: run from 0.01 to 0.99, so 30 levels a side is a middle-of-the-road book.

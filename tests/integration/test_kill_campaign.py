@@ -10,7 +10,7 @@ guarantee kills while a file is being written.
 
 from __future__ import annotations
 
-import kill_campaign
+from harness import kill_campaign
 
 
 def test_kill_campaign_25(tmp_path):

@@ -7,7 +7,15 @@ import json
 import jsonschema
 import pytest
 from gate import GATES
-from gate.report import build_manifest, gate_outcomes, render_markdown, validate_manifest, write_report
+from gate.report import (
+    build_manifest,
+    decided_by,
+    gate_outcomes,
+    render_markdown,
+    render_summary,
+    validate_manifest,
+    write_report,
+)
 from gate.soak import HOUR_MS, merge_spans, soak_report_status, soak_status
 from gate.verdict import (
     BLOCKED_GATE_FAILED,
@@ -147,7 +155,7 @@ def test_merge_spans():
 
 def _test(gate, outcome, message=None, name="test_x"):
     return {
-        "nodeid": f"tests/host/gates/t.py::{name}",
+        "nodeid": f"tests/gate/gates/t.py::{name}",
         "gate": gate,
         "when": "call",
         "outcome": outcome,
@@ -227,7 +235,7 @@ def _manifest(decision):
                 "t": "2026-11-21T10:00:00.000Z",
                 "where": "controller",
                 "gate": None,
-                "cmd": "pytest tests/host/gates",
+                "cmd": "pytest tests/gate/gates",
                 "rc": 0,
                 "duration_s": 170.0,
             }
@@ -261,9 +269,14 @@ def test_manifest_matches_schema_and_report_leads_with_verdict(tmp_path):
     validate_manifest(written)
     text = (folder / "report.md").read_text()
     assert text.splitlines()[0] == "# Production gate: REHEARSAL_PASS"
-    assert "`BLOCKED_NEEDS_VPS_ACCESS`" in text.split("## Gates")[0]
-    assert "systemctl kill -s SIGKILL orderbooks-collector" in text
-    assert "a" * 64 in text
+    assert "`BLOCKED_NEEDS_VPS_ACCESS`" in text.split("| gate |")[0]
+    # report.md is one screen; the command log and raw outputs are in the appendix beside it
+    assert len(text.splitlines()) <= 40
+    assert "systemctl kill -s SIGKILL orderbooks-collector" not in text
+    assert "(appendix.md)" in text
+    appendix = (folder / "appendix.md").read_text()
+    assert "systemctl kill -s SIGKILL orderbooks-collector" in appendix
+    assert "a" * 64 in appendix
     # a second report in the same second gets its own folder
     assert write_report(manifest, tmp_path, epoch_s=1_800_000_000) != folder
 
@@ -287,6 +300,21 @@ def test_failed_report_names_the_gate():
     text = render_markdown(manifest)
     assert text.startswith("# Production gate: FAIL")
     assert "gate collecting FAIL: test_rows failed: no rows for series 10684" in text
+    summary = render_summary(manifest)
+    assert summary.startswith("# Production gate: FAIL")
+    assert "- gate collecting FAIL: test_rows failed: no rows for series 10684" in summary
+    failed = {"status": "FAIL", "reason": "test_rows failed: no | rows", "tests": [], "facts": {}}
+    assert decided_by(failed) == "test_rows failed: no / rows"
+
+
+def test_summary_names_the_evidence_of_a_passing_gate():
+    gate = {
+        "status": "PASS",
+        "reason": "",
+        "tests": [{"outcome": "passed"}, {"outcome": "passed"}],
+        "facts": {"newest_row_age_s": 1.5, "partials": ["/a", "/b", "/c", "/d"], "sealed_files": 3},
+    }
+    assert decided_by(gate) == "2/2 tests passed; newest_row_age_s=1.5; sealed_files=3"
 
 
 def test_report_shows_the_soak_report_it_considered():

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import kill_campaign
+from harness import kill_campaign
 from orderbooks.clock import FakeClock
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.recovery import recover

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -227,13 +226,11 @@ def test_control_api_over_http(client, sim):
 
 
 def test_command_line_prints_ready_line_and_exits_0_on_sigterm():
-    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "polysim", "--port", "0", "--seed", "5", "--fault-rate", "0.0"],
         cwd=SUPPORT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=env,
     )
     try:
         ready = orjson.loads(proc.stdout.readline())
@@ -250,12 +247,10 @@ def test_command_line_prints_ready_line_and_exits_0_on_sigterm():
 
 
 def test_command_line_rejects_bad_values():
-    env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
     r = subprocess.run(
         [sys.executable, "-m", "polysim", "--port", "0", "--faults", "nope"],
         cwd=SUPPORT,
         capture_output=True,
-        env=env,
         timeout=10,
     )
     assert r.returncode == 2 and b"unknown fault kind" in r.stderr and r.stdout == b""

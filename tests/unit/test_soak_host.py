@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from soak_host import (
+from harness.soak_host import (
     DROPIN_DIR,
     DROPIN_FLOOR,
     ENV_FLOOR,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from soak_report import longest_gap_s, parse_verify_output, render_summary, verify_summary
+from harness.soak_report import longest_gap_s, parse_verify_output, render_summary, verify_summary
 
 T0 = 1_800_000_000_000
 

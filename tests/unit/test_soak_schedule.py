@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from orderbooks.clock import FakeClock
-from soak_schedule import (
+from harness.soak_schedule import (
     FAULT_ORDER,
     MIN_DURATION_S,
     RETRY_AFTER_S,
@@ -13,6 +12,7 @@ from soak_schedule import (
     plan_schedule,
     play,
 )
+from orderbooks.clock import FakeClock
 
 T0_MS = 1_800_000_000_000
 
@@ -116,7 +116,7 @@ def test_target_details_are_kept_without_the_window_keys():
 
 def test_unknown_kind_is_refused():
     clock, sim, target = setup()
-    from soak_schedule import PlannedFault
+    from harness.soak_schedule import PlannedFault
 
     with pytest.raises(ValueError, match="unknown fault kind"):
         inject(PlannedFault("flood", 0, 1), sim, target, clock)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from soak import FAULT_ORDER, MIN_DURATION_S, WARMUP_S, exclusion_windows, plan_schedule
-from soak_verdict import NEEDS_REVIEW, PASS, FaultWindow, decide
+from harness.soak import FAULT_ORDER, MIN_DURATION_S, WARMUP_S, exclusion_windows, plan_schedule
+from harness.soak_verdict import NEEDS_REVIEW, PASS, FaultWindow, decide
 
 T0 = 1_800_000_000_000
 S = 1000

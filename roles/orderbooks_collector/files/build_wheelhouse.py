@@ -122,7 +122,14 @@ def build(source: Path, constraints: Path, out: Path, project: str) -> dict:
             "wheels": [{"name": w.name, "sha256": sha256_of(w)} for w in files],
         }
         (tmp / INFO_NAME).write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            # A concurrent build of the same key (same content) finished first: use it.
+            if not (out / INFO_NAME).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            return json.loads((out / INFO_NAME).read_text())
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -7,9 +7,12 @@ Modules (one job each):
 - ``evidence``: records the commands a gate runs and what they returned.
 - ``plugin``: the pytest plugin that maps tests to gates and writes the evidence file.
 - ``probe``: a stdlib-only script run on the host (data files, hashes, newest rows).
-- ``hostfacts``: OS, kernel, versions, release, free disk, virtualisation.
+- ``checks``: host-side steps the gates share (settings, waits, the network override).
+- ``rollover``: waits until the collected rows show a market rollover (the rehearsal).
 - ``report``: manifest.json (schema in docs/gate-manifest.schema.json) and report.md.
-- ``verify_host``: the runner behind `make verify-host`.
+- ``verify_host``: the runner behind `make verify-host` (also gathers the host facts).
+
+The testinfra checks of the gates are in ``tests/gate/gates/``.
 """
 
 #: The six gates, in the order they run.

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # `make soak-vps [DURATION=1800]`: the soak in inventory mode on a fresh disposable VPS.
 #
-#   bash tests/support/soak_vps.sh 1800
+#   bash tests/harness/soak_vps.sh 1800
 #
-# Steps: the virtualenv; a disposable Debian 12 VPS (tests/support/vps.py) whose
+# Steps: the virtualenv; a disposable Debian 12 VPS (tests/harness/vps.py) whose
 # /etc/hosts sends the simulator's names to 127.0.0.1 and whose inventory says
 # orderbooks_disposable_vps=true; site.yml on it (make cutover); then
-# tests/support/soak.py --inventory, which runs the simulator here, points the
+# tests/harness/soak.py --inventory, which runs the simulator here, points the
 # host's orderbooks-collector.service at it with a runtime drop-in, injects the
 # faults, restores the service and writes reports/soak-<UTC>/. The VPS is always
 # torn down at the end (trap), also on failure or Ctrl-C.
@@ -42,7 +42,7 @@ teardown() {
     local rc=$?
     trap - EXIT INT TERM
     step "tearing down the VPS '$NAME'"
-    python3 tests/support/vps.py down --name "$NAME" || true
+    python3 tests/harness/vps.py down --name "$NAME" || true
     rm -rf "$STATE"
     exit "$rc"
 }
@@ -52,18 +52,18 @@ make --no-print-directory setup
 
 if [[ -d .vps/$NAME ]]; then
     step "removing what an earlier run left of VPS '$NAME'"
-    python3 tests/support/vps.py down --name "$NAME"
+    python3 tests/harness/vps.py down --name "$NAME"
 fi
 trap teardown EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$STATE"
 
 step "disposable VPS '$NAME' (ssh on 127.0.0.1:$PORT)"
-python3 tests/support/vps.py up --name "$NAME" --port "$PORT" \
+python3 tests/harness/vps.py up --name "$NAME" --port "$PORT" \
     --hosts-entry "127.0.0.1 gamma.polysim.test clob.polysim.test" --var orderbooks_disposable_vps=true
 
 cat >"$STATE/vars.yml" <<'EOF'
-# Written by tests/support/soak_vps.sh. Uploads go to a folder inside the VPS:
+# Written by tests/harness/soak_vps.sh. Uploads go to a folder inside the VPS:
 # the soak does not need them, site.yml needs a remote.
 orderbooks_rclone_remote_name: standin
 orderbooks_rclone_remote_type: local
@@ -82,7 +82,7 @@ grep -E "^vps-$NAME" "$STATE/cutover.log" || true
 step "soak: $DURATION s in inventory mode"
 set +e
 # shellcheck disable=SC2086 # SOAK_ARGS is a list of options
-"$VENV/bin/python" tests/support/soak.py --duration "$DURATION" --inventory "$INVENTORY" \
+"$VENV/bin/python" tests/harness/soak.py --duration "$DURATION" --inventory "$INVENTORY" \
     --reports-dir "$REPORTS_DIR" ${SOAK_ARGS:-} | tee "$STATE/soak.out"
 rc=${PIPESTATUS[0]}
 set -e

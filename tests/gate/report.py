@@ -1,8 +1,10 @@
 """The gate's report: ``manifest.json`` (machine-readable, schema in
-docs/gate-manifest.schema.json) and ``report.md`` (the same, for people).
+docs/gate-manifest.schema.json), ``report.md`` (one screen for people: the
+verdict, the gates, the evidence that decided each, the remaining risks) and
+``appendix.md`` beside it (host facts, the command log, raw outputs).
 
-``gate_outcomes`` and ``build_manifest`` are pure; ``write_report`` writes the
-two files into ``REPORTS_DIR/<UTC timestamp>/``.
+``gate_outcomes``, ``build_manifest`` and the renderers are pure; ``write_report``
+writes the three files into ``REPORTS_DIR/<UTC timestamp>/``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from gate.verdict import FAIL, NOT_RUN, PASS, Decision, GateOutcome
 
 MANIFEST_SCHEMA = 1
 MANIFEST_KIND = "orderbooks-gate-report"
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "docs" / "gate-manifest.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "gate-manifest.schema.json"
 
 
 def report_dir_name(epoch_s: float) -> str:
@@ -124,10 +126,81 @@ def _json_block(value: Any) -> str:
     return "```json\n" + json.dumps(value, indent=1, sort_keys=True, default=str) + "\n```"
 
 
-def render_markdown(manifest: Mapping[str, Any]) -> str:
+#: The file beside report.md with the host facts, the command log and the raw outputs.
+APPENDIX_NAME = "appendix.md"
+#: How many of a passing gate's facts its summary line shows.
+SUMMARY_FACTS = 3
+
+
+def _short(value: Any) -> str | None:
+    """A fact small enough for the summary table, or None."""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    if isinstance(value, str) and len(value) <= 40:
+        return value
+    if isinstance(value, list | tuple) and len(value) <= 3 and all(isinstance(v, int | float) for v in value):
+        return str(list(value))
+    return None
+
+
+def decided_by(gate: Mapping[str, Any]) -> str:
+    """The evidence that decided one gate, in one line: the reason when it did not
+    pass, otherwise how many tests passed and its first few small facts."""
+    if gate["status"] != PASS:
+        return (gate["reason"] or "no reason recorded").replace("|", "/").replace("\n", " ")
+    tests = gate["tests"]
+    passed = sum(1 for t in tests if t.get("outcome") == "passed")
+    parts = [f"{passed}/{len(tests)} tests passed"]
+    shown = [(k, _short(v)) for k, v in sorted(gate["facts"].items())]
+    parts += [f"{k}={v}" for k, v in shown if v is not None][:SUMMARY_FACTS]
+    return "; ".join(parts).replace("|", "/")
+
+
+def render_summary(manifest: Mapping[str, Any]) -> str:
+    """report.md: one screen with the verdict, a table of gates, the evidence that
+    decided each, and the remaining risks. The rest is in the appendix beside it."""
     lines: list[str] = []
     add = lines.append
     add(f"# Production gate: {manifest['verdict']}")
+    add("")
+    add(f"- **Verdict:** `{manifest['verdict']}`")
+    add(f"- **Production status:** `{manifest['production_status']}`")
+    for reason in manifest["reasons"]:
+        add(f"- {reason}")
+    add("")
+    target = manifest["target"]
+    add(
+        f"Inventory `{manifest['inventory']}`, host `{target.get('name') or '-'}`; "
+        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
+        f"({manifest['duration_s']:.0f} s)."
+    )
+    add("")
+    add("| gate | result | decided by |")
+    add("|---|---|---|")
+    for gate in manifest["gates"]:
+        add(f"| {gate['name']} | **{gate['status']}** | {decided_by(gate)} |")
+    add("")
+    add("Remaining risks:")
+    add("")
+    for risk in manifest["risks"]:
+        add(f"- {risk}")
+    if not manifest["risks"]:
+        add("- none recorded")
+    add("")
+    add(
+        f"Details: [{APPENDIX_NAME}]({APPENDIX_NAME}) (host facts, the command log, each gate's "
+        "tests, facts and raw outputs, files, quality, soak); everything, machine-readable: "
+        "[manifest.json](manifest.json)."
+    )
+    add("")
+    return "\n".join(lines)
+
+
+def render_markdown(manifest: Mapping[str, Any]) -> str:
+    """The appendix: everything report.md summarises, with the command log and raw outputs."""
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Production gate: {manifest['verdict']} (appendix)")
     add("")
     add(f"- **Verdict:** `{manifest['verdict']}`")
     add(f"- **Production status:** `{manifest['production_status']}`")
@@ -240,7 +313,7 @@ def validate_manifest(manifest: Mapping[str, Any], schema_path: Path = SCHEMA_PA
 
 
 def write_report(manifest: Mapping[str, Any], reports_dir: Path, *, epoch_s: float | None = None) -> Path:
-    """Write REPORTS_DIR/<UTC timestamp>/{manifest.json,report.md}; return the folder."""
+    """Write REPORTS_DIR/<UTC timestamp>/{manifest.json,appendix.md,report.md}; return the folder."""
     epoch_s = time.time() if epoch_s is None else epoch_s
     folder = Path(reports_dir) / report_dir_name(epoch_s)
     suffix = 1
@@ -250,7 +323,8 @@ def write_report(manifest: Mapping[str, Any], reports_dir: Path, *, epoch_s: flo
     folder.mkdir(parents=True)
     for name, text in (
         ("manifest.json", json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n"),
-        ("report.md", render_markdown(manifest)),
+        (APPENDIX_NAME, render_markdown(manifest)),
+        ("report.md", render_summary(manifest)),
     ):
         tmp = folder / (name + ".tmp")
         tmp.write_text(text)

@@ -2,8 +2,8 @@
 # The full offline rehearsal of a cutover (`make rehearsal`), and its teardown
 # (`make rehearsal-down`). On a fresh Debian 12 machine, as root:
 #
-#   bash tests/support/rehearsal.sh          # up, collect, verify-host, down
-#   bash tests/support/rehearsal.sh down     # tear down whatever is left
+#   bash tests/harness/rehearsal.sh          # up, collect, verify-host, down
+#   bash tests/harness/rehearsal.sh down     # tear down whatever is left
 #
 # Steps: system packages; the virtualenv; the Polymarket simulator and a
 # stand-in rclone remote (`rclone serve sftp`) on 127.0.0.1 of this machine;
@@ -61,7 +61,7 @@ stop_recorded() {
 down() {
     step "tearing down: VPS '$NAME', simulator, stand-in remote"
     if [[ -f .vps/$NAME/inventory.ini || -d .vps/$NAME ]]; then
-        python3 tests/support/vps.py down --name "$NAME" || true
+        python3 tests/harness/vps.py down --name "$NAME" || true
     fi
     stop_recorded "$STATE/polysim.pid" polysim
     stop_recorded "$STATE/remote.pid" "serve sftp"
@@ -89,8 +89,8 @@ on_exit() {
     exit "$rc"
 }
 
-step "system packages (tests/support/install-system-deps.sh)"
-bash tests/support/install-system-deps.sh
+step "system packages (tests/harness/install-system-deps.sh)"
+bash tests/harness/install-system-deps.sh
 
 step "virtualenv (make setup)"
 make --no-print-directory setup
@@ -134,13 +134,13 @@ for _ in $(seq 1 100); do port_free "$REMOTE_PORT" || break; sleep 0.1; done
 port_free "$REMOTE_PORT" && die "the stand-in remote did not start: $(tail -n 5 "$STATE/remote.log")"
 
 step "disposable VPS '$NAME' (ssh on 127.0.0.1:$SSH_PORT)"
-python3 tests/support/vps.py up --name "$NAME" --port "$SSH_PORT" "${HOSTS_ARGS[@]}" \
+python3 tests/harness/vps.py up --name "$NAME" --port "$SSH_PORT" "${HOSTS_ARGS[@]}" \
     --var orderbooks_disposable_vps=true
 
 OBSCURED=$("$VENV/bin/rclone" obscure "$REMOTE_PASS")
 umask 077
 cat >"$STATE/vars.yml" <<EOF
-# Written by tests/support/rehearsal.sh: the rehearsal's extra vars (loopback only).
+# Written by tests/harness/rehearsal.sh: the rehearsal's extra vars (loopback only).
 orderbooks_collector_gamma_url: "$GAMMA_URL"
 orderbooks_collector_clob_url: "$CLOB_URL"
 orderbooks_rclone_remote_name: standin
@@ -162,7 +162,7 @@ step "cutover: site.yml (collector -> $GAMMA_URL, uploader -> standin:orderbooks
 make --no-print-directory cutover INVENTORY="$INVENTORY" EXTRA="-e @$STATE/vars.yml"
 
 step "collecting through at least one market rollover (deadline ${ROLLOVER_DEADLINE} s)"
-PYTHONPATH=tests/support PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m gate.rollover \
+PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m gate.rollover \
     --inventory "$INVENTORY" --deadline "$ROLLOVER_DEADLINE"
 
 step "production gate: make verify-host INVENTORY=$INVENTORY"

@@ -1,8 +1,8 @@
 """Soak: run the real collector against the simulator with scheduled faults, then judge the data.
 
-    python tests/support/soak.py --duration 300                 # make soak DURATION=300
-    python tests/support/soak.py --duration 1800                # make soak DURATION=1800
-    python tests/support/soak.py --duration 1800 --inventory .vps/soak/inventory.ini   # make soak-vps
+    python tests/harness/soak.py --duration 300                 # make soak DURATION=300
+    python tests/harness/soak.py --duration 1800                # make soak DURATION=1800
+    python tests/harness/soak.py --duration 1800 --inventory .vps/soak/inventory.ini   # make soak-vps
 
 Inventory mode (--inventory): the real ``orderbooks-collector.service`` on the
 inventory's host, pointed at this process's simulator by a runtime drop-in;
@@ -51,10 +51,11 @@ from orderbooks import quality
 from orderbooks.clock import SystemClock
 from orderbooks.exitcodes import ExitCode
 from polysim import start_simulator
-from soak_host import HostError
-from soak_inventory import InventorySoak
-from soak_report import SoakFolders, disk_pressure_facts
-from soak_schedule import (
+
+from harness.soak_host import HostError
+from harness.soak_inventory import InventorySoak
+from harness.soak_report import SoakFolders, disk_pressure_facts
+from harness.soak_schedule import (
     FAULT_ORDER,
     INTERVAL_S,
     MIN_DURATION_S,
@@ -64,7 +65,7 @@ from soak_schedule import (
     plan_schedule,
     play,
 )
-from soak_verdict import PASS
+from harness.soak_verdict import PASS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: systemd restarts a killed service within this (RestartSec plus start-up).

@@ -1,6 +1,6 @@
 """Kill campaign: SIGKILL a real `orderbooks collect` at random moments, restart, verify.
 
-    python tests/support/kill_campaign.py --kills 200 [--seed 7] [--report reports/kill-campaign.json]
+    python tests/harness/kill_campaign.py --kills 200 [--seed 7] [--report reports/kill-campaign.json]
     make kill-campaign N=200
 
 Runs the loopback simulator (polysim) in this process and `orderbooks collect`

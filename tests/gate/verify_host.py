@@ -31,13 +31,13 @@ from gate.report import build_manifest, gate_outcomes, validate_manifest, write_
 from gate.soak import soak_report_status, soak_status
 from gate.verdict import VERDICTS, decide, disposable_evidence, exit_code_for
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 GATE_TESTS = {
-    "collecting": "tests/host/gates/test_gate_collecting.py",
-    "restart": "tests/host/gates/test_gate_restart.py",
-    "network": "tests/host/gates/test_gate_network.py",
-    "liveness": "tests/host/gates/test_gate_liveness.py",
-    "upload": "tests/host/gates/test_gate_upload.py",
+    "collecting": "tests/gate/gates/test_gate_collecting.py",
+    "restart": "tests/gate/gates/test_gate_restart.py",
+    "network": "tests/gate/gates/test_gate_network.py",
+    "liveness": "tests/gate/gates/test_gate_liveness.py",
+    "upload": "tests/gate/gates/test_gate_upload.py",
 }
 #: The Ansible issue's host-state tests (gate 1), run as they are.
 HOST_STATE_TESTS = "tests/host/test_host_state*.py"
@@ -406,9 +406,6 @@ def main(argv: list[str] | None = None) -> int:
             test_files += sorted(glob.glob(HOST_STATE_TESTS))
         test_files += [GATE_TESTS[g] for g in GATES if g in chosen and g in GATE_TESTS]
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(REPO / "tests" / "support"), env.get("PYTHONPATH")])
-        )
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         cmd = [
             sys.executable,

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test-host`: the Ansible roles against a fresh disposable Debian 12 VPS.
 #
-#   bash tests/support/test_host.sh            # name testhost, ssh port 2230
-#   VPS_NAME=x VPS_PORT=2231 bash tests/support/test_host.sh
+#   bash tests/harness/test_host.sh            # name testhost, ssh port 2230
+#   VPS_NAME=x VPS_PORT=2231 bash tests/harness/test_host.sh
 #
 # Steps: boot a fresh VPS (its /etc/hosts sends the simulator's host names to
 # 127.0.0.1); start the Polymarket simulator and a stand-in rclone remote
@@ -32,7 +32,7 @@ cleanup() {
     step "teardown"
     [[ -n $SIM_PID ]] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null
     [[ -n $REMOTE_PID ]] && kill "$REMOTE_PID" 2>/dev/null && wait "$REMOTE_PID" 2>/dev/null
-    python3 tests/support/vps.py down --name "$NAME"
+    python3 tests/harness/vps.py down --name "$NAME"
     rm -rf "$RUN"
     exit "$rc"
 }
@@ -48,7 +48,7 @@ rsync -a --exclude '__pycache__' --exclude '*.egg-info' --exclude build collecto
     || cp -a collector "$RUN/collector-src"
 
 step "disposable VPS '$NAME' (ssh on 127.0.0.1:$PORT)"
-python3 tests/support/vps.py up --name "$NAME" --port "$PORT" --hosts-entry "127.0.0.1 $SIM_NAMES" >/dev/null
+python3 tests/harness/vps.py up --name "$NAME" --port "$PORT" --hosts-entry "127.0.0.1 $SIM_NAMES" >/dev/null
 
 step "simulator and stand-in remote on 127.0.0.1"
 (cd tests/support && exec "$VENV/bin/python" -m polysim --port 0 --window-seconds 10) \

@@ -30,7 +30,8 @@ from typing import Any
 
 from orderbooks.clock import SystemClock
 from polysim import start_simulator
-from soak_host import (
+
+from harness.soak_host import (
     DROPIN_DIR,
     DROPIN_FLOOR,
     DROPIN_MAIN,
@@ -60,14 +61,14 @@ from soak_host import (
     soak_paths,
     writable_by_unit,
 )
-from soak_report import (
+from harness.soak_report import (
     SoakFolders,
     disk_pressure_facts,
     iso,
     parse_verify_output,
     verify_summary,
 )
-from soak_schedule import INTERVAL_S, plan_schedule, play
+from harness.soak_schedule import INTERVAL_S, plan_schedule, play
 
 FLOOR_MB = 32
 HUGE_FLOOR_MB = 1 << 40

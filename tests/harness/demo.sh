@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local demo without any VPS: start the simulator, collect from it for N seconds
 # into .cache/demo, then verify the files and print their quality.
-#   usage: tests/support/demo.sh [SECONDS]
+#   usage: tests/harness/demo.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 duration="${1:-120}"

@@ -6,10 +6,10 @@ listens on a loopback port of this machine, so Ansible and pytest-testinfra
 reach it over SSH exactly as they reach a VPS. It shares this machine's network
 namespace: a server bound to 127.0.0.1 here is reachable from inside it.
 
-    python3 tests/support/vps.py up --name default --port 2222 \
+    python3 tests/harness/vps.py up --name default --port 2222 \
         --hosts-entry "127.0.0.1 gamma.polysim.test clob.polysim.test"
-    python3 tests/support/vps.py status --name default
-    python3 tests/support/vps.py down --name default
+    python3 tests/harness/vps.py status --name default
+    python3 tests/harness/vps.py down --name default
 
 Files (relative to the repository root):
 
@@ -20,7 +20,7 @@ Files (relative to the repository root):
     .vps/<name>/ssh_config             ``ssh -F .vps/<name>/ssh_config vps-<name>``
 
 Needs root, mmdebstrap, systemd-container, zstd and openssh-client
-(tests/support/install-system-deps.sh). Exit status 0 on success, 1 on failure,
+(tests/harness/install-system-deps.sh). Exit status 0 on success, 1 on failure,
 2 on bad usage.
 """
 
@@ -351,7 +351,7 @@ class Machine:
             *inventory_vars,
         ]
         self.inventory.write_text(
-            "# Written by tests/support/vps.py: a disposable local VPS. Do not edit.\n"
+            "# Written by tests/harness/vps.py: a disposable local VPS. Do not edit.\n"
             "[orderbooks]\n" + self.hostname + " " + " ".join(host_vars) + "\n"
         )
         self.ssh_config.write_text(

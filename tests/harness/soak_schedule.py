@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from orderbooks.clock import Clock
-from soak_verdict import FaultWindow
+
+from harness.soak_verdict import FaultWindow
 
 INTERVAL_S = 1.0
 WARMUP_S = 30.0

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks import paths, plot, quality
-from soak_schedule import EXCLUDE_AFTER_MS, EXCLUDE_BEFORE_MS, INTERVAL_S, exclusion_windows
-from soak_verdict import EXPECTED_CAUSES, FaultWindow, decide
+
+from harness.soak_schedule import EXCLUDE_AFTER_MS, EXCLUDE_BEFORE_MS, INTERVAL_S, exclusion_windows
+from harness.soak_verdict import EXPECTED_CAUSES, FaultWindow, decide
 
 
 @dataclass

@@ -1,0 +1,31 @@
+"""Lists in the docs that name files stay true: the README's documents, the
+architecture's module map, the gate package's module list."""
+
+import re
+from pathlib import Path
+
+import gate
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "collector" / "src" / "orderbooks"
+
+
+def test_readme_links_every_document():
+    readme = (REPO / "README.md").read_text()
+    missing = [p.name for p in sorted((REPO / "docs").iterdir()) if f"(docs/{p.name})" not in readme]
+    assert not missing, f"README.md does not link: {missing}"
+
+
+def test_module_map_names_every_collector_module():
+    architecture = (REPO / "docs" / "architecture.md").read_text()
+    modules = [p.name for p in sorted(PACKAGE.glob("*.py")) if not p.name.startswith("__")]
+    missing = [m for m in modules if f"`{m}`" not in architecture]
+    assert not missing, f"docs/architecture.md's module map lacks: {missing}"
+
+
+def test_gate_module_list_names_existing_modules_only():
+    listed = re.findall(r"^- ``(\w+)``", gate.__doc__ or "", flags=re.MULTILINE)
+    here = Path(gate.__file__).parent
+    assert listed
+    assert [m for m in listed if not (here / f"{m}.py").is_file()] == []
+    assert sorted(listed) == sorted(p.stem for p in here.glob("*.py") if p.stem != "__init__")
