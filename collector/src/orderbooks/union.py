@@ -377,7 +377,8 @@ def _mark_missing_sources(
             )
             if overlaps or not market_seen or own is report:
                 missing.append(source.label)
-        gap["missing_sources"] = missing
+        # No source's own gap overlaps (an edge of the span, under its slack): none had a row there.
+        gap["missing_sources"] = missing or [s.label for s in sources]
 
 
 def render_text(report: dict[str, Any], *, markets: bool = False, max_gaps: int = 20) -> str:
