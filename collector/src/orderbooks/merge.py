@@ -109,7 +109,8 @@ class Merger:
         self.now_ms = now_ms
         self.hosts: dict[str, set[str]] = {s.label: set() for s in self.sources}
         self.token_markets: dict[str, dict[tuple[Any, ...], str]] = {}  # token -> {(outcome, cid): source}
-        self.ts_hashes: dict[tuple[str, str], str] = {}  # (token, timestamp) -> first hash, this + next hour
+        #: (token, timestamp) -> [first hash, hour last seen]: for the hash check, kept two hours
+        self.ts_hashes: dict[tuple[str, str], list[Any]] = {}
         self.result = MergeResult(self.out_dir, self.run_id, [])
         self.run = manifest.new_run_manifest(
             run_id=self.run_id, start_ms=now_ms, host=os.uname().nodename, version=VERSION, run_info={}
@@ -170,7 +171,10 @@ class Merger:
     def _check_conflicts(self, row: dict[str, Any], key: StateKey, obs: dict[str, Any]) -> None:
         token, timestamp = key[0], key[1]
         if timestamp is not None:
-            first = self.ts_hashes.setdefault((token, timestamp), key[2])
+            seen_hour = quality.hour_of(_recv(obs))
+            entry = self.ts_hashes.setdefault((token, timestamp), [key[2], seen_hour])
+            entry[1] = max(entry[1], seen_hour)
+            first = entry[0]
             if first != key[2]:
                 self.result.hash_conflicts += 1
                 self._conflict(
@@ -290,9 +294,8 @@ class Merger:
 
     def _forget_timestamps(self, written_hour_ms: int) -> None:
         """Keep (token, timestamp) pairs for the hash check only while they can still recur:
-        a book timestamp older than the hour before the one just written is dropped."""
-        oldest = written_hour_ms - quality.HOUR_MS
-        for key in [k for k in self.ts_hashes if (_int(k[1]) or oldest) < oldest]:
+        a pair not seen in the hour just written or the next one is dropped."""
+        for key in [k for k, (_, seen) in self.ts_hashes.items() if seen < written_hour_ms]:
             del self.ts_hashes[key]
 
     def finish(self) -> None:
@@ -314,13 +317,6 @@ def _observation_order(sighting: tuple[Any, ...]) -> tuple[int, str]:
 
 def _recv(item: dict[str, Any]) -> int:
     return quality._as_int(item.get("recv_ms")) or 0
-
-
-def _int(text: Any) -> int | None:
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return None
 
 
 def _write_member(fd: int, lines: list[bytes], stats: manifest.RowStats) -> None:
