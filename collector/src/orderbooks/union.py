@@ -340,6 +340,7 @@ def union_of(
         analysis.configured_series.update(info.get("series") or [])
     report = quality.public(analysis.report())
     report["kind"] = UNION_KIND
+    report["interval_source"] = "option" if interval_s else "run_manifest"
     report["data_dir"] = [str(s.data_dir) for s in sources]
     report["union"] = {
         "sources": [s.label for s in sources],
