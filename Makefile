@@ -70,9 +70,8 @@ demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .ca
 # ---------------------------------------------------------------- storage: kill campaign
 .PHONY: kill-campaign
 kill-campaign: N ?= 200
-kill-campaign: MEMBER_CYCLES ?= 0
-kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify (MEMBER_CYCLES=N: per-series layout).
-	$(PY) tests/harness/kill_campaign.py --kills $(N) --member-cycles $(MEMBER_CYCLES) --report reports/kill-campaign-$(N).json
+kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify (MEMBER_CYCLES=0: the one-file-per-hour layout).
+	$(PY) tests/harness/kill_campaign.py --kills $(N) $(if $(MEMBER_CYCLES),--member-cycles $(MEMBER_CYCLES)) --report reports/kill-campaign-$(N).json
 
 # ---------------------------------------------------------------- offload (upload/prune)
 .PHONY: test-offload
@@ -146,12 +145,13 @@ quality: setup ## Data quality of DIR=... (default /var/lib/orderbooks); PLOT=fi
 	$(BIN)/orderbooks quality $(DIR) $(if $(PLOT),--plot $(PLOT))
 
 .PHONY: bench
-bench: setup ## Local benchmarks (about 3 min): write path, collector CPU/RSS, lateness, storage size.
+bench: setup ## Local benchmarks (about 4 min): write path, collector CPU/RSS, lateness, storage size and layout.
 	$(PY) tests/bench/bench_write_path.py --dir $(BENCH_DIR)
 	$(PY) tests/bench/bench_collector.py --data-dir $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_lateness.py $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_storage_size.py --from $(BENCH_DIR)/collector
 	$(PY) tests/bench/bench_storage_size.py
+	$(PY) tests/bench/bench_storage_layout.py
 
 .PHONY: bench-merge
 bench-merge: setup ## Peak RSS and time of `orderbooks merge` and `quality A B C` on 3 hosts' fabricated day (~10 min).

@@ -4,8 +4,9 @@
 
 Reads the members of the data files in DATA_DIR (default: rows written by the
 real writer from fabricated answers, see bench_write_path.py) and compresses
-each member's rows again as one gzip member at levels 1, 3, 6 and 9, as the
-writer does with one flush per cycle. Prints bytes per row, bytes per day for
+each member's rows again as one gzip member at levels 1, 3, 6 and 9 (one
+member per cycle with ``--member-cycles 0``; a series' N cycles in the
+per-series layout). bench_storage_layout.py compares the two layouts. Prints bytes per row, bytes per day for
 TOKENS tokens polled every INTERVAL seconds, and CPU per 1000 rows.
 """
 

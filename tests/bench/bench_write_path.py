@@ -19,6 +19,7 @@ import zlib
 from pathlib import Path
 
 from _common import ROOT, build_rows, cycle_bodies, figure, machine
+from orderbooks import gzmembers
 from orderbooks.clock import SystemClock
 from orderbooks.records import CycleResult
 from orderbooks.writer import SnapshotWriter, _serialize
@@ -29,6 +30,12 @@ def main() -> int:
     parser.add_argument("--cycles", type=int, default=3000)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--level", type=int, default=6)
+    parser.add_argument(
+        "--member-cycles",
+        type=int,
+        default=0,
+        help="writer layout: 0 one member per cycle; N per-series streams",
+    )
     parser.add_argument("--dir", type=Path, default=ROOT / ".cache" / "bench", help="where the writer writes")
     args = parser.parse_args()
 
@@ -44,7 +51,7 @@ def main() -> int:
     #    compress one gzip member, write, fsync).
     writer = SnapshotWriter(
         data_dir, run_id="20260101T000000Z-bench0", clock=SystemClock(), collector_version="bench",
-        host="bench", compress_level=args.level, disk_floor_bytes=0,
+        host="bench", compress_level=args.level, disk_floor_bytes=0, member_cycles=args.member_cycles,
     )  # fmt: skip
     times0, wall0 = os.times(), time.perf_counter()
     for cycle in range(args.cycles):
@@ -70,6 +77,29 @@ def main() -> int:
         compressor.compress(payloads[cycle % len(payloads)])
         compressor.flush(zlib.Z_FINISH)
     cpu_zlib = time.process_time() - cpu0
+    if (
+        args.member_cycles
+    ):  # the bound of the per-series layout: zlib alone, one sync-flushed stream per series
+        per_series = [
+            {
+                s: b"".join(_serialize(r) for r in rows if r["series"] == s)
+                for s in {r["series"] for r in rows}
+            }
+            for rows in (
+                build_rows(bodies[c % len(bodies)], metas, c, 1_778_580_000_000 + c * 1000)
+                for c in range(len(bodies))
+            )
+        ]
+        streams: dict[str, gzmembers.MemberStream] = {}
+        cpu0 = time.process_time()
+        for cycle in range(args.cycles):
+            for series, data in per_series[cycle % len(per_series)].items():
+                stream = streams.setdefault(series, gzmembers.MemberStream(args.level))
+                stream.flush(data)
+                if stream.flushes >= args.member_cycles:
+                    stream.finish()
+                    streams[series] = gzmembers.MemberStream(args.level)
+        cpu_zlib = time.process_time() - cpu0
 
     # 3. the stages alone (no writer), to show where the write path spends its CPU.
     cpu0 = time.process_time()

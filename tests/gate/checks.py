@@ -253,7 +253,8 @@ def stem_run_id(path: str) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
             break
-    return name.split("Z-", 1)[1] if "Z-" in name else name
+    run_id = name.split("Z-", 1)[1] if "Z-" in name else name
+    return run_id.split("-s", 1)[0]  # a per-series file: <run_id>-s<series>
 
 
 def sealed_of(partial_path: str) -> str:

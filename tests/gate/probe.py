@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 import zlib
@@ -28,6 +29,7 @@ import zlib
 DATA_SUFFIX = ".jsonl.gz"
 PARTIAL_SUFFIX = ".jsonl.gz.partial"
 MANIFEST_SUFFIX = ".manifest.json"
+SERIES_FILE_RE = re.compile(r"(Z-\d{8}T\d{6}Z-[0-9a-f]{6})-s[0-9A-Za-z]+$")
 ROW_KEYS = ("schema", "recv_ms", "cycle", "series", "slug", "token_id", "book")
 HOSTS_FILE = "/etc/hosts"
 
@@ -100,8 +102,13 @@ def files(data_dir, with_hash):
     }
 
 
-def complete_members(blob):
-    """Decompressed bytes of each gzip member that reached its end (CRC checked)."""
+def complete_members(blob, flushed_tail=False):
+    """Decompressed bytes of each gzip member that reached its end (CRC checked).
+
+    With *flushed_tail*, also the whole lines of a last member still being
+    written (one stream per series: sync-flushed after every cycle, closed
+    every N cycles), which is where a live partial's newest rows are.
+    """
     out = []
     pos = 0
     while pos < len(blob):
@@ -111,6 +118,8 @@ def complete_members(blob):
         except zlib.error:
             break
         if not decomp.eof:
+            if flushed_tail:
+                out.append(data[: data.rfind(b"\n") + 1])
             break
         out.append(data)
         consumed = len(blob) - pos - len(decomp.unused_data)
@@ -142,6 +151,12 @@ def row_problem(row):
     return None
 
 
+def group_of(path):
+    """``<stem>[-s<series>].jsonl.gz[.partial]`` -> ``<stem>``: the files of one run's hour."""
+    name = path[: -len(PARTIAL_SUFFIX)] if path.endswith(PARTIAL_SUFFIX) else path[: -len(DATA_SUFFIX)]
+    return SERIES_FILE_RE.sub(r"\1", name)
+
+
 def mtime_or_zero(path):
     try:
         return os.path.getmtime(path)
@@ -153,7 +168,12 @@ def rows(data_dir, since_ms, newest_files):
     raw = os.path.join(data_dir, "raw")
     candidates = walk(raw, PARTIAL_SUFFIX) + walk(raw, DATA_SUFFIX)
     candidates.sort(key=mtime_or_zero, reverse=True)
-    chosen = candidates[:newest_files]
+    # N newest files counts a run's hour as one file: its per-series files and its own go together
+    groups = []
+    for path in candidates:
+        if group_of(path) not in groups:
+            groups.append(group_of(path))
+    chosen = [path for path in candidates if group_of(path) in groups[:newest_files]]
     series = {}
     invalid = []
     total = 0
@@ -164,7 +184,7 @@ def rows(data_dir, since_ms, newest_files):
                 blob = handle.read()
         except FileNotFoundError:  # sealed (renamed) since the walk
             continue
-        for member in complete_members(blob):
+        for member in complete_members(blob, flushed_tail=path.endswith(PARTIAL_SUFFIX)):
             for line in member.splitlines():
                 if not line.strip():
                     continue

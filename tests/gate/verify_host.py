@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gate import GATES
+from gate.checks import RCLONE_CONFIG, RELEASE_RCLONE
 from gate.evidence import GateEvidence, trim, utc_iso
 from gate.report import build_manifest, gate_outcomes, validate_manifest, write_report
 from gate.soak import soak_report_status, soak_status
@@ -187,9 +188,9 @@ def host_facts(ev: GateEvidence) -> dict[str, Any]:
         "release": out('basename "$(readlink -f /opt/orderbooks/current)"'),
         "release_revision": out("cat /opt/orderbooks/current/REVISION"),
         "releases": out("ls -1 /opt/orderbooks/releases"),
-        "rclone_version": out("rclone version | head -n 1"),
+        "rclone_version": out(f"{RELEASE_RCLONE} version | head -n 1"),
         "rclone_remotes": out(
-            "runuser -u orderbooks -- rclone --config /etc/orderbooks/rclone/rclone.conf listremotes --long"
+            f"runuser -u orderbooks -- {RELEASE_RCLONE} --config {RCLONE_CONFIG} listremotes --long"
         ),
         "uptime": out("uptime"),
     }

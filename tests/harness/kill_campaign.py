@@ -46,7 +46,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orderbooks import gzmembers, manifest, paths, recovery
+from orderbooks import gzmembers, manifest, paths
 from polysim import start_simulator
 
 ANCHOR_TIMEOUT_S = 120.0  # a generous bound on collector start-up, for a loaded machine
@@ -62,7 +62,7 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
             rows = stats.rows
             if state == "partial" and scan.tail_bytes:
                 # rows of a member cut after sync flushes are flushed rows too: recovery keeps them
-                kept, _used = recovery.salvage_rows(path, scan.good_end)
+                kept, _used = manifest.salvage_rows(path, scan.good_end)
                 rows += kept.count(b"\n")
             entry: dict[str, Any] = {
                 "state": state,
@@ -87,7 +87,7 @@ def flushed_rows(data_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def collector_command(
-    data_dir: Path, sim: Any, interval: float, duration: float | None, member_cycles: int = 0
+    data_dir: Path, sim: Any, interval: float, duration: float | None, member_cycles: int | None = None
 ) -> list[str]:
     command = [
         sys.executable,
@@ -109,7 +109,7 @@ def collector_command(
     ]
     if duration is not None:
         command += ["--duration", str(duration)]
-    if member_cycles:
+    if member_cycles is not None:
         command += ["--member-cycles", str(member_cycles)]
     return command
 
@@ -124,7 +124,7 @@ def run_campaign(
     interval: float = 0.1,
     torn_tail_rate: float = 0.3,
     anchor_rate: float = 0.5,
-    member_cycles: int = 0,
+    member_cycles: int | None = None,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     # a stream of its own: which kills are anchored depends on the seed only, not on
@@ -354,8 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--member-cycles",
         type=int,
-        default=0,
-        help="collector --member-cycles (0: today's layout; N: one sync-flushed stream per series)",
+        default=None,
+        help="collector --member-cycles (default: the collector's; 0: one file per hour)",
     )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the data and logs here")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON summary here")

@@ -6,7 +6,7 @@
 #
 # Steps: boot a fresh VPS (its /etc/hosts sends the simulator's host names to
 # 127.0.0.1); start the Polymarket simulator and a stand-in rclone remote
-# (`rclone serve webdav`) on 127.0.0.1 of this machine; run site.yml twice
+# (`rclone serve webdav`, no hashes) on 127.0.0.1 of this machine; run site.yml twice
 # (the second run must report changed=0); run the host-state tests and the
 # deploy/rollback test; tear everything down (also on failure: trap).
 # Prints the timings of both site.yml runs. Exit 0 only when every step passed.
@@ -103,5 +103,27 @@ step "host-state, liveness and deploy/rollback tests"
 ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json ORDERBOOKS_HOST_SIM_CONTROL=$SIM_CONTROL "$VENV/bin/pytest" -p no:cacheprovider -v \
     --hosts="ansible://orderbooks" --ansible-inventory="$INVENTORY" \
     tests/host/test_host_state.py tests/host/test_liveness.py tests/host/test_deploy_rollback.py
+
+# The stand-in remote is webdav with vendor=other: it lists no hashes, so the
+# gate's upload check can pass only by downloading and hashing, as upload does.
+step "the gate's upload check against a remote without hashes (verified by download)"
+"$VENV/bin/pytest" -p gate.plugin -p no:cacheprovider -v \
+    --hosts="ansible://orderbooks" --ansible-inventory="$INVENTORY" \
+    --gate-evidence "$RUN/gate-upload.evidence.json" tests/gate/gates/test_gate_upload.py
+"$VENV/bin/python" - "$RUN/gate-upload.evidence.json" <<'PY'
+import json, sys
+def find(node):
+    if isinstance(node, dict):
+        if "remote_hashes_compared" in node:
+            yield node["remote_hashes_compared"]
+        for value in node.values():
+            yield from find(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from find(value)
+compared = [c for found in find(json.load(open(sys.argv[1]))) for c in found.values()]
+assert compared and all(c["method"] == "download" for c in compared), compared
+print(f"gate upload check: {len(compared)} files verified by download")
+PY
 
 "$VENV/bin/python" -c 'import sys; t0, t1, t2 = map(float, sys.argv[1:]); print(f"\ntest-host: PASS (site.yml cold {t1 - t0:.1f} s, second run {t2 - t1:.1f} s, changed=0)")' "$t0" "$t1" "$t2"

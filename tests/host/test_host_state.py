@@ -163,8 +163,8 @@ def test_collector_sandbox_cannot_open_the_rclone_config(host):
         inside = host.run(
             "nsenter --target %s --mount --setuid %s --setgid %s -- head -c 1 %s",
             pid,
-            host.user(USER).uid,
-            host.user(USER).gid,
+            str(host.user(USER).uid),
+            str(host.user(USER).gid),
             conf,
         )
     assert outside.rc == 0, f"the service user cannot read {conf} at all: {outside.stderr}"

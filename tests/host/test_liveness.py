@@ -213,6 +213,20 @@ def test_cutover_with_a_bad_value_fails_and_the_collector_keeps_running(host, he
     assert "banana" not in environ
 
 
+def test_cutover_whose_collector_cannot_start_fails_with_the_journal_tail(host, healthy_collector, request):
+    """A value check-config accepts but the host refuses (an unwritable data folder):
+    the restart handler's readiness check fails the play and shows the journal."""
+    bad = json.dumps({"orderbooks_collector_extra_env": {"data_dir": "/proc/orderbooks-liveness-test"}})
+    try:
+        result = ansible_playbook(request, "-e", bad)
+        assert result.returncode != 0, "site.yml passed with a collector that cannot start"
+        assert "after its restart" in result.stdout and "Journal tail" in result.stdout, result.stdout[-3000:]
+        assert "is not writable" in result.stdout, "the journal tail does not show the collector's error"
+    finally:
+        restored = ansible_playbook(request)
+    assert restored.returncode == 0, restored.stdout[-3000:]
+
+
 def ansible_playbook(request, *args: str) -> subprocess.CompletedProcess[str]:
     inventory = request.config.getoption("ansible_inventory")
     extra = os.environ.get("ORDERBOOKS_HOST_EXTRA_VARS")

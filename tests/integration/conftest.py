@@ -124,6 +124,7 @@ FAULT_CLASSES = {
     "reset": {"reset", "connect"},
     "truncate": {"bad_json", "reset"},
     "html": {"html_body"},
+    "blocked": {"blocked"},  # an HTML 403: a blocked address
     # A drifted 404 (GET /book of a token without a book) is still a 404: recorded as such.
     "drift": {"schema_drift", "book_closed", "missing_book"},
 }

@@ -33,18 +33,11 @@ def check_rows_against_sim(sim, rows):
         assert row["book"]["asset_id"] == row["token_id"]
 
 
-def test_rollover_rows_for_every_open_window(sim, collect):
-    run = collect(sim, "--interval", "0.5", "--duration", "14", "--series", "10684,10192")
-    assert run.wait(timeout=60) == ExitCode.OK, run.stderr
-    rows = run.rows()
-    assert rows
-    assert set(ROW_KEYS) == set(rows[0])
-    check_rows_against_sim(sim, rows)
-    # Every 10-second window of series 10684 that was open for a whole second inside the run has rows,
-    # from its first cycle after the start: rollover on time, without waiting for a refresh.
+def check_windows_on_time(sim, rows, series, on_time_ms=1_500):
+    """Every window of *series* open a whole second inside the run has rows of both tokens, the first
+    within *on_time_ms* of its start (or of the run's first row); returns how many windows were seen."""
     first, last = min(r["recv_ms"] for r in rows), max(r["recv_ms"] for r in rows)
-    windows = [m for m in sim.markets_between(first, last) if m["series"] == "10684"]
-    assert len(windows) >= 2
+    windows = [m for m in sim.markets_between(first, last) if m["series"] in series]
     for m in windows:
         if m["end_ms"] - 1_000 < first or m["start_ms"] + 1_000 > last:
             continue
@@ -56,8 +49,32 @@ def test_rollover_rows_for_every_open_window(sim, collect):
         assert {r["token_id"] for r in in_window} == set(m["tokens"]), m["slug"]
         # A window already open when the run began is due from the run's first cycle.
         polled_from = max(m["start_ms"], first)
-        assert min(r["recv_ms"] for r in in_window) - polled_from < 1_500, m["slug"]
-    # Discovery ran once at the start: rollover did not depend on refreshes (default 60 s).
+        assert min(r["recv_ms"] for r in in_window) - polled_from < on_time_ms, m["slug"]
+    return len(windows)
+
+
+def test_rollover_rows_for_every_open_window(sim, collect):
+    run = collect(
+        sim,
+        "--interval",
+        "0.5",
+        "--duration",
+        "14",
+        "--series",
+        "10684,10192",
+        "--prestart-refresh-seconds",
+        "0",
+    )
+    assert run.wait(timeout=60) == ExitCode.OK, run.stderr
+    rows = run.rows()
+    assert rows
+    assert set(ROW_KEYS) == set(rows[0])
+    check_rows_against_sim(sim, rows)
+    # Every 10-second window of series 10684 that was open for a whole second inside the run has rows,
+    # from its first cycle after the start: rollover on time, without waiting for a refresh.
+    assert check_windows_on_time(sim, rows, ("10684",)) >= 2
+    # Discovery ran once at the start (no pre-start refreshes asked for): rollover did not depend on
+    # refreshes (default 60 s).
     assert sum(1 for e in run.logs() if e["event"] == "discovery_refreshed") == 2
     manifests = run.manifests()
     assert manifests and sum(m["rows"] for m in manifests) == len(rows)

@@ -58,16 +58,28 @@ def test_upload_verifies_records_and_is_idempotent(data_dir, tmp_path):
     assert partial.exists() and quarantined.exists()
 
 
-def test_existing_different_remote_file_is_a_mismatch_and_never_overwritten(data_dir, tmp_path, capsys):
+def corrupt(blob: bytes) -> bytes:
+    """Same size, different bytes."""
+    changed = bytearray(blob)
+    changed[100] ^= 0xFF
+    return bytes(changed)
+
+
+def _good_and_impostor(data_dir, tmp_path, impostor_of):
+    """A good sealed file, and a bad one whose remote name already holds impostor_of(its bytes)."""
     good = make_sealed(data_dir, OLD, seed=1)
     bad = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)
     config = write_config(tmp_path / "rclone.conf")
     remote_root = tmp_path / "remote"
     impostor = remote_root / bad.rel_data
     impostor.parent.mkdir(parents=True)
-    corrupted = bytearray(bad.data.read_bytes())
-    corrupted[100] ^= 0xFF  # same size, different bytes
-    impostor.write_bytes(bytes(corrupted))
+    impostor.write_bytes(impostor_of(bad.data.read_bytes()))
+    return good, bad, config, remote_root, impostor
+
+
+def test_existing_different_remote_file_is_a_mismatch_and_never_overwritten(data_dir, tmp_path, capsys):
+    good, bad, config, remote_root, impostor = _good_and_impostor(data_dir, tmp_path, corrupt)
+    corrupted = impostor.read_bytes()
     capsys.readouterr()
     assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
     out = capsys.readouterr().out
@@ -159,13 +171,7 @@ def test_after_a_change_of_remote_nothing_is_pruned_until_the_new_remote_holds_v
 
 
 def test_a_failed_upload_still_lets_prune_delete_only_verified_files(data_dir, tmp_path):
-    good = make_sealed(data_dir, OLD, seed=1)
-    bad = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)
-    config = write_config(tmp_path / "rclone.conf")
-    remote_root = tmp_path / "remote"
-    impostor = remote_root / bad.rel_data
-    impostor.parent.mkdir(parents=True)
-    impostor.write_bytes(b"x" * bad.bytes)
+    good, bad, config, remote_root, _ = _good_and_impostor(data_dir, tmp_path, lambda b: b"x" * len(b))
     assert upload(data_dir, f"stand:{remote_root}", config) == ExitCode.FAILED
     run = orjson.loads((data_dir / "uploads" / "last-upload.json").read_bytes())
     assert run["result"] == "failed" and run["totals"]["mismatch"] == 1

@@ -161,3 +161,43 @@ def test_validate_book():
     assert validate_book(book("1", timestamp=1), "1") == ["timestamp is int, expected string"]
     assert validate_book(book("1", bids={}), "1") == ["bids is dict, expected a list"]
     assert validate_book(book("1", bids=[], asks=[]), "1") == []  # empty sides are legal near resolution
+
+
+def test_a_refused_batch_is_bisected_to_the_bad_token_not_fetched_one_by_one():
+    bad = "52"
+
+    def handler(request):
+        assert request.method == "POST", "no GET /book per token"
+        wanted = [i["token_id"] for i in orjson.loads(request.content)]
+        if bad in wanted:
+            return httpx.Response(400, json={"error": "Invalid payload"})
+        return httpx.Response(200, json=[book(t) for t in wanted])
+
+    f, clock = fetcher(handler, chunk=50)
+    tokens = tracked([market(i) for i in range(1, 9)])  # 16 tokens, one bad
+    out = f.fetch(tokens, cycle=0, deadline=clock.monotonic() + 5)
+    assert sorted(r["token_id"] for r in out.rows) == sorted(t.token_id for t in tokens if t.token_id != bad)
+    refused = [x for x in out.failures if x.error == "missing_book"]
+    assert [(x.token_id, x.endpoint) for x in refused] == [(bad, "POST /books")]
+    assert out.requests <= 2 * 4 + 1  # about 2 log2(16) requests, not 16
+
+
+def test_404_before_the_window_starts_is_not_open_yet_not_a_failure():
+    ex = Exchange(have=set(), single={"11": httpx.Response(404, json={"error": "No orderbook exists"})})
+    f, clock = fetcher(ex)
+    soon = Market("10684", "m1", "0xc1", "s", "e", NOW + 5_000, NOW + 300_000, (("11", "Up"), ("12", "Down")))
+    out = f.fetch(tracked([soon]), cycle=0, deadline=clock.monotonic() + 1)
+    assert [r.method for r in ex.requests] == ["POST"]  # left out before the start: no GET
+    assert out.failures == [] and out.rows == [] and out.closed_tokens == []
+
+
+def test_a_prelisted_book_is_not_requested_before_its_window_and_a_404_while_disabled_is_no_failure():
+    ex = Exchange(have=set(), single={"11": httpx.Response(404, json={"error": "No orderbook exists"})})
+    f, clock = fetcher(ex)
+    tokens = (("11", "Up"), ("12", "Down"))
+    later = Market("10684", "m1", "0xc1", "s", "e", NOW + 5_000, NOW + 300_000, tokens, book_enabled=False)
+    assert f.fetch(tracked([later]), cycle=0, deadline=clock.monotonic() + 1).requests == 0
+    assert ex.requests == []
+    started = Market("10684", "m1", "0xc1", "s", "e", NOW - 1, NOW + 300_000, tokens, book_enabled=False)
+    out = f.fetch(tracked([started]), cycle=1, deadline=clock.monotonic() + 1)
+    assert out.failures == [] and [r["token_id"] for r in out.rows] == ["12"]

@@ -40,22 +40,38 @@ def ev(series, k, length=WIN, closed=False):
 
 
 class Gamma:
-    """Lists windows of series 10684 from k0 on; can fail; records params."""
+    """Lists windows of series 10684 from k0 on, on /events/keyset (or /events); can fail; records params."""
 
     def __init__(self, clock, count=8, extra=()):
         self.clock = clock
         self.count = count
         self.extra = list(extra)
         self.fail = False
+        self.keyset = True  # False: /events/keyset answers 404 (not served)
+        self.ignore_series = False
         self.params = []
+        self.paths = []
 
     def __call__(self, request):
         self.params.append(dict(request.url.params))
+        self.paths.append(request.url.path)
         if self.fail:
             return httpx.Response(503)
         now_k = self.clock.wall_ms() // WIN
         events = [ev("10684", k) for k in range(now_k - 1, now_k - 1 + self.count)] + self.extra
-        off, lim = int(request.url.params["offset"]), int(request.url.params["limit"])
+        if self.ignore_series:
+            events = [ev("99001", k) for k in range(now_k, now_k + 3)]
+        lim = int(request.url.params["limit"])
+        if request.url.path == "/events/keyset":
+            if not self.keyset:
+                return httpx.Response(404, json={"error": "not found"})
+            cursor = request.url.params.get("after_cursor")
+            off = int(cursor.removeprefix("opaque-")) if cursor else 0
+            body = {"events": events[off : off + lim]}
+            if off + lim < len(events):
+                body["next_cursor"] = f"opaque-{off + lim}"
+            return httpx.Response(200, json=body)
+        off = int(request.url.params.get("offset", "0"))
         return httpx.Response(200, json=events[off : off + lim])
 
 
@@ -77,15 +93,86 @@ def test_query_uses_the_documented_parameters():
         "order": "endDate",
         "ascending": "true",
         "limit": str(PAGE_SIZE),
-        "offset": "0",
+        "end_date_min": iso(clock.wall_ms() // 1000 * 1000 - 3_000),
     }
+    assert gamma.paths == ["/events/keyset"]
 
 
-def test_paginates_until_a_short_page(monkeypatch):
+def test_follows_the_opaque_cursor_until_the_last_page(monkeypatch):
+    monkeypatch.setattr("orderbooks.discovery.HORIZON_SECONDS", 10**9)
+    d, gamma, clock = make(count=2 * PAGE_SIZE + 5)
+    d.refresh_due(clock.monotonic() + 5)
+    assert [p.get("after_cursor") for p in gamma.params] == [
+        None,
+        f"opaque-{PAGE_SIZE}",
+        f"opaque-{2 * PAGE_SIZE}",
+    ]
+    assert "offset" not in str(gamma.params)
+    assert len(d.known) == 2 * PAGE_SIZE + 5
+
+
+def test_falls_back_to_plain_events_without_offset_on_the_first_page(monkeypatch):
     monkeypatch.setattr("orderbooks.discovery.HORIZON_SECONDS", 10**9)
     d, gamma, clock = make(count=PAGE_SIZE + 5)
+    gamma.keyset = False
+    failures = d.refresh_due(clock.monotonic() + 5)
+    assert gamma.paths == ["/events/keyset", "/events", "/events"]
+    assert [p.get("offset") for p in gamma.params[1:]] == [None, str(PAGE_SIZE)]
+    notice = [f for f in failures if f.error == "discovery"]
+    assert len(notice) == 1 and "falling back" in notice[0].message and notice[0].series == "10684"
+    assert len(d.known) == PAGE_SIZE + 5
+    clock.advance(60)
     d.refresh_due(clock.monotonic() + 5)
-    assert [p["offset"] for p in gamma.params] == ["0", str(PAGE_SIZE)]
+    assert gamma.paths[3:] == ["/events", "/events"]  # keyset is not asked again
+
+
+def test_an_answer_without_the_series_is_a_blind_discovery_failure():
+    d, gamma, clock = make()
+    d.refresh_due(clock.monotonic() + 5)
+    known = dict(d.known)
+    gamma.ignore_series = True
+    clock.advance(60)
+    failures = d.refresh_due(clock.monotonic() + 5, cycle=3)
+    assert [f.error for f in failures] == ["discovery"]
+    assert failures[0].series == "10684" and "none of series 10684" in failures[0].message
+    assert d.known == known  # the known windows are kept and polled
+
+
+def test_a_series_without_an_open_window_where_its_recurrence_says_one_exists_is_a_failure():
+    d, gamma, clock = make()
+    future = [ev("10684", (T0 // WIN) + 50 + i) for i in range(2)]
+    for e in future:
+        e["series"][0]["recurrence"] = "5m"  # 300 s windows; none open now
+    gamma.count = 0
+    gamma.extra = future
+    failures = d.refresh_due(clock.monotonic() + 5)
+    assert [f.error for f in failures] == ["discovery"] and "no open window" in failures[0].message
+
+
+def test_window_start_falls_back_to_start_time_then_end_minus_recurrence():
+    from orderbooks.gamma import parse_events
+
+    a, b = ev("10684", 5), ev("10684", 6)
+    del a["markets"][0]["eventStartTime"]
+    a["startTime"] = iso(5 * WIN)
+    del b["markets"][0]["eventStartTime"]
+    b["series"][0]["recurrence"] = "5m"
+    b["markets"][0]["endDate"] = iso(6 * WIN + 300_000)
+    b["markets"][0]["enableOrderBook"] = False
+    markets, skipped = parse_events([a, b], "10684")
+    assert not skipped
+    assert [(m.start_ms, m.start_source) for m in markets] == [
+        (5 * WIN, "startTime"),
+        (6 * WIN, "endDate - recurrence"),
+    ]
+    assert [m.book_enabled for m in markets] == [True, False]  # pre-listed: kept, not dropped
+
+
+def test_a_refresh_is_due_just_before_the_next_window_starts():
+    d, _, clock = make(prestart_refresh_seconds=2)
+    d.refresh_due(clock.monotonic() + 5)
+    # now is 2 s into window k; window k + 1 starts in 8 s: refresh at 6 s, not after 60 s.
+    assert d.next_refresh["10684"] - clock.monotonic() == 6
 
 
 def test_stops_paging_beyond_the_horizon():

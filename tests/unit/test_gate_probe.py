@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import zlib
 
 import pytest
 from gate import probe
@@ -46,7 +47,7 @@ def data_dir(tmp_path):
     partial = hour / "orderbooks-2026-11-21T10Z-b.jsonl.gz.partial"
     whole = _member([_row(recv_ms=2000), _row(series="10192", recv_ms=2100)])
     bad = _member([_row(recv_ms=2200, book_errors=["asks not a list"])])
-    torn = _member([_row(recv_ms=9999)])[:-6]  # a member cut before its trailer
+    torn = _member([_row(recv_ms=9999)])[:20]  # a member cut before any whole line
     partial.write_bytes(whole + bad + torn)
     (hour / "orphan.manifest.json").write_text("{}")
     return tmp_path
@@ -70,6 +71,22 @@ def test_rows_reads_only_complete_members_and_flags_invalid_rows(data_dir):
     assert found["series"]["10684"]["last_recv_ms"] == 2000
     assert found["newest_recv_ms"] == 2100
     assert [i["problem"] for i in found["invalid"]] == ["book_errors: asks not a list"]
+
+
+def test_rows_of_a_live_per_series_partial_include_its_sync_flushed_member(tmp_path):
+    hour = tmp_path / "raw" / "2026-11-21" / "10"
+    hour.mkdir(parents=True)
+    stream = zlib.compressobj(6, zlib.DEFLATED, 31)
+    flushed = b""
+    for recv in (1000, 2000, 3000):  # three cycles, each behind a Z_SYNC_FLUSH, member not closed
+        line = json.dumps(_row(series="41", recv_ms=recv)).encode() + b"\n"
+        flushed += stream.compress(line) + stream.flush(zlib.Z_SYNC_FLUSH)
+    run = "20261121T100000Z-abcdef"
+    (hour / f"orderbooks-2026-11-21T10Z-{run}-s41.jsonl.gz.partial").write_bytes(flushed)
+    (hour / f"orderbooks-2026-11-21T10Z-{run}-s10684.jsonl.gz.partial").write_bytes(_member([_row()]))
+    found = probe.rows(str(tmp_path), since_ms=0, newest_files=1)  # one run's hour: both series files
+    assert found["rows"] == 4 and found["newest_recv_ms"] == 3000
+    assert set(found["series"]) == {"41", "10684"} and len(found["files"]) == 2
 
 
 @pytest.mark.parametrize(

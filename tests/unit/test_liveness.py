@@ -212,6 +212,13 @@ def test_offload_lag_and_upload_auth_from_manifests_and_the_ledger(tmp_path):
     ledger = tmp_path / "uploads" / "ledger.jsonl"
     ledger.parent.mkdir()
     lines = [
+        {"action": "upload", "outcome": "verified", "path": "raw/2023-11-14/21/f2.jsonl.gz", "md5": "b" * 32},
+        {
+            "action": "prune",
+            "outcome": "remote_lost",
+            "path": "raw/2023-11-14/21/f2.jsonl.gz",
+            "md5": "b" * 32,
+        },
         {"action": "upload", "outcome": "verified", "path": "raw/2023-11-14/21/f1.jsonl.gz", "md5": "a" * 32},
         {
             "action": "upload",
@@ -337,3 +344,17 @@ def test_check_config_unreadable_file_is_environment_error(tmp_path):
     from orderbooks.cli import main
 
     assert main(["check-config", str(Path(tmp_path) / "missing.env")], environ={}) == 3
+
+
+def test_status_command_exit_codes_and_json(tmp_path, capsys):
+    from orderbooks.cli import main
+
+    assert main(["status", str(tmp_path / "missing")], environ={}) == 3
+    capsys.readouterr()
+    assert main(["status", str(tmp_path), "--json"], environ={}) == 1
+    report = orjson.loads(capsys.readouterr().out)
+    assert report["healthy"] is False
+    assert "no_rows" in {a["name"] for a in report["alarms"]}
+    assert set(report["alarms"][0]) == {"name", "since", "detail"}
+    assert main(["status", str(tmp_path)], environ={}) == 1
+    assert capsys.readouterr().out.startswith("ALARM")

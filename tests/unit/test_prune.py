@@ -269,3 +269,18 @@ def test_remote_that_cannot_be_listed_prunes_nothing(tmp_path):
     report = pruner(tmp_path, remote="nosuchremote:x").run()
     assert report.deleted == [] and report.remote_error
     assert all_files(tmp_path) == before
+
+
+def test_same_name_duplicate_with_other_hashes_is_a_mismatch_never_a_pass():
+    """Drive allows two files under one name; the listing's parsed objects decide (no rclone call)."""
+    from orderbooks.prune import RemoteCheck
+    from orderbooks.rclone import RemoteObject
+
+    good = RemoteObject(10, {"md5": "a" * 32, "sha256": "b" * 64})
+    other = RemoteObject(10, {"md5": "c" * 32})
+    check = RemoteCheck(None, "gdrive:orderbooks")
+    check._tree = {"raw/x": [good, other], "raw/y": [good, good]}
+    outcome, detail = check.confirm("raw/x", 10, "a" * 32, "b" * 64)
+    assert outcome == "remote_mismatch" and "2 files with this name" in detail
+    assert check.confirm("raw/y", 10, "a" * 32, "b" * 64)[0] == ""
+    assert check.confirm("raw/z", 10, "a" * 32, "b" * 64)[0] == "remote_lost"

@@ -60,3 +60,10 @@ def test_find_binary(tmp_path):
     plain.write_text("")
     assert find_binary(str(plain)) is None
     assert find_binary(rclone_binary()) == rclone_binary()
+
+
+def test_an_empty_hash_in_a_listing_is_no_hash():
+    from orderbooks.rclone import _object
+
+    obj = _object({"Path": "x", "Size": 3, "Hashes": {"md5": "", "SHA256": "AB"}})
+    assert obj.hashes == {"sha256": "ab"}  # no md5 -> upload and prune download and hash instead

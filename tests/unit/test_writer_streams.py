@@ -80,6 +80,10 @@ def test_each_series_gets_its_own_plain_gzip_file_with_members_every_n_cycles(tm
         assert man["rows"] == 10 and man["members"] == 2 and man["bytes"] == path.stat().st_size
         assert gzmembers.scan(path).clean
     assert paths.STEM_RE.match(paths.stem_of(series_file(tmp_path, "10684")))["series"] == "10684"
+    [own] = [p for p in paths.iter_files(tmp_path, paths.DATA_SUFFIX) if "-s" not in paths.stem_of(p)]
+    assert gzip.decompress(own.read_bytes()) == b""  # valid gzip, so `zcat hour/*.jsonl.gz` reads the hour
+    own_manifest = json.loads(paths.manifest_path_for(own).read_text())
+    assert own_manifest["rows"] == 0 and own_manifest["cycles_ok"] == 5
     summary = verify_data_dir(tmp_path, strict=True)
     assert summary["ok"], summary["problems"]
     assert summary["counts"]["rows"] == len(written)

@@ -1,9 +1,16 @@
 """Fetch the books of the tracked tokens and turn them into rows.
 
-One ``POST /books`` per chunk of tokens (``books_chunk_size``). A token missing
-from the batch answer (or whose chunk failed) is fetched with ``GET /book``;
-a 404 there is ``book_closed`` (the caller stops polling the token), any other
-failure is ``missing_book``. Books are kept exactly as the exchange sent them;
+One ``POST /books`` per chunk of tokens (``books_chunk_size``). A batch the
+CLOB refuses for its content (4xx other than 403/404/408/425/429, or 500) is
+split in halves, again and again, until the token that poisons it is alone:
+that token is ``missing_book`` and the others get their rows, in about
+2·log2(n) requests instead of one ``GET /book`` per token. A token missing
+from a good answer after its window started (or whose chunk failed in
+transit) is fetched with ``GET /book``; a 404 there is ``book_closed`` after
+the window's end (the caller stops polling the token), "not open yet" before
+its start or while Gamma says ``enableOrderBook: false`` (no failure), else
+``missing_book``. A pre-listed token (``enableOrderBook: false``) is not
+requested before its window starts. Books are kept exactly as the exchange sent them;
 a book whose shape is off is still written, with ``book_errors``, and the
 problem is a ``schema_drift`` failure.
 """
@@ -13,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderbooks.client import ApiClient
+from orderbooks.client import NOT_OPEN, ApiClient
 from orderbooks.clock import Clock
 from orderbooks.discovery import TrackedToken
 from orderbooks.logs import Logger, get_logger
@@ -85,6 +92,32 @@ class BooksOutcome:
     requests: int = 0
 
 
+@dataclass
+class _Batch:
+    """The state of one cycle's ``POST /books`` calls."""
+
+    by_token: dict[str, TrackedToken]
+    cycle: int
+    deadline: float
+    out: BooksOutcome
+    answered: dict[str, tuple[Any, int, int]] = field(default_factory=dict)  # token -> (book, recv, latency)
+    omitted: set[str] = field(default_factory=set)  # left out of a good answer
+    refused: set[str] = field(default_factory=set)  # a batch of this token alone was refused
+
+
+#: Statuses that refuse a batch for its content (a bad token), not for load: bisect.
+_NOT_CONTENT = (403, 404, 408, 425, 429)
+
+
+def refused(status: int | None) -> bool:
+    """Whether a failed ``POST /books`` refused the batch itself (4xx, 500), not failed in transit."""
+    return status is not None and (status == 500 or (400 <= status < 500 and status not in _NOT_CONTENT))
+
+
+def _waiting(tracked: TrackedToken, now_ms: int) -> bool:
+    return not tracked.market.book_enabled and now_ms < tracked.market.start_ms
+
+
 class BookFetcher:
     def __init__(
         self, client: ApiClient, clock: Clock, chunk_size: int = 50, log: Logger | None = None
@@ -99,92 +132,137 @@ class BookFetcher:
     def fetch(self, tokens: list[TrackedToken], *, cycle: int, deadline: float) -> BooksOutcome:
         out = BooksOutcome()
         by_token = {t.token_id: t for t in tokens}
-        answered: dict[str, tuple[Any, int, int]] = {}  # token -> (book, recv_ms, latency_ms)
-        source: dict[str, str] = {}  # token -> endpoint its book came from
-        order = list(by_token)
+        now_ms = self.clock.wall_ms()
+        # A pre-listed book (enableOrderBook false) is not asked for before its window starts.
+        order = [t for t, tracked in by_token.items() if not _waiting(tracked, now_ms)]
+        batch = _Batch(by_token, cycle, deadline, out)
         for start in range(0, len(order), self.chunk_size):
-            chunk = order[start : start + self.chunk_size]
-            result = self.client.post_json(
-                "clob", "/books", body=[{"token_id": t} for t in chunk], deadline=deadline, cycle=cycle
-            )
-            out.requests += result.attempts
-            out.failures.extend(result.failures)
-            if not result.ok:
-                continue
-            if not isinstance(result.data, list):
-                out.failures.append(
-                    self._record(
-                        cycle,
-                        "schema_drift",
-                        "POST /books",
-                        f"answer is {type(result.data).__name__}, expected a list",
-                    )
-                )
-                continue
-            wanted = set(chunk)
-            for index, book in enumerate(result.data):
-                asset_id = book.get("asset_id") if isinstance(book, dict) else None
-                if isinstance(asset_id, str) and asset_id in wanted and asset_id not in answered:
-                    answered[asset_id] = (book, result.recv_ms, result.latency_ms)
-                    source[asset_id] = "POST /books"
-                else:
-                    out.failures.append(
-                        self._record(
-                            cycle,
-                            "schema_drift",
-                            "POST /books",
-                            f"item {index} has asset_id {str(asset_id)[:24]!r}, "
-                            "not a requested token; not attributed",
-                        )
-                    )
+            self._post(order[start : start + self.chunk_size], batch)
         for token_id in order:
             tracked = by_token[token_id]
-            if token_id in answered:
-                book, recv_ms, latency_ms = answered[token_id]
+            if token_id in batch.refused:
+                continue
+            if token_id in batch.answered:
+                book, recv_ms, latency_ms = batch.answered[token_id]
+                endpoint = "POST /books"
             else:
-                # A 404 after the window ended means closed; before, the book may just not exist yet.
-                ended = self.clock.wall_ms() >= tracked.market.end_ms
-                single = self.client.get_json(
-                    "clob",
-                    "/book",
-                    params={"token_id": token_id},
-                    deadline=deadline,
-                    cycle=cycle,
-                    series=tracked.market.series,
-                    token_id=token_id,
-                    not_found_error="book_closed" if ended else "missing_book",
-                )
-                out.requests += single.attempts
-                out.failures.extend(single.failures)
-                if single.error == "book_closed":
-                    out.closed_tokens.append(token_id)
-                    continue
-                if single.error == "missing_book":
-                    continue
-                if not single.ok:
-                    out.failures.append(
-                        self._record(
-                            cycle,
-                            "missing_book",
-                            "GET /book",
-                            f"no book this cycle: {single.error}: {single.message}",
-                            tracked=tracked,
-                            status=single.status,
-                        )
-                    )
+                if token_id in batch.omitted and self.clock.wall_ms() < tracked.market.start_ms:
+                    continue  # left out of a good answer before its window: not open yet
+                single = self._get_one(tracked, cycle, deadline, out)
+                if single is None:
                     continue
                 book, recv_ms, latency_ms = single.data, single.recv_ms, single.latency_ms
-                source[token_id] = "GET /book"
+                endpoint = "GET /book"
             errors = validate_book(book, token_id)
             if errors:
                 out.failures.append(
-                    self._record(cycle, "schema_drift", source[token_id], "; ".join(errors), tracked=tracked)
+                    self._record(cycle, "schema_drift", endpoint, "; ".join(errors), tracked=tracked)
                 )
                 self.log.warning("book_schema_drift", cycle=cycle, token_id=token_id, errors=errors)
             out.rows.append(
                 build_row(tracked, book, cycle=cycle, recv_ms=recv_ms, latency_ms=latency_ms, errors=errors)
             )
         return out
+
+    def _post(self, chunk: list[str], batch: _Batch) -> None:
+        """One ``POST /books``; a refused batch is split in halves until the bad token is alone."""
+        out, cycle = batch.out, batch.cycle
+        result = self.client.post_json(
+            "clob", "/books", body=[{"token_id": t} for t in chunk], deadline=batch.deadline, cycle=cycle
+        )
+        out.requests += result.attempts
+        out.failures.extend(result.failures)
+        if not result.ok:
+            if not refused(result.status):
+                return  # transient: these tokens fall back to GET /book
+            if len(chunk) > 1:
+                half = len(chunk) // 2
+                self.log.info("books_batch_bisected", cycle=cycle, tokens=len(chunk), status=result.status)
+                self._post(chunk[:half], batch)
+                self._post(chunk[half:], batch)
+                return
+            token_id = chunk[0]
+            batch.refused.add(token_id)
+            out.failures.append(
+                self._record(
+                    cycle,
+                    "missing_book",
+                    "POST /books",
+                    f"the batch is refused for this token alone: HTTP {result.status}: {result.message}",
+                    tracked=batch.by_token[token_id],
+                    status=result.status,
+                )
+            )
+            self.log.warning("books_token_refused", cycle=cycle, token_id=token_id, status=result.status)
+            return
+        if not isinstance(result.data, list):
+            out.failures.append(
+                self._record(
+                    cycle,
+                    "schema_drift",
+                    "POST /books",
+                    f"answer is {type(result.data).__name__}, expected a list",
+                )
+            )
+            return
+        wanted = set(chunk)
+        for index, book in enumerate(result.data):
+            asset_id = book.get("asset_id") if isinstance(book, dict) else None
+            if isinstance(asset_id, str) and asset_id in wanted and asset_id not in batch.answered:
+                batch.answered[asset_id] = (book, result.recv_ms, result.latency_ms)
+            else:
+                out.failures.append(
+                    self._record(
+                        cycle,
+                        "schema_drift",
+                        "POST /books",
+                        f"item {index} has asset_id {str(asset_id)[:24]!r}, "
+                        "not a requested token; not attributed",
+                    )
+                )
+        batch.omitted.update(wanted - batch.answered.keys())
+
+    def _get_one(self, tracked: TrackedToken, cycle: int, deadline: float, out: BooksOutcome) -> Any:
+        """``GET /book`` for a token the batch did not answer; None when there is no book this cycle."""
+        token_id = tracked.token_id
+        # A 404 after the window ended means closed; before, or while Gamma says the book is not
+        # enabled yet, the book is not open yet (no failure).
+        if self.clock.wall_ms() >= tracked.market.end_ms:
+            not_found = "book_closed"
+        elif not tracked.market.book_enabled or self.clock.wall_ms() < tracked.market.start_ms:
+            not_found = NOT_OPEN
+        else:
+            not_found = "missing_book"
+        single = self.client.get_json(
+            "clob",
+            "/book",
+            params={"token_id": token_id},
+            deadline=deadline,
+            cycle=cycle,
+            series=tracked.market.series,
+            token_id=token_id,
+            not_found_error=not_found,
+        )
+        out.requests += single.attempts
+        out.failures.extend(single.failures)
+        if single.error == "book_closed":
+            out.closed_tokens.append(token_id)
+            return None
+        if single.error in ("missing_book", NOT_OPEN):
+            return None
+        if not single.ok:
+            out.failures.append(
+                self._record(
+                    cycle,
+                    "missing_book",
+                    "GET /book",
+                    f"no book this cycle: {single.error}: {single.message}",
+                    tracked=tracked,
+                    status=single.status,
+                )
+            )
+            return None
+        return single
 
     def _record(
         self,

@@ -38,6 +38,10 @@ BACKOFF_CAP_SECONDS = 2.0
 MAX_RETRY_AFTER_SECONDS = 300.0
 
 
+#: ``not_found_error`` for a book that may simply not be open yet: a 404 is then no failure.
+NOT_OPEN = "not_open"
+
+
 class RequestFailed(Exception):
     """One failed attempt, already classified."""
 
@@ -280,7 +284,8 @@ class ApiClient:
                     not_found_error=not_found_error,
                 )
             except RequestFailed as failed:
-                self._record(result, failed, cycle, series, token_id)
+                if failed.error != NOT_OPEN:  # a book not open yet is expected, not a failure
+                    self._record(result, failed, cycle, series, token_id)
                 raise
 
         def hinted_wait(state: RetryCallState) -> float | None:

@@ -165,6 +165,7 @@ class Settings:
     grace_seconds: float = 120.0
     upcoming: int = 1
     discovery_interval: float = 60.0
+    prestart_refresh_seconds: float = 2.0
     books_chunk_size: int = 50
     connect_timeout: float = 3.0
     read_timeout: float = 5.0
@@ -173,7 +174,7 @@ class Settings:
     flush_seconds: float = 0.0
     disk_floor_mb: int = 1024
     compress_level: int = 6
-    member_cycles: int = 0
+    member_cycles: int = 60
     log_level: str = "info"
     budget_fraction: float = 0.5
     max_body_bytes: int = 2 * MIB
@@ -202,6 +203,13 @@ OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     ("--grace-seconds", non_negative_float, 120.0, "S", "keep polling a market S seconds after endDate"),
     ("--upcoming", non_negative_int, 1, "N", "also poll the next N upcoming windows per series"),
     ("--discovery-interval", positive_float, 60.0, "S", "seconds between Gamma discovery refreshes"),
+    (
+        "--prestart-refresh-seconds",
+        non_negative_float,
+        2.0,
+        "S",
+        "also refresh a series S seconds before each tracked window starts (0: off)",
+    ),
     ("--books-chunk-size", positive_int, 50, "N", "token ids per POST /books request"),
     ("--connect-timeout", positive_float, 3.0, "S", "HTTP connect timeout"),
     ("--read-timeout", positive_float, 5.0, "S", "HTTP read timeout (also capped by the cycle deadline)"),
@@ -213,7 +221,7 @@ OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
     (
         "--member-cycles",
         non_negative_int,
-        0,
+        60,
         "N",
         "0: one file per hour, one gzip member per flush; N: one file per series and hour, "
         "a sync flush per cycle, a member closed every N cycles",

@@ -24,14 +24,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from orderbooks.client import ApiClient
 from orderbooks.clock import Clock
 from orderbooks.config import Settings
-from orderbooks.gamma import Market, parse_events, parse_iso_ms
+from orderbooks.gamma import (
+    Market,
+    event_in_series,
+    event_recurrence_ms,
+    parse_events,
+    parse_iso_ms,
+    parse_keyset_page,
+)
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
 
+#: The documented listing (keyset pagination) and the legacy one (offset paging, being retired).
+KEYSET_PATH = "/events/keyset"
+LEGACY_PATH = "/events"
+#: Statuses of ``GET /events/keyset`` that mean it is not served: fall back to ``/events``.
+KEYSET_UNAVAILABLE = (404, 405, 410, 501)
 PAGE_SIZE = 100
 MAX_PAGES = 10
 #: Page on until the listing reaches this far past now (seconds), so the schedule
@@ -42,6 +56,11 @@ HORIZON_SECONDS = 900
 #: the normal refresh interval), so the schedule is back soon after an outage.
 RETRY_FIRST_SECONDS = 1.0
 RETRY_SECONDS = 8.0
+
+
+def iso_utc(ms: int) -> str:
+    """Epoch ms -> ``2026-05-12T11:10:00Z`` (RFC 3339, whole seconds) for ``end_date_min``."""
+    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def retry_seconds(failed_in_a_row: int, interval: float) -> float:
@@ -90,6 +109,10 @@ class Discovery:
         self.next_refresh: dict[str, float] = dict.fromkeys(settings.series, 0.0)
         self.failed_in_a_row: dict[str, int] = dict.fromkeys(settings.series, 0)
         self.last_ok_ms: dict[str, int] = {}  # series -> wall ms of its last successful refresh
+        #: The listing in use: keyset until it answers "not here", then legacy (said once, warning).
+        self.endpoint = KEYSET_PATH
+        #: series -> window length learnt from ``series[].recurrence``.
+        self.recurrence_ms: dict[str, int] = {}
         self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
         # Shared: replaced whole, never mutated.
@@ -115,70 +138,177 @@ class Discovery:
     def refresh_series(
         self, series_id: str, deadline: float, cycle: int | None = None
     ) -> list[FailureRecord]:
-        """Page through ``GET /events`` for one series and merge what it returns."""
+        """Page through the listing of one series (keyset, else plain /events) and merge it."""
         now_ms = self.clock.wall_ms()
+        path = self.endpoint
         failures: list[FailureRecord] = []
         found: list[Market] = []
-        other = 0
+        answered = in_series = 0
+        cursor: str | None = None
         for page in range(MAX_PAGES):
-            params = {
-                "series_id": series_id,
-                "closed": "false",
-                "order": "endDate",
-                "ascending": "true",
-                "limit": PAGE_SIZE,
-                "offset": page * PAGE_SIZE,
-            }
             result = self.client.get_json(
-                "gamma", "/events", params=params, deadline=deadline, cycle=cycle, series=series_id
+                "gamma",
+                path,
+                params=self._params(series_id, now_ms, page, cursor),
+                deadline=deadline,
+                cycle=cycle,
+                series=series_id,
             )
             failures.extend(result.failures)
+            endpoint = f"GET {path}"
             if not result.ok:
-                return failures + self._failed(
-                    series_id, cycle, f"GET /events failed: {result.error}: {result.message}", result.status
-                )
-            try:
-                markets, skipped = parse_events(result.data, series_id)
-            except ValueError as exc:
-                drift = self._record(cycle, "schema_drift", str(exc), series_id, "GET /events")
-                return [*failures, drift, *self._failed(series_id, cycle, f"unusable /events answer: {exc}")]
-            found.extend(markets)
-            for skip in skipped:
-                if skip.reason in ("not in the requested series", "not a BTC up/down event"):
-                    other += 1
-                elif skip.drift:
+                if path == KEYSET_PATH and page == 0 and result.status in KEYSET_UNAVAILABLE:
+                    failures.append(self._fall_back(series_id, cycle, result.status))
+                    return failures + self.refresh_series(series_id, deadline, cycle)
+                if path == LEGACY_PATH and page > 0 and result.status == 422:
                     failures.append(
                         self._record(
                             cycle,
-                            "schema_drift",
-                            f"{skip.slug}: {skip.reason}",
+                            "discovery",
+                            f"offset paging refused (422); listing cut at {answered} events",
                             series_id,
-                            "GET /events",
-                            status=result.status,
+                            endpoint,
+                            status=422,
                         )
                     )
-                    self.log.warning(
-                        "market_schema_drift", series=series_id, slug=skip.slug, reason=skip.reason
-                    )
-                elif (skip.slug, skip.reason) not in self._logged_skips:
-                    self._logged_skips.add((skip.slug, skip.reason))
-                    self.log.warning("market_skipped", series=series_id, slug=skip.slug, reason=skip.reason)
-            if len(result.data) < PAGE_SIZE or self._beyond_horizon(result.data, now_ms):
+                    self.log.warning("discovery_offset_refused", series=series_id, events=answered)
+                    break
+                return failures + self._failed(
+                    series_id, cycle, f"{endpoint} failed: {result.error}: {result.message}", result.status
+                )
+            try:
+                if path == KEYSET_PATH:
+                    events, cursor = parse_keyset_page(result.data)
+                else:
+                    events, cursor = result.data, None
+                markets, skipped = parse_events(events, series_id)
+            except ValueError as exc:
+                drift = self._record(cycle, "schema_drift", str(exc), series_id, endpoint)
+                self.log.warning(
+                    "discovery_schema_drift", series=series_id, endpoint=endpoint, error=str(exc)
+                )
+                return [
+                    *failures,
+                    drift,
+                    *self._failed(series_id, cycle, f"unusable {endpoint} answer: {exc}"),
+                ]
+            answered += len(events)
+            in_series += sum(1 for e in events if isinstance(e, dict) and event_in_series(e, series_id))
+            self._learn_recurrence(series_id, events)
+            found.extend(markets)
+            failures.extend(self._report_skips(series_id, cycle, skipped, result.status, endpoint))
+            if self._beyond_horizon(events, now_ms):
                 break
+            last_page = cursor is None if path == KEYSET_PATH else len(events) < PAGE_SIZE
+            if last_page:
+                break
+        if answered and not in_series:
+            return failures + self._failed(
+                series_id,
+                cycle,
+                f"blind discovery: {answered} events answered, none of series {series_id} "
+                "(is the series filter ignored?)",
+            )
         self._merge(series_id, found, now_ms)
-        self.next_refresh[series_id] = self.clock.monotonic() + self.settings.discovery_interval
         self.failed_in_a_row[series_id] = 0
         self.last_ok_ms[series_id] = self.clock.wall_ms()
+        self.next_refresh[series_id] = self._next_refresh_at(series_id, now_ms)
         if len(self._logged_skips) > 10_000:
             self._logged_skips.clear()
         self.log.info(
             "discovery_refreshed",
             series=series_id,
+            endpoint=path,
             markets=len(found),
-            ignored_events=other,
+            ignored_events=answered - in_series,
             known=len(self.known),
         )
+        missing = self._no_open_window(series_id, now_ms)
+        if missing:
+            failures.append(self._record(cycle, "discovery", missing, series_id, f"GET {path}"))
+            self.log.warning("discovery_no_open_window", series=series_id, message=missing)
         return failures
+
+    def _params(self, series_id: str, now_ms: int, page: int, cursor: str | None) -> dict[str, Any]:
+        grace_ms = round(self.settings.grace_seconds * 1000)
+        params: dict[str, Any] = {
+            "series_id": series_id,
+            "closed": "false",
+            "end_date_min": iso_utc(now_ms - grace_ms),
+            "order": "endDate",
+            "ascending": "true",
+            "limit": PAGE_SIZE,
+        }
+        if cursor is not None:
+            params["after_cursor"] = cursor  # opaque: passed back exactly as received
+        elif page and self.endpoint == LEGACY_PATH:
+            params["offset"] = page * PAGE_SIZE
+        return params
+
+    def _fall_back(self, series_id: str, cycle: int | None, status: int | None) -> FailureRecord:
+        """Keyset is not served here: list with plain /events from now on (warning + failure record)."""
+        self.endpoint = LEGACY_PATH
+        message = f"GET {KEYSET_PATH} unavailable (HTTP {status}); falling back to GET {LEGACY_PATH}"
+        self.log.warning("discovery_keyset_unavailable", series=series_id, status=status, message=message)
+        return self._record(cycle, "discovery", message, series_id, f"GET {KEYSET_PATH}", status=status)
+
+    def _report_skips(
+        self, series_id: str, cycle: int | None, skipped: list, status: int | None, endpoint: str
+    ) -> list[FailureRecord]:
+        failures = []
+        for skip in skipped:
+            if skip.reason in ("not in the requested series", "not a BTC up/down event"):
+                continue
+            if skip.drift:
+                failures.append(
+                    self._record(
+                        cycle,
+                        "schema_drift",
+                        f"{skip.slug}: {skip.reason}",
+                        series_id,
+                        endpoint,
+                        status=status,
+                    )
+                )
+                self.log.warning("market_schema_drift", series=series_id, slug=skip.slug, reason=skip.reason)
+            elif (skip.slug, skip.reason) not in self._logged_skips:
+                self._logged_skips.add((skip.slug, skip.reason))
+                self.log.warning("market_skipped", series=series_id, slug=skip.slug, reason=skip.reason)
+        return failures
+
+    def _learn_recurrence(self, series_id: str, events: list) -> None:
+        for event in events:
+            if isinstance(event, dict) and event_in_series(event, series_id):
+                length = event_recurrence_ms(event)
+                if length:
+                    self.recurrence_ms[series_id] = length
+                    return
+
+    def _no_open_window(self, series_id: str, now_ms: int) -> str | None:
+        """A reason when the series' recurrence says a window is open now but none is known."""
+        length = self.recurrence_ms.get(series_id)
+        if length is None:
+            return None
+        if any(m.series == series_id and m.start_ms <= now_ms < m.end_ms for m in self.known.values()):
+            return None
+        return (
+            f"no open window of series {series_id} although its recurrence "
+            f"({length // 1000} s windows) says one must exist"
+        )
+
+    def _next_refresh_at(self, series_id: str, now_ms: int) -> float:
+        """The normal refresh, or just before the next tracked window of the series starts if sooner."""
+        mono = self.clock.monotonic()
+        at = mono + self.settings.discovery_interval
+        lead_ms = round(self.settings.prestart_refresh_seconds * 1000)
+        if lead_ms <= 0:
+            return at
+        upcoming = sorted(
+            m.start_ms for m in self.known.values() if m.series == series_id and m.start_ms - lead_ms > now_ms
+        )
+        if upcoming:
+            at = min(at, mono + (upcoming[0] - lead_ms - now_ms) / 1000)
+        return at
 
     @staticmethod
     def _beyond_horizon(events: list, now_ms: int) -> bool:

@@ -5,8 +5,10 @@ parameters, so nothing in an answer is trusted: an event is kept only when
 its ``series[].id`` is the series asked for and it looks like a BTC up/down
 event. ``outcomes`` and ``clobTokenIds`` are JSON-encoded strings; they are
 paired by index, and a market without exactly two of each is skipped with a
-reason. Window times come from ``eventStartTime``/``endDate`` (never the
-title or the slug), so both hourly slug forms work.
+reason. Window times come from ``endDate`` and ``eventStartTime`` (else the
+event's ``startTime``, else ``endDate`` minus the series' recurrence), never
+the title or the slug, so both hourly slug forms work. A pre-listed market
+with ``enableOrderBook: false`` is kept (its token ids are known a day ahead).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ class Market:
     end_ms: int
     tokens: tuple[tuple[str, str], ...]  # ((token_id, outcome), (token_id, outcome))
     closed: bool = False
+    #: Gamma's ``enableOrderBook`` at the last refresh: False for pre-listed markets.
+    book_enabled: bool = True
+    #: Where ``window_start`` came from: eventStartTime, startTime or "endDate - recurrence".
+    start_source: str = "eventStartTime"
 
     def outcome_of(self, token_id: str) -> str | None:
         for token, outcome in self.tokens:
@@ -115,15 +121,22 @@ def parse_market(event: dict[str, Any], market: dict[str, Any], series_id: str) 
         raise MarketDrift("clobTokenIds are not decimal strings")
     if tokens[0] == tokens[1]:
         raise ValueError("both clobTokenIds are equal")
-    if market.get("enableOrderBook") is False:
-        raise ValueError("enableOrderBook is false")
-    window_start = market.get("eventStartTime") or event.get("startTime")
+    enabled = market.get("enableOrderBook", True)
+    if not isinstance(enabled, bool):
+        raise MarketDrift(f"enableOrderBook is {type(enabled).__name__}, expected a bool")
+    closed = market.get("closed", False)
+    if not isinstance(closed, bool):
+        raise MarketDrift(f"closed is {type(closed).__name__}, expected a bool")
     window_end = market.get("endDate") or event.get("endDate")
     try:
-        start_ms = parse_iso_ms(window_start)
         end_ms = parse_iso_ms(window_end)
     except ValueError as exc:
-        raise MarketDrift(f"bad window times: {exc}") from None
+        raise MarketDrift(f"bad window times: endDate: {exc}") from None
+    window_start, start_source = _window_start(event, market, end_ms)
+    try:
+        start_ms = parse_iso_ms(window_start)
+    except ValueError as exc:
+        raise MarketDrift(f"bad window times: {start_source}: {exc}") from None
     if end_ms <= start_ms:
         raise ValueError(f"endDate {window_end} is not after eventStartTime {window_start}")
     slug = market.get("slug") or event.get("slug") or condition_id
@@ -136,8 +149,63 @@ def parse_market(event: dict[str, Any], market: dict[str, Any], series_id: str) 
         start_ms=start_ms,
         end_ms=end_ms,
         tokens=((tokens[0], outcomes[0]), (tokens[1], outcomes[1])),
-        closed=bool(market.get("closed")) or bool(event.get("closed")),
+        closed=closed or event.get("closed") is True,
+        book_enabled=enabled,
+        start_source=start_source,
     )
+
+
+#: ``series[].recurrence`` -> window length in ms (values seen on 2026-05-12; "1h" tolerated).
+RECURRENCE_MS = {
+    "5m": 300_000,
+    "15m": 900_000,
+    "hourly": 3_600_000,
+    "1h": 3_600_000,
+    "4h": 14_400_000,
+    "daily": 86_400_000,
+}
+
+
+def event_recurrence_ms(event: dict[str, Any]) -> int | None:
+    """Window length from the event's ``series[].recurrence``; None when absent or unknown."""
+    for s in event.get("series") or []:
+        if isinstance(s, dict) and isinstance(s.get("recurrence"), str):
+            length = RECURRENCE_MS.get(s["recurrence"].lower())
+            if length:
+                return length
+    return None
+
+
+def _window_start(event: dict[str, Any], market: dict[str, Any], end_ms: int) -> tuple[Any, str]:
+    """The window start and its source: eventStartTime, else startTime, else endDate - recurrence."""
+    if market.get("eventStartTime"):
+        return market["eventStartTime"], "eventStartTime"
+    if event.get("startTime"):
+        return event["startTime"], "startTime"
+    length = event_recurrence_ms(event)
+    if length is None:
+        raise MarketDrift(
+            "cannot place the window: no eventStartTime, no startTime, no known series recurrence"
+        )
+    start = datetime.fromtimestamp((end_ms - length) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return start, "endDate - recurrence"
+
+
+def parse_keyset_page(payload: Any) -> tuple[list[Any], str | None]:
+    """A ``GET /events/keyset`` answer -> (events, next_cursor or None on the last page).
+
+    Raises ValueError (schema drift) when the answer is not
+    ``{"events": [...], "next_cursor": "..."}`` with the cursor optional.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError(f"/events/keyset answer is {type(payload).__name__}, expected an object")
+    events = payload.get("events")
+    if not isinstance(events, list):
+        raise ValueError(f"/events/keyset events is {type(events).__name__}, expected a list")
+    cursor = payload.get("next_cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise ValueError(f"/events/keyset next_cursor is {type(cursor).__name__}, expected a string")
+    return events, cursor or None
 
 
 def parse_events(payload: Any, series_id: str) -> tuple[list[Market], list[Skipped]]:

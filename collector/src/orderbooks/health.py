@@ -54,10 +54,10 @@ def state_path(data_dir: Path) -> Path:
 
 
 def read_state(data_dir: Path) -> dict[str, Any] | None:
-    """The state file's contents, or None when missing or unreadable."""
+    """The state file's contents, or None when missing or torn; PermissionError propagates."""
     try:
         state = orjson.loads(state_path(data_dir).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, orjson.JSONDecodeError):
         return None
     return state if isinstance(state, dict) else None
 
@@ -77,7 +77,10 @@ class HealthTracker:
         self.data_dir = Path(data_dir)
         self.clock = clock
         now = clock.wall_ms()
-        previous = read_state(self.data_dir) or {}
+        try:
+            previous = read_state(self.data_dir) or {}
+        except OSError:
+            previous = {}
         starts = [t for t in previous.get("starts_ms", []) if isinstance(t, int) and now - t < STARTS_KEEP_MS]
         self.state: dict[str, Any] = {
             "schema": STATE_SCHEMA,

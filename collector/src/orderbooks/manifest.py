@@ -27,7 +27,7 @@ import orjson
 
 from orderbooks import gzmembers, paths
 from orderbooks.atomic import atomic_write_json
-from orderbooks.records import FailureRecord
+from orderbooks.records import ROW_KEYS, FailureRecord
 
 FILE_MANIFEST_SCHEMA = 1
 RUN_MANIFEST_SCHEMA = 1
@@ -162,6 +162,31 @@ def stats_from_data(path: Path, upto: int | None = None) -> tuple[RowStats, gzme
 
     result = gzmembers.scan(path, on_member)
     return stats, result
+
+
+def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
+    """Rows readable in the member a crash cut short after *good_end*, and the bytes they used.
+
+    A member written with sync flushes (``gzmembers.MemberStream``) decompresses
+    up to its last flush without a trailer. Each line must be a JSON object with
+    every row key; the first line that is not ends the salvage (a torn write
+    never yields a row). Returns ``(b"", 0)`` when nothing is kept.
+    """
+    with open(partial, "rb") as handle:
+        handle.seek(good_end)
+        cut = gzmembers.salvage(handle.read())
+    kept: list[bytes] = []
+    for line in gzmembers.split_lines(cut.data):
+        try:
+            row = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            break
+        if not isinstance(row, dict) or not all(key in row for key in ROW_KEYS):
+            break
+        kept.append(line + b"\n")
+    if not kept:
+        return b"", 0
+    return b"".join(kept), cut.used
 
 
 def build_file_manifest(

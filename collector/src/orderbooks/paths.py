@@ -9,6 +9,8 @@
       runs/<run_id>.json                           one manifest per collector run
       uploads/ledger.jsonl                         append-only upload/prune ledger
       uploads/runs/<upload_run_id>.json            one manifest per upload run
+      uploads/last-upload.json                     the newest upload's result (for alarms)
+      uploads/last-prune.json                      the newest prune's result (for alarms)
 
 ``<stem>`` is ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>``, or with one stream per
 series ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>-s<series id>``; ``run_id`` is

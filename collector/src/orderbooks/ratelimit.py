@@ -27,6 +27,8 @@ DOCUMENTED_LIMITS: dict[str, int] = {
     "clob GET /book": 1500,
     "gamma": 4000,
     "gamma GET /events": 500,
+    # Not listed separately in the rate-limit page (2026-06-18 crawl): /events' limit is assumed.
+    "gamma GET /events/keyset": 500,
 }
 
 

@@ -34,12 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from orderbooks import failure_journal, gzmembers, manifest, paths
 from orderbooks.atomic import durable_rename, fsync_dir
 from orderbooks.logs import Logger, get_logger
-from orderbooks.records import ROW_KEYS, FailureRecord
+from orderbooks.records import FailureRecord
 from orderbooks.writer import make_dirs_durable, write_all
 
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
@@ -178,7 +176,7 @@ def _recover_partial(
 
     journal = failure_journal.read(journal_path)
     tail = scan.size - scan.good_end
-    kept, used = salvage_rows(partial, scan.good_end) if tail else (b"", 0)
+    kept, used = manifest.salvage_rows(partial, scan.good_end) if tail else (b"", 0)
     # An empty partial with journaled failures is an hour without rows: sealed, like the writer does.
     if scan.members == 0 and not kept and (scan.size > 0 or not journal.records):
         _quarantine_with_journal(data_dir, partial, scan.tail_error or "no complete gzip member", report)
@@ -252,31 +250,6 @@ def _recover_partial(
     report.bytes_dropped += dropped
     _remove_journal(journal_path, report)
     return sealed
-
-
-def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
-    """Rows readable in the member a crash cut short after *good_end*, and the bytes they used.
-
-    A member written with sync flushes (``gzmembers.MemberStream``) decompresses
-    up to its last flush without a trailer. Each line must be a JSON object with
-    every row key; the first line that is not ends the salvage (a torn write
-    never yields a row). Returns ``(b"", 0)`` when nothing is kept.
-    """
-    with open(partial, "rb") as handle:
-        handle.seek(good_end)
-        cut = gzmembers.salvage(handle.read())
-    kept: list[bytes] = []
-    for line in gzmembers.split_lines(cut.data):
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            break
-        if not isinstance(row, dict) or not all(key in row for key in ROW_KEYS):
-            break
-        kept.append(line + b"\n")
-    if not kept:
-        return b"", 0
-    return b"".join(kept), cut.used
 
 
 def _settle_lone_journal(data_dir: Path, journal: Path, report: RecoveryReport) -> None:

@@ -231,26 +231,40 @@ def _disk(
 def read_upload_ledger(data_dir: Path) -> tuple[set[tuple[str, str]], dict[str, Any] | None]:
     """(verified (path, md5) pairs, last upload failure after the last verified upload).
 
-    Tolerant of any extra fields (e.g. the remote) and of torn or foreign lines.
+    The one place status reads DATA_DIR/uploads/ledger.jsonl, tolerant of
+    extra fields and of torn or foreign lines. A ``verified`` upload counts for
+    the remote of the newest upload line (lines without a ``remote``, from
+    older ledgers, count when that one has none either), until a later
+    ``prune`` line of that remote says ``remote_lost`` or ``remote_mismatch``.
     """
-    verified: set[tuple[str, str]] = set()
-    last_failure: dict[str, Any] | None = None
+    entries: list[dict[str, Any]] = []
     try:
         lines = (Path(data_dir) / paths.UPLOADS_DIR / paths.LEDGER_NAME).read_bytes().splitlines()
     except OSError:
-        return verified, None
+        return set(), None
     for line in lines:
         try:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if not isinstance(entry, dict) or entry.get("action") != "upload":
-            continue
-        if entry.get("outcome") == "verified":
-            verified.add((str(entry.get("path")), str(entry.get("md5"))))
+        if isinstance(entry, dict) and entry.get("action") in ("upload", "prune"):
+            entries.append(entry)
+    uploads = [e for e in entries if e.get("action") == "upload"]
+    remote = uploads[-1].get("remote") if uploads else None
+    verified: set[tuple[str, str]] = set()
+    last_failure: dict[str, Any] | None = None
+    for entry in entries:
+        key = (str(entry.get("path")), str(entry.get("md5")))
+        outcome = entry.get("outcome")
+        same_remote = entry.get("remote") == remote
+        if entry.get("action") == "upload" and outcome == "verified":
+            if same_remote:
+                verified.add(key)
             last_failure = None
-        elif entry.get("outcome") == "failed":
+        elif entry.get("action") == "upload" and outcome == "failed":
             last_failure = entry
+        elif outcome in ("remote_lost", "remote_mismatch") and same_remote:
+            verified = {v for v in verified if v[0] != key[0]}
     return verified, last_failure
 
 

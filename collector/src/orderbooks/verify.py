@@ -160,6 +160,8 @@ def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
     stats, scan = manifest.stats_from_data(partial)
     sealing = paths.manifest_path_for(partial).exists()
     state = "open" if live else ("unknown" if live is None else "leftover")
+    # rows of the member being written (sync-flushed, no trailer yet): on disk, recovery keeps them
+    kept, _used = manifest.salvage_rows(partial, scan.good_end) if scan.tail_bytes else (b"", 0)
     return {
         "path": paths.relative(data_dir, partial),
         "state": state,
@@ -167,6 +169,7 @@ def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
         "bytes": scan.size,
         "members": scan.members,
         "rows": stats.rows,
+        "rows_flushed_open_member": kept.count(b"\n"),
         "tail_bytes": scan.tail_bytes,
     }
 

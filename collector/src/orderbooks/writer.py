@@ -529,6 +529,14 @@ class SnapshotWriter:
                 # An hour with cycles or failures but no rows written: an empty file
                 # still carries its manifest (cycles, gaps) to the archive.
                 self._open(hour_file, now)
+                if self.member_cycles:
+                    # the hour's own file of the per-series layout, read beside its series
+                    # files with `zcat hour/*.jsonl.gz`: one empty member keeps it valid gzip
+                    assert hour_file.fd is not None
+                    empty = gzmembers.compress_member(b"", self.compress_level)
+                    write_all(hour_file.fd, empty, self._write)
+                    hour_file.good_end += len(empty)
+                    hour_file.stats.members += 1
             if hour_file.needs_cut:
                 self._cut_back(hour_file)
             self._finish_member(hour_file)

@@ -31,9 +31,14 @@ def status(ev) -> dict:
     return json.loads(result.stdout)
 
 
-def wait_healthy(ev, description: str) -> dict:
+def wait_healthy(ev, description: str, pid: str | None = None) -> dict:
+    """Healthy, and (with *pid*) from the state of that collector process."""
+
     def check():
         report = status(ev)
+        seen = str((report.get("collector") or {}).get("pid"))
+        if pid is not None and seen != pid:
+            return Pending(f"state of pid {seen}, waiting for {pid}")
         return report if report["healthy"] else Pending(str([a["name"] for a in report["alarms"]]))
 
     return ev.poll(description, check, deadline_s=HEALTHY_DEADLINE_S, every_s=3.0)
@@ -106,21 +111,27 @@ def test_frozen_collector_is_restarted_by_the_watchdog(gate_evidence, continue_i
     after = checks.wait_active(
         ev, "collector restarted by the watchdog", other_than_pid=pid, deadline_s=bound
     )
+    restarted_s = checks.host_now_ms(ev) / 1000
     restarts = int(after["NRestarts"]) - int(start["NRestarts"])
     ev.fact("restarts", restarts)
     assert restarts == 1, f"{restarts} restarts after one freeze"
     journal = ev.run(f"journalctl -u {checks.COLLECTOR_UNIT} --since @{stop_s} -o cat --no-pager").stdout
     assert "Watchdog timeout" in journal, "the restart was not the watchdog's"
 
-    after_status = wait_healthy(ev, "status healthy after the restart")
+    after_status = wait_healthy(ev, "status healthy after the restart", pid=after["MainPID"])
     ev.fact(
         "status_after",
         {"healthy": after_status["healthy"], "restarts_24h": after_status["collector"]["restarts_24h"]},
     )
-    age = ev.poll(
-        "metrics file fresh after the restart",
-        lambda: a if (a := metrics_age_s(ev, metrics_file)) <= METRICS_FRESH_S else Pending(f"{a} s old"),
-        deadline_s=90.0,
-        every_s=3.0,
-    )
-    ev.fact("metrics_age_after_s", age)
+
+    # Written by the restarted process, not left over from the frozen one.
+    def rewritten():
+        mtime = float(ev.run(f"stat -c %Y {metrics_file}").stdout.strip() or 0)
+        return (
+            mtime
+            if mtime >= int(restarted_s)
+            else Pending(f"last written {restarted_s - mtime:.0f} s before")
+        )
+
+    mtime = ev.poll("metrics file rewritten after the restart", rewritten, deadline_s=90.0, every_s=3.0)
+    ev.fact("metrics_rewritten_after_restart_s", round(mtime - restarted_s, 1))

@@ -62,6 +62,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--book-changes", type=int, default=3, help="level sizes changed per second with --book-levels"
     )
+    p.add_argument(
+        "--close-spread-seconds", type=float, default=0.0, help="each market closes up to S later still"
+    )
+    p.add_argument(
+        "--behaviour",
+        default="",
+        help='JSON object of behaviour fields, e.g. {"offset_sunset": true} (see POST /behaviour)',
+    )
     p.add_argument("--verbose", action="store_true", help="log each request on stderr")
     return p
 
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             series=args.series,
             prelist=args.prelist,
             close_after_seconds=args.close_after_seconds,
+            close_spread_seconds=args.close_spread_seconds,
+            behaviour=orjson.loads(args.behaviour) if args.behaviour else None,
             same_window=args.same_window,
             fault_rate=args.fault_rate,
             faults=args.faults,

@@ -109,12 +109,20 @@ class BookEngine:
         self._books: dict[str, _TokenBook] = {}
         self._lock = threading.Lock()
 
+    def opens_at(self, market: SimMarket) -> int:
+        """A book exists from the listing on, or only from the window start (``book_at_start``)."""
+        return market.start_ms if self.catalog.behaviour.book_at_start else market.created_ms
+
+    def closed_at(self, market: SimMarket) -> int:
+        """The CLOB's 404 starts when Gamma closes the market, shifted by ``clob_lag_seconds``."""
+        return market.closed_at_ms + round(self.catalog.behaviour.clob_lag_seconds * 1000)
+
     def book(self, token_id: str, now_ms: int) -> dict[str, Any] | None:
         """The book as the CLOB would send it at now_ms, or None (unknown, closed, no book)."""
         market = self.catalog.market_for_token(token_id)
-        if market is None or not market.has_book or market.is_closed(now_ms):
+        if market is None or not market.has_book or now_ms >= self.closed_at(market):
             return None
-        if now_ms < market.created_ms:
+        if now_ms < self.opens_at(market):
             return None
         with self._lock:
             tb = self._books.get(token_id)
@@ -132,7 +140,7 @@ class BookEngine:
 
     def forget_closed(self, now_ms: int) -> None:
         with self._lock:
-            for t in [t for t, b in self._books.items() if b.market.is_closed(now_ms)]:
+            for t in [t for t, b in self._books.items() if now_ms >= self.closed_at(b.market)]:
                 del self._books[t]
 
     # ------------------------------------------------------------ evolution

@@ -2,6 +2,8 @@
 
 - ``GET /state``: simulator time, window lengths, open markets, fault config, request counters.
 - ``POST /faults``: body like ``{"mode": "429", "target": "clob", "rate": 0.3, "retry_after": 1}``.
+- ``POST /behaviour``: body like ``{"keyset": false, "stale_open": 1200}``: the real API's
+  quirks (``polysim.behaviour.Behaviour``); fields left out keep their values.
 - ``POST /reset``: clear faults and counters (and bring the API port back up).
 - ``GET /stats``: ``{"requests": {...}, "faults": [...], "fault_counts": {...}, "config": {...}}``.
 - ``GET /markets?start_ms=&end_ms=[&kinds=btc,decoy,malformed]``: what
@@ -49,6 +51,8 @@ class ControlHandler(QuietHandler):
             self.apply_json(body, "fault config", sim.set_faults, "config")
         elif path == "/books":
             self.apply_json(body, "book shape", sim.set_books, "books")
+        elif path == "/behaviour":
+            self.apply_json(body, "behaviour", sim.set_behaviour, "behaviour")
         elif path == "/reset":
             sim.reset()
             self.send_json(200, {"ok": True})

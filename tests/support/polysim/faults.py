@@ -6,8 +6,11 @@ request to the target gets the fault with probability ``rate`` (1.0 = every
 request). ``random`` picks a kind from ``kinds`` for a share ``rate`` of the
 requests. ``down`` as a mode closes the API port (the server acts on
 ``down_changed``); ``down`` drawn by ``random`` closes it for
-``down_seconds``. Every injected fault is recorded (time, endpoint, kind,
-status) so tests can match them with the client's failure records.
+``down_seconds``. ``blocked`` answers an HTML 403 (a blocked address) and
+``throttle`` delays a normal answer by ``throttle_seconds`` (Cloudflare
+queueing); ``random`` draws neither unless ``kinds`` names them. Every
+injected fault is recorded (time, endpoint, kind, status) so tests can
+match them with the client's failure records.
 Decisions come from a seeded RNG: the same request sequence gets the same
 faults.
 """
@@ -22,12 +25,23 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-KINDS = ("down", "5xx", "429", "425", "slow", "reset", "truncate", "html", "drift")
-RANDOM_DEFAULT_KINDS = tuple(k for k in KINDS if k != "down")
+KINDS = ("down", "5xx", "429", "425", "slow", "reset", "truncate", "html", "drift", "blocked", "throttle")
+#: ``random`` draws these unless told: not ``down`` (closes the port), ``blocked`` (a 403
+#: that is not retried) or ``throttle`` (a Cloudflare-style delay, no failure at all).
+RANDOM_DEFAULT_KINDS = tuple(k for k in KINDS if k not in ("down", "blocked", "throttle"))
 MODES = ("none", *KINDS, "random")
 TARGETS = ("gamma", "clob", "all")
 #: Status an injected fault answers with (None: no HTTP answer at all).
-STATUS = {"429": 429, "425": 425, "slow": 200, "truncate": 200, "html": 200, "drift": 200}
+STATUS = {
+    "429": 429,
+    "425": 425,
+    "slow": 200,
+    "truncate": 200,
+    "html": 200,
+    "drift": 200,
+    "blocked": 403,
+    "throttle": 200,
+}
 FIVE_XX = (500, 502, 503)
 MAX_RECORDS = 100_000
 
@@ -39,6 +53,7 @@ class FaultConfig:
     rate: float = 1.0
     retry_after: int = 1
     slow_seconds: float = 5.0
+    throttle_seconds: float = 0.3
     down_seconds: float = 2.0
     kinds: tuple[str, ...] = RANDOM_DEFAULT_KINDS
 
@@ -75,7 +90,7 @@ def parse_config(cfg: dict[str, Any], base: FaultConfig | None = None) -> FaultC
         raise ValueError("rate must be a number in [0, 1]")
     if not isinstance(out.retry_after, int) or out.retry_after < 0:
         raise ValueError("retry_after must be a non-negative integer (seconds)")
-    for name in ("slow_seconds", "down_seconds"):
+    for name in ("slow_seconds", "down_seconds", "throttle_seconds"):
         value = getattr(out, name)
         if not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a non-negative number")

@@ -18,12 +18,15 @@ Deliberate traps for the client (all deterministic, see docs/simulator.md):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+
+from polysim.behaviour import Behaviour
 
 try:
     from zoneinfo import ZoneInfo
@@ -53,6 +56,7 @@ MALFORMED_SHARE = 0.15
 CLOSED_HISTORY = 20
 
 _REAL_5M_MS = 300_000
+_NEVER = 2**62  # closed_at of a stale event: Gamma never closes it
 # Slugs of the hourly/daily series name an ET wall-clock time. Compressed
 # windows get a virtual time on a real hourly/daily grid from this origin.
 _VIRTUAL_ORIGIN = datetime(2026, 1, 1, 5, 0, tzinfo=UTC)  # midnight ET
@@ -89,6 +93,17 @@ def iso_ms(ms: int) -> str:
     if ms % 1000:
         return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time_ms(text: str) -> int:
+    """``end_date_min`` and friends: RFC 3339 (``Z`` or offset) or ``YYYY-MM-DD`` -> epoch ms."""
+    value = text.strip().replace(" ", "T", 1)
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000)
 
 
 def iso_micro(ms: int, seed: int, *parts: object) -> str:
@@ -205,6 +220,7 @@ class Catalog:
         series: tuple[str, ...] = DEFAULT_SERIES,
         prelist: int = 6,
         close_after_seconds: float = 3,
+        close_spread_seconds: float = 0,
         same_window: bool = False,
     ) -> None:
         unknown = [s for s in series if s not in BTC_SERIES]
@@ -217,6 +233,9 @@ class Catalog:
         self.series = tuple(series)
         self.prelist = prelist
         self.close_after_ms = round(close_after_seconds * 1000)
+        #: Each market closes close_after + U[0, spread) after its end (deterministic per market).
+        self.close_spread_ms = round(close_spread_seconds * 1000)
+        self.behaviour = Behaviour()
         self.same_window = same_window
         self.lengths = {s: window_ms(s, window_seconds, same_window) for s in (*self.series, DECOY_SERIES_ID)}
         self._events: dict[tuple[str, int], SimEvent] = {}
@@ -245,7 +264,9 @@ class Catalog:
         length = self.lengths[series_id]
         start, end = k * length, (k + 1) * length
         created = start - (self.prelist + 1) * length - int(unit(seed, "created", series_id, k) * length)
-        closed_at = end + self.close_after_ms
+        closed_at = (
+            end + self.close_after_ms + int(unit(seed, "closing", series_id, k) * self.close_spread_ms)
+        )
         decoy = series_id == DECOY_SERIES_ID
         if decoy:
             s_slug, recurrence, mult = DECOY_SERIES_SLUG, "5m", 1
@@ -375,13 +396,34 @@ class Catalog:
     def current_index(self, series_id: str, now_ms: int) -> int:
         return now_ms // self.lengths[series_id]
 
+    def prelist_of(self, series_id: str) -> int:
+        """Windows listed ahead: ``prelist``, or about a day's worth with ``behaviour.full_day``."""
+        if not self.behaviour.full_day:
+            return self.prelist
+        mult = 1 if series_id == DECOY_SERIES_ID or self.same_window else BTC_SERIES[series_id][2]
+        return max(1, 288 // mult)
+
     def open_events(self, series_id: str, now_ms: int) -> list[SimEvent]:
-        """Events with closed=false at now: not yet closed, up to ``prelist`` windows ahead."""
+        """Events with closed=false at now: not yet closed, up to ``prelist_of`` windows ahead."""
         length = self.lengths[series_id]
         k_now = now_ms // length
-        first = (now_ms - self.close_after_ms) // length - 1
-        events = [self.event(series_id, k) for k in range(first, k_now + self.prelist + 1)]
+        first = (now_ms - self.close_after_ms - self.close_spread_ms) // length - 1
+        events = [self.event(series_id, k) for k in range(first, k_now + self.prelist_of(series_id) + 1)]
         return [e for e in events if now_ms < e.closed_at_ms]
+
+    def stale_events(self, series_id: str, now_ms: int) -> list[SimEvent]:
+        """``behaviour.stale_open`` ended events still listed ``closed: false`` (their books are gone)."""
+        count = self.behaviour.stale_open
+        if not count:
+            return []
+        length = self.lengths[series_id]
+        first = (now_ms - self.close_after_ms - self.close_spread_ms) // length - 1
+        out = []
+        for k in range(first - count, first):
+            ev = self.event(series_id, k)
+            markets = tuple(dataclasses.replace(m, closed_at_ms=_NEVER) for m in ev.markets)
+            out.append(dataclasses.replace(ev, closed_at_ms=_NEVER, markets=markets))
+        return out
 
     def closed_events(self, series_id: str, now_ms: int) -> list[SimEvent]:
         length = self.lengths[series_id]
@@ -395,7 +437,15 @@ class Catalog:
         ``series_ids`` None means no recognised series filter: a mix of every
         series plus decoys, like the real API answering a misspelt parameter.
         """
-        pick = self.closed_events if closed else self.open_events
+        if closed:
+            pick = self.closed_events
+        else:
+
+            def pick(sid: str, now: int) -> list[SimEvent]:
+                return [*self.stale_events(sid, now), *self.open_events(sid, now)]
+
+        if self.behaviour.ignore_series_id and series_ids is not None:
+            return pick(DECOY_SERIES_ID, now_ms)  # unrelated events only, whatever was asked
         if series_ids is None:
             chosen = [*self.series, DECOY_SERIES_ID]
             return [e for s in chosen for e in pick(s, now_ms)]
@@ -442,8 +492,9 @@ def _closed_time(ms: int) -> str:
     return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%d %H:%M:%S+00")
 
 
-def render_market(m: SimMarket, now_ms: int, seed: int) -> dict[str, Any]:
+def render_market(m: SimMarket, now_ms: int, seed: int, book_at_start: bool = False) -> dict[str, Any]:
     closed = m.is_closed(now_ms)
+    prelisted = book_at_start and now_ms < m.start_ms
     if closed:
         prices = ["1" if o == m.winner else "0" for o in m.outcomes]
     else:
@@ -471,7 +522,7 @@ def render_market(m: SimMarket, now_ms: int, seed: int) -> dict[str, Any]:
         "archived": False,
         "restricted": True,
         "questionID": m.question_id,
-        "enableOrderBook": True,
+        "enableOrderBook": not prelisted,
         "orderPriceMinTickSize": 0.01,
         "orderMinSize": 5,
         "volumeNum": volume,
@@ -492,10 +543,12 @@ def render_market(m: SimMarket, now_ms: int, seed: int) -> dict[str, Any]:
     }
     if closed:
         body["closedTime"] = _closed_time(m.closed_at_ms)
+    if prelisted:  # real pre-listed markets carry no acceptingOrders key (2025-12-28 sample)
+        del body["acceptingOrders"]
     return body
 
 
-def render_event(ev: SimEvent, now_ms: int, seed: int) -> dict[str, Any]:
+def render_event(ev: SimEvent, now_ms: int, seed: int, book_at_start: bool = False) -> dict[str, Any]:
     closed = now_ms >= ev.closed_at_ms
     tags = [
         {"id": "102127", "label": "Up or Down", "slug": "up-or-down"},
@@ -527,7 +580,7 @@ def render_event(ev: SimEvent, now_ms: int, seed: int) -> dict[str, Any]:
         "enableOrderBook": True,
         "negRisk": False,
         "commentCount": 0,
-        "markets": [render_market(m, now_ms, seed) for m in ev.markets],
+        "markets": [render_market(m, now_ms, seed, book_at_start) for m in ev.markets],
         "series": [
             {
                 "id": ev.series_id,

@@ -23,13 +23,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from polysim.markets import render_event
+from polysim.behaviour import decode_cursor, encode_cursor
+from polysim.markets import parse_time_ms, render_event
 
 if TYPE_CHECKING:
     from polysim.simulator import Simulator
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
+KEYSET_MAX_LIMIT = 500
+OFFSET_SUNSET_ERROR = "offset pagination is no longer supported, use /events/keyset"
 GZIP_MIN_BYTES = 512
 
 CLOUDFLARE_HTML = b"""<!DOCTYPE html>
@@ -186,32 +189,78 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 # ------------------------------------------------------------------ API routes
-def _events(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
-    sim = h.server.sim
-    now = sim.now_ms()
+def _listed(sim: Simulator, query: dict[str, list[str]], now: int) -> list[Any]:
+    """The events a listing query selects, filtered and ordered (before paging)."""
     ids = query.get("series_id", []) + query.get("series_id[]", [])
     series_ids = [s for v in ids for s in v.split(",") if s] if ids else None
     closed = query.get("closed", ["false"])[-1].lower() == "true"
-    try:
-        limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[-1])
-        offset = int(query.get("offset", ["0"])[-1])
-    except ValueError:
-        return Reply(422, {"type": "validation error", "error": "limit and offset must be integers"})
-    if offset < 0 or limit < 0:
-        return Reply(422, {"type": "validation error", "error": "limit and offset must be >= 0"})
-    limit = min(limit, MAX_LIMIT)
     events = sim.catalog.listing(series_ids, closed, now)
+    end_min = query.get("end_date_min", [""])[-1]
+    if end_min:
+        floor = parse_time_ms(end_min)
+        events = [e for e in events if e.end_ms >= floor]
     order = ",".join(query.get("order", []))
     ascending = query.get("ascending", ["false"])[-1].lower() == "true"
     if "endDate" in order.split(","):
         events.sort(key=lambda e: (e.end_ms, int(e.event_id)), reverse=not ascending)
     else:
         events.sort(key=lambda e: int(e.event_id))
+    return events
+
+
+def _render(sim: Simulator, events: list[Any], now: int) -> list[dict[str, Any]]:
+    book_at_start = sim.catalog.behaviour.book_at_start
+    return [render_event(e, now, sim.catalog.seed, book_at_start) for e in events]
+
+
+def _query_key(query: dict[str, list[str]]) -> str:
+    return "&".join(f"{k}={v}" for k in sorted(query) if k not in ("after_cursor", "limit") for v in query[k])
+
+
+def _events(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
+    sim = h.server.sim
+    now = sim.now_ms()
+    if "offset" in query and sim.catalog.behaviour.offset_sunset:
+        return Reply(422, {"type": "validation error", "error": OFFSET_SUNSET_ERROR})
+    try:
+        limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[-1])
+        offset = int(query.get("offset", ["0"])[-1])
+        events = _listed(sim, query, now)
+    except ValueError:
+        return Reply(422, {"type": "validation error", "error": "limit and offset must be integers"})
+    if offset < 0 or limit < 0:
+        return Reply(422, {"type": "validation error", "error": "limit and offset must be >= 0"})
+    limit = min(limit, MAX_LIMIT)
     page = events[offset : offset + limit]
     sim.housekeeping(now)
-    return Reply(
-        200, [render_event(e, now, sim.catalog.seed) for e in page], {"Cache-Control": "public, max-age=300"}
-    )
+    return Reply(200, _render(sim, page, now), {"Cache-Control": "public, max-age=300"})
+
+
+def _events_keyset(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
+    """``GET /events/keyset``: ``{"events": [...], "next_cursor": "..."}``, no cursor on the last page."""
+    sim = h.server.sim
+    now = sim.now_ms()
+    if not sim.catalog.behaviour.keyset:
+        return Reply(404, {"error": "not found"})
+    if "offset" in query:
+        return Reply(422, {"type": "validation error", "error": "offset is not supported, use after_cursor"})
+    secret = f"keyset|{sim.catalog.seed}"
+    key = _query_key(query)
+    try:
+        limit = int(query.get("limit", [str(DEFAULT_LIMIT)])[-1])
+        cursor = query.get("after_cursor", [""])[-1]
+        offset = decode_cursor(secret, cursor, key) if cursor else 0
+        events = _listed(sim, query, now)
+    except ValueError as exc:
+        return Reply(422, {"type": "validation error", "error": str(exc) or "bad query"})
+    if not 1 <= limit <= KEYSET_MAX_LIMIT:
+        return Reply(422, {"type": "validation error", "error": f"limit must be in 1..{KEYSET_MAX_LIMIT}"})
+    page = events[offset : offset + limit]
+    answer: dict[str, Any] = {"events": _render(sim, page, now)}
+    if offset + limit < len(events):
+        answer["next_cursor"] = encode_cursor(secret, offset + limit, key)
+    sim.housekeeping(now)
+    return Reply(200, answer, {"Cache-Control": "public, max-age=300"})
 
 
 def _books(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
@@ -224,6 +273,8 @@ def _books(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
         isinstance(i, dict) and isinstance(i.get("token_id"), str) for i in req
     ):
         return Reply(400, {"error": "Invalid payload"})
+    if any(sim.refuses(i["token_id"]) for i in req):
+        return Reply(400, {"error": "Invalid payload"})  # one bad token refuses the whole batch
     now = sim.now_ms()
     out, seen = [], set()
     for item in req:
@@ -231,7 +282,7 @@ def _books(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
         if token in seen:
             continue
         seen.add(token)
-        book = sim.engine.book(token, now)
+        book = sim.book(token, now)
         if book is not None:
             out.append(book)
     return Reply(200, out)
@@ -240,9 +291,9 @@ def _books(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
 def _book(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
     sim = h.server.sim
     token = query.get("token_id", [""])[-1]
-    if not token or not token.isdecimal():
+    if not token or not token.isdecimal() or sim.refuses(token):
         return Reply(400, {"error": "Invalid token id"})
-    book = sim.engine.book(token, sim.now_ms())
+    book = sim.book(token, sim.now_ms())
     if book is None:
         return Reply(404, {"error": "No orderbook exists for the requested token id"})
     return Reply(200, book)
@@ -255,6 +306,7 @@ def _health(h: ApiHandler, query: dict[str, list[str]], body: bytes) -> Reply:
 Route = tuple[str, str, Callable[["ApiHandler", dict[str, list[str]], bytes], Reply]]
 ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/gamma/events"): ("gamma", "GET /events", _events),
+    ("GET", "/gamma/events/keyset"): ("gamma", "GET /events/keyset", _events_keyset),
     ("POST", "/clob/books"): ("clob", "POST /books", _books),
     ("GET", "/clob/book"): ("clob", "GET /book", _book),
     ("GET", "/clob"): ("clob", "GET /", _health),
@@ -264,6 +316,10 @@ ROUTES: dict[tuple[str, str], Route] = {
 def drift(payload: Any, variant: str) -> Any:
     """Schema drift: a missing ``bids`` or a number where a string was."""
     payload = copy.deepcopy(payload)
+    if isinstance(payload, dict) and isinstance(payload.get("events"), list):  # a keyset page
+        if not payload["events"]:
+            return {"events": {}, "next_cursor": payload.get("next_cursor")}
+        return {**payload, "events": drift(payload["events"], variant)}
     if isinstance(payload, list) and not payload:
         return {"data": []}
     first = payload[0] if isinstance(payload, list) else payload
@@ -313,7 +369,10 @@ class ApiHandler(QuietHandler):
             self.reset_connection()
         if kind == "reset":
             self.reset_connection()
-        if decision and decision.status and decision.status >= 400:
+        if kind == "blocked":
+            self.send_bytes(403, CLOUDFLARE_HTML, "text/html; charset=UTF-8")
+            return
+        if decision and decision.status and decision.status >= 400 and kind != "blocked":
             headers = {}
             if decision.status in (429, 503):
                 headers["Retry-After"] = str(cfg.retry_after)
@@ -321,6 +380,8 @@ class ApiHandler(QuietHandler):
             return
         if kind == "slow" and sim.stopping.wait(cfg.slow_seconds):
             self.reset_connection()
+        if kind == "throttle" and sim.stopping.wait(cfg.throttle_seconds):
+            self.reset_connection()  # Cloudflare queues the request, then answers normally
         if kind == "html":
             self.send_bytes(200, CLOUDFLARE_HTML, "text/html; charset=UTF-8")
             return

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from polysim.books import BookEngine, BookShape
+from polysim.behaviour import Behaviour, adjust_book, parse_behaviour
+from polysim.books import BookEngine, BookShape, book_hash
 from polysim.control import ControlHandler
 from polysim.faults import RANDOM_DEFAULT_KINDS, FaultConfig, FaultPlan, parse_config
-from polysim.markets import DECOY_SERIES_ID, DEFAULT_SERIES, Catalog
+from polysim.markets import DECOY_SERIES_ID, DEFAULT_SERIES, Catalog, unit
 from polysim.server import ApiHandler, TrackingServer
 
 HOUSEKEEPING_EVERY_MS = 10_000
@@ -33,6 +34,8 @@ class Simulator:
         series: tuple[str, ...] | list[str] | str = DEFAULT_SERIES,
         prelist: int = 6,
         close_after_seconds: float = 3,
+        close_spread_seconds: float = 0,
+        behaviour: dict[str, Any] | None = None,
         same_window: bool = False,
         fault_rate: float = 0.0,
         faults: tuple[str, ...] | list[str] | str | None = None,
@@ -54,8 +57,11 @@ class Simulator:
             series=tuple(series),
             prelist=prelist,
             close_after_seconds=close_after_seconds,
+            close_spread_seconds=close_spread_seconds,
             same_window=same_window,
         )
+        if behaviour:
+            self.catalog.behaviour = parse_behaviour(behaviour)
         self.engine = BookEngine(self.catalog, BookShape(levels=book_levels, changes=book_changes))
         self.plan = FaultPlan(seed=seed, clock_ms=self.now_ms)
         self.stopping = threading.Event()
@@ -179,6 +185,37 @@ class Simulator:
 
         threading.Thread(target=cycle, name="polysim-down", daemon=True).start()
 
+    # ------------------------------------------------------------ behaviour and books
+    def set_behaviour(self, **cfg: Any) -> dict[str, Any]:
+        """Change any subset of the ``Behaviour`` fields (the others keep their values)."""
+        self.catalog.behaviour = parse_behaviour(cfg, self.catalog.behaviour)
+        return self.catalog.behaviour.to_dict()
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return self.catalog.behaviour
+
+    def refuses(self, token_id: str) -> bool:
+        """Whether the CLOB refuses any batch holding this token (``refuse_share``)."""
+        share = self.catalog.behaviour.refuse_share
+        if not share:
+            return False
+        market = self.catalog.market_for_token(token_id)
+        return (
+            market is not None
+            and market.kind == "btc"
+            and token_id == market.token_ids[0]
+            and unit(self.catalog.seed, "refuse", market.condition_id) < share
+        )
+
+    def book(self, token_id: str, now_ms: int) -> dict[str, Any] | None:
+        """The book the CLOB answers with, under the current behaviour."""
+        book = self.engine.book(token_id, now_ms)
+        if book is None:
+            return None
+        seed = self.catalog.seed
+        return adjust_book(book, self.catalog.behaviour, lambda *p: unit(seed, *p), book_hash)
+
     # ------------------------------------------------------------ faults and stats
     def set_faults(self, **cfg: Any) -> dict[str, Any]:
         config = parse_config(cfg)
@@ -229,6 +266,8 @@ class Simulator:
             "window_ms": dict(self.catalog.lengths),
             "prelist": self.catalog.prelist,
             "close_after_ms": self.catalog.close_after_ms,
+            "close_spread_ms": self.catalog.close_spread_ms,
+            "behaviour": self.catalog.behaviour.to_dict(),
             "api_down": self.api_down,
             "open_markets": open_markets,
             "faults": stats["config"],

@@ -15,6 +15,8 @@ from pathlib import Path
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
+from orderbooks.rclone import Rclone
+from orderbooks.upload import prepare_rclone
 
 
 def non_negative_int(raw: str) -> int:
@@ -62,6 +64,22 @@ def add_rclone_options(parser: argparse.ArgumentParser) -> None:
         default=60.0,
         metavar="S",
         help="rclone connect and idle timeout in seconds (default 60)",
+    )
+
+
+def rclone_from_args(args: argparse.Namespace, *, bwlimit: str | None = None) -> tuple[Rclone, str]:
+    """The configured rclone and its version from the options add_rclone_options() added.
+
+    Raises PreconditionError (binary, config or remote unusable).
+    """
+    return prepare_rclone(
+        remote=args.remote,
+        config=args.rclone_config,
+        binary=args.rclone_binary,
+        retries=args.retries,
+        timeout_s=args.timeout,
+        environ=getattr(args, "_environ", None),
+        bwlimit=bwlimit,
     )
 
 

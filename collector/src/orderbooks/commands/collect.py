@@ -1,6 +1,6 @@
 """Poll the order books of the open BTC up/down markets and write them to DATA_DIR.
 
-Discovers the markets on Gamma (GET /events per series), polls their books on
+Discovers the markets on Gamma (GET /events/keyset per series), polls their books on
 the CLOB (POST /books, GET /book fallback) every --interval seconds, and
 writes raw gzip JSONL rotated hourly, each sealed file with a manifest.
 Network and API failures are logged, recorded in the manifests and retried;

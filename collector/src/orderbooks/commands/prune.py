@@ -30,12 +30,13 @@ from orderbooks.commands._offload_options import (
     existing_data_dir,
     non_negative_int,
     precondition_failed,
+    rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
 from orderbooks.prune import Pruner
-from orderbooks.upload import PreconditionError, prepare_rclone
+from orderbooks.upload import PreconditionError
 
 HELP = "delete local files verified on the remote and older than N days"
 
@@ -54,14 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     try:
-        rclone, version = prepare_rclone(
-            remote=args.remote,
-            config=args.rclone_config,
-            binary=args.rclone_binary,
-            retries=args.retries,
-            timeout_s=args.timeout,
-            environ=getattr(args, "_environ", None),
-        )
+        rclone, version = rclone_from_args(args)
     except PreconditionError as exc:
         return precondition_failed("prune", log, str(exc))
     pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)

@@ -29,11 +29,12 @@ from orderbooks.commands._offload_options import (
     add_rclone_options,
     existing_data_dir,
     precondition_failed,
+    rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.upload import PreconditionError, Uploader, prepare_rclone, record_precondition_failure
+from orderbooks.upload import PreconditionError, Uploader, record_precondition_failure
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 
@@ -51,15 +52,7 @@ def _terminate(signum: int, _frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     log = get_logger("upload")
     try:
-        rclone, version = prepare_rclone(
-            remote=args.remote,
-            config=args.rclone_config,
-            binary=args.rclone_binary,
-            retries=args.retries,
-            timeout_s=args.timeout,
-            environ=getattr(args, "_environ", None),
-            bwlimit=args.bwlimit,
-        )
+        rclone, version = rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
         if Path(args.data_dir).is_dir() and not args.dry_run:
             with contextlib.suppress(OSError):
