@@ -153,6 +153,11 @@ bench: setup ## Local benchmarks (about 4 min): write path, collector CPU/RSS, l
 	$(PY) tests/bench/bench_storage_size.py
 	$(PY) tests/bench/bench_storage_layout.py
 
+.PHONY: bench-merge
+bench-merge: setup ## Peak RSS and time of `orderbooks merge` and `quality A B C` on 3 hosts' fabricated day (~10 min).
+	$(PY) tests/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge
+	$(PY) tests/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge --what quality
+
 .PHONY: bench-restart-gap
 bench-restart-gap: setup ## Restart gap (SIGKILL -> next row) under systemd on $(INVENTORY).
 	$(PY) tests/bench/bench_restart_gap.py --inventory $(INVENTORY)

@@ -158,7 +158,7 @@ orderbooks_uploader_remote: "standin:orderbooks"
 EOF
 umask 022
 
-step "cutover: site.yml (collector -> $GAMMA_URL, uploader -> standin:orderbooks)"
+step "cutover: site.yml (collector -> $GAMMA_URL, uploader -> standin:orderbooks/<host>)"
 make --no-print-directory cutover INVENTORY="$INVENTORY" EXTRA="-e @$STATE/vars.yml"
 
 step "collecting through at least one market rollover (deadline ${ROLLOVER_DEADLINE} s)"

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "upload": "orderbooks.commands.upload",
     "prune": "orderbooks.commands.prune",
     "quality": "orderbooks.commands.quality",
+    "merge": "orderbooks.commands.merge",
     "status": "orderbooks.commands.status",
     "check-config": "orderbooks.commands.check_config",
 }

@@ -377,6 +377,14 @@ class Analysis:
             hour.recovered_files += 1
             hour.bytes_dropped += _as_int(manifest.get("bytes_dropped")) or 0
 
+    def add_failures(self, manifest: dict[str, Any]) -> None:
+        """The failures and gaps of a file manifest, read from elsewhere (union.py)."""
+        self._add_manifest_failures(manifest)
+
+    def add_row(self, row: dict[str, Any], run: RunInfo) -> bool:
+        """One row of *run*, read from elsewhere (union.py); rows in time order per token."""
+        return self._add_row(row, run)
+
     def _add_manifest_failures(self, manifest: dict[str, Any]) -> None:
         failures = manifest.get("failures") or []
         by_key: dict[tuple[str, str | None, str | None], Cause] = {}
@@ -958,26 +966,32 @@ def interval_from_run_manifest(run: dict[str, Any] | None) -> float | None:
     return None
 
 
+def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a sealed file, or of the complete members of a ``.partial``; bad lines skipped."""
+    with open(data_file, "rb") as handle:
+        try:
+            for member in gzmembers.iter_members(handle):
+                for line in gzmembers.split_lines(member.data):
+                    try:
+                        row = orjson.loads(line)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if isinstance(row, dict):
+                        yield row
+        except gzmembers.DamagedTail:
+            return
+
+
 def infer_interval(data_file: Path, max_cycles: int = INFER_CYCLES) -> float | None:
     """Median of (recv_ms difference / cycle difference) over consecutive cycles, in seconds."""
     first_recv: dict[int, int] = {}
     try:
-        with open(data_file, "rb") as handle:
-            try:
-                for member in gzmembers.iter_members(handle):
-                    for line in gzmembers.split_lines(member.data):
-                        try:
-                            row = orjson.loads(line)
-                        except orjson.JSONDecodeError:
-                            continue
-                        cycle = _as_int(row.get("cycle")) if isinstance(row, dict) else None
-                        recv = _as_int(row.get("recv_ms")) if isinstance(row, dict) else None
-                        if cycle is not None and recv is not None and cycle not in first_recv:
-                            first_recv[cycle] = recv
-                    if len(first_recv) >= max_cycles:
-                        break
-            except gzmembers.DamagedTail:
-                pass
+        for row in file_rows(data_file):
+            cycle, recv = _as_int(row.get("cycle")), _as_int(row.get("recv_ms"))
+            if cycle is not None and recv is not None and cycle not in first_recv:
+                first_recv[cycle] = recv
+                if len(first_recv) >= max_cycles:
+                    break
     except OSError:
         return None
     cycles = sorted(first_recv)

@@ -6,6 +6,11 @@ DIR is the data folder (default: --data-dir, ORDERBOOKS_DATA_DIR, then
 files, and the complete members of .partial files). docs/quality.md explains
 every figure and the --json keys.
 
+With several folders (copies from several hosts of the same collection), each
+folder's own report is under "sources" and the top level is their union: a
+token-cycle is covered when any source has it. A merged folder (orderbooks
+merge) is read as the union of its sources.
+
 Exit status: 0 with a report, 1 when no row was found or coverage is below
 --min-coverage, 2 on a bad option, 3 when DIR is not a readable folder or
 --plot is asked for without matplotlib (install orderbooks[plot]).
@@ -15,6 +20,7 @@ Examples:
   orderbooks quality ./copy-from-drive --since 2026-05-12T00:00Z --until 2026-05-13T00:00Z
   orderbooks quality DIR --json | jq '.series[] | {series, coverage_pct}'
   orderbooks quality DIR --plot coverage.png --min-coverage 99.5
+  orderbooks quality host-a host-b --json | jq '.totals.coverage_pct, [.sources[].totals.coverage_pct]'
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 
 import orjson
 
-from orderbooks import quality
+from orderbooks import quality, union
 from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
 
@@ -69,6 +75,9 @@ def percent(raw: str) -> float:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_data_folder_arguments(parser, purpose="measure")
+    parser.add_argument(
+        "more_dirs", nargs="*", metavar="DIR", help="more copies of the same collection: report their union"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole report as JSON")
     parser.add_argument(
         "--plot", metavar="FILE.png", help="also draw the coverage timeline (needs matplotlib)"
@@ -104,8 +113,21 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             print(f"orderbooks quality: {problem}", file=sys.stderr)
             return ExitCode.ENVIRONMENT
+    dirs = [data_dir, *(Path(d) for d in args.more_dirs)]
+    for extra in dirs[1:]:
+        if not extra.is_dir():
+            print(f"orderbooks quality: {extra} is not a readable folder", file=sys.stderr)
+            return ExitCode.ENVIRONMENT
+    several = len(dirs) > 1 or union.derived_info(data_dir) is not None
     try:
-        report = quality.analyze(data_dir, interval_s=args.interval, since_ms=args.since, until_ms=args.until)
+        if several:
+            report = union.analyze_union(
+                dirs, interval_s=args.interval, since_ms=args.since, until_ms=args.until
+            )
+        else:
+            report = quality.analyze(
+                data_dir, interval_s=args.interval, since_ms=args.since, until_ms=args.until
+            )
     except PermissionError as exc:
         return cannot_read("quality", exc)
     except quality.QualityError as exc:
@@ -116,11 +138,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        sys.stdout.write(quality.render_text(report, markets=args.markets, max_gaps=args.max_gaps))
+        render = union.render_text if several else quality.render_text
+        sys.stdout.write(render(report, markets=args.markets, max_gaps=args.max_gaps))
         if args.plot:
             print(f"timeline written to {args.plot}")
     if report["totals"]["rows"] == 0:
-        print(f"orderbooks quality: no rows found in {data_dir}", file=sys.stderr)
+        print(f"orderbooks quality: no rows found in {', '.join(map(str, dirs))}", file=sys.stderr)
         return ExitCode.FAILED
     coverage = report["totals"]["coverage_pct"]
     if args.min_coverage is not None and (coverage is None or coverage < args.min_coverage):

@@ -1,0 +1,73 @@
+"""Merge copies of the same collection (one per host) into one derived data folder.
+
+Each distinct book state (token_id, book.timestamp, book.hash) is written once,
+in time order: the row as first received plus "observations", every sighting of
+that state (source, host, run_id, recv_ms, cycle, latency_ms). The output has
+hourly files with manifests (orderbooks verify accepts it; orderbooks quality
+reads it as the union of its sources) and says in its manifests that it is
+derived and from which sources. The sources are only read. Conflicts (one
+token_id and timestamp with different hashes, one token with different outcomes)
+are reported, never resolved. docs/operations.md says what the folder is for.
+
+Exit status: 0 when merged without conflicts, 1 when merged but conflicts were
+found (see --json), 2 on a bad option, 3 when a source is not a readable folder
+or --out already holds data.
+
+Examples:
+  orderbooks merge --out ./merged ./host-a ./host-b
+  orderbooks merge --out ./merged ./host-a ./host-b --json | jq '.conflicts'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+from orderbooks import merge
+from orderbooks.exitcodes import ExitCode
+
+HELP = "merge several hosts' copies into one derived data folder (each book state once)"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR", help="new folder to write (must hold no data)")
+    parser.add_argument("sources", nargs="+", metavar="SRC", help="data folders to merge (read only)")
+    parser.add_argument("--json", action="store_true", help="print the merge summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = merge.merge(
+            Path(args.out), [Path(s) for s in args.sources], now_ms=time.time_ns() // 1_000_000
+        )
+    except merge.MergeError as exc:
+        print(f"orderbooks merge: {exc}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    except PermissionError as exc:
+        print(f"orderbooks merge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return ExitCode.ENVIRONMENT
+    summary = result.to_dict()
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(
+            f"merged {len(result.sources)} sources into {result.out_dir}: {result.rows_read} rows read, "
+            f"{result.states} book states written ({result.observations} observations) in "
+            f"{len(result.files)} hourly files"
+        )
+        if result.split_states:
+            print(f"{result.split_states} states seen again two hours after their first row: written again")
+    conflicts = result.hash_conflicts + result.outcome_conflicts
+    if conflicts:
+        print(
+            f"orderbooks merge: {result.hash_conflicts} hash conflicts (same token and timestamp, "
+            f"different hash) and {result.outcome_conflicts} outcome conflicts; both sides kept, "
+            "see --json",
+            file=sys.stderr,
+        )
+        return ExitCode.FAILED
+    return ExitCode.OK

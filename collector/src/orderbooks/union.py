@@ -1,0 +1,404 @@
+"""Quality of several copies of the same collection: what ``orderbooks quality A B ...`` measures.
+
+Several hosts collect the same books; each host's data folder (or a local copy of
+it) is a *source*. ``analyze_union(dirs)`` returns the single-folder report of each
+source under ``sources`` and, at the top level, the figures of their union: a
+token-cycle is covered when any source has a row for it.
+
+Cycles of different hosts are not the same numbers, so each source row is put on
+one common grid of slots, one per interval: a run's cycles are consecutive slots
+(``slot = cycle + offset``), the offset fixed by the run's first row
+(``round((recv_ms - cycle * interval) / interval)``). A host that polled every cycle
+so fills every slot once; two hosts fill the same slots, at most one apart at the
+edges. The union's rows (one per token and slot, the first received) are fed to the
+same ``quality.Analysis`` a single folder uses, so coverage, gaps and their causes
+(from every source's manifests) mean what they mean for one folder. Each union gap
+lists ``missing_sources``: the sources with a gap of their own overlapping it (or no
+row of that market at all).
+
+A merged folder (``orderbooks merge``) is read the same way: each merged row stands
+for every observation it lists, each under its original source and run, so the
+merged folder's coverage is the union's. An hour's files are read together, merged
+in time order as they stream; memory holds one row per file (a merged file: the
+observations of the book states still open), never an hour or a day.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orderbooks import manifest, paths, quality
+
+UNION_KIND = "orderbooks.quality.union"
+#: Run id of the single run the union's rows are fed to the analysis under.
+UNION_RUN = "union"
+#: ``derived.kind`` of a merged folder's manifests.
+MERGED_KIND = "merge"
+
+
+# ---------------------------------------------------------------- reading rows
+
+
+def file_hour_ms(data_file: Path) -> int:
+    """Start of the UTC hour a data file belongs to (0 when its name has no hour)."""
+    match = paths.STEM_RE.match(paths.stem_of(data_file))
+    if not match:
+        return 0
+    return paths.HourKey(match.group("date"), match.group("hour")).start_ms()
+
+
+def file_run_id(data_file: Path) -> str:
+    match = paths.STEM_RE.match(paths.stem_of(data_file))
+    return match.group("run_id") if match else paths.stem_of(data_file)
+
+
+def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a sealed or partial data file (quality.file_rows)."""
+    return quality.file_rows(data_file)
+
+
+def files_by_hour(
+    data_dir: Path, since_ms: int | None = None, until_ms: int | None = None
+) -> dict[int, list[Path]]:
+    out: dict[int, list[Path]] = {}
+    for path in quality.data_files(data_dir, since_ms, until_ms):
+        out.setdefault(file_hour_ms(path), []).append(path)
+    return out
+
+
+def run_manifests(data_dir: Path) -> list[dict[str, Any]]:
+    runs_dir = Path(data_dir) / paths.RUNS_DIR
+    out = []
+    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
+        try:
+            run = manifest.read_json(path)
+        except (OSError, ValueError):
+            continue
+        if isinstance(run, dict):
+            out.append(run)
+    return out
+
+
+def derived_info(data_dir: Path) -> dict[str, Any] | None:
+    """``derived`` of a merged folder's run manifest, None for a collector's folder."""
+    for run in run_manifests(data_dir):
+        derived = run.get("derived")
+        if isinstance(derived, dict) and derived.get("kind") == MERGED_KIND:
+            return derived
+    return None
+
+
+def source_runs(data_dir: Path, label: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(source, run_id) -> {start_ms, end_ms, interval_s, series} of a folder's runs.
+
+    A merged folder keeps its sources' runs in ``derived.runs``."""
+    derived = derived_info(data_dir)
+    if derived is not None:
+        return {
+            (str(r.get("source")), str(r.get("run_id"))): r
+            for r in derived.get("runs") or []
+            if isinstance(r, dict)
+        }
+    out = {}
+    for run in run_manifests(data_dir):
+        if run.get("kind") != manifest.RUN_MANIFEST_KIND or run.get("run_id") is None:
+            continue
+        out[(label, str(run["run_id"]))] = run_summary(label, run)
+    return out
+
+
+def run_summary(label: str, run: dict[str, Any]) -> dict[str, Any]:
+    """What the union needs of a run manifest (also what a merged folder keeps of it)."""
+    end = quality._as_int(run.get("end")) or quality._as_int(run.get("updated_at"))
+    return {
+        "source": label,
+        "run_id": str(run.get("run_id")),
+        "host": run.get("host"),
+        "start_ms": quality._as_int(run.get("start")),
+        "end_ms": end,
+        "interval_s": quality.interval_from_run_manifest(run),
+        "series": quality.series_from_run_manifest(run),
+    }
+
+
+def slim(row: dict[str, Any]) -> dict[str, Any]:
+    """A row without book levels: what the analysis looks at (empty/one-sided, timestamp, hash)."""
+    out = {k: row.get(k) for k in ("series", "slug", "token_id", "outcome", "window_start", "window_end")}
+    book = row.get("book")
+    if isinstance(book, dict):
+        bids, asks = book.get("bids"), book.get("asks")
+        out["book"] = {
+            "timestamp": book.get("timestamp"),
+            "hash": book.get("hash"),
+            "bids": [0] if isinstance(bids, list) and bids else [],
+            "asks": [0] if isinstance(asks, list) and asks else [],
+        }
+    else:
+        out["book"] = None
+    if row.get("book_errors"):
+        out["book_errors"] = True
+    return out
+
+
+@dataclass(order=True)
+class Sighting:
+    """One poll of one token by one source, ready to be put on the slot grid."""
+
+    recv_ms: int
+    seq: int
+    source: str = field(compare=False)
+    run_id: str = field(compare=False)
+    cycle: int | None = field(compare=False)
+    latency_ms: Any = field(compare=False)
+    row: dict[str, Any] = field(compare=False)
+
+
+def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[int]) -> Iterator[Sighting]:
+    """A file's sightings in time order: its rows (files are written in time order), or for a
+    merged file every observation, held back only until no later row can come before it."""
+    run_id = file_run_id(data_file)
+    held: list[Sighting] = []
+    for row in file_rows(data_file):
+        small = slim(row)
+        observations = row.get("observations") if merged else None
+        if isinstance(observations, list):
+            mine = [
+                Sighting(
+                    recv,
+                    next(seq),
+                    str(obs.get("source")),
+                    str(obs.get("run_id")),
+                    quality._as_int(obs.get("cycle")),
+                    obs.get("latency_ms"),
+                    small,
+                )
+                for obs in observations
+                if isinstance(obs, dict) and (recv := quality._as_int(obs.get("recv_ms"))) is not None
+            ]
+            if not mine:
+                continue
+            first = min(s.recv_ms for s in mine)  # later rows were first received at or after it
+            while held and held[0].recv_ms <= first:
+                yield heapq.heappop(held)
+            for sighting in mine:
+                heapq.heappush(held, sighting)
+            continue
+        recv = quality._as_int(row.get("recv_ms"))
+        if recv is None:
+            continue
+        yield Sighting(
+            recv, next(seq), label, run_id, quality._as_int(row.get("cycle")), row.get("latency_ms"), small
+        )
+    while held:
+        yield heapq.heappop(held)
+
+
+# ---------------------------------------------------------------- the slot grid
+
+
+class SlotGrid:
+    """Puts (source, run, cycle, recv_ms) on one grid of slots of *interval_ms*."""
+
+    def __init__(self, interval_ms: float) -> None:
+        self.interval_ms = interval_ms
+        self.offsets: dict[tuple[str, str], int] = {}
+
+    def slot(self, source: str, run_id: str, cycle: int | None, recv_ms: int) -> int:
+        if cycle is None:
+            return int(recv_ms // self.interval_ms)
+        key = (source, run_id)
+        offset = self.offsets.get(key)
+        if offset is None:
+            offset = round((recv_ms - cycle * self.interval_ms) / self.interval_ms)
+            self.offsets[key] = offset
+        return offset + cycle
+
+
+# ---------------------------------------------------------------- the union
+
+
+@dataclass
+class Source:
+    label: str
+    data_dir: Path
+    merged: bool
+    hosts: set[str] = field(default_factory=set)
+
+
+def label_sources(dirs: Iterable[Path]) -> list[Source]:
+    """One source per folder, labelled by the folder's name (made unique)."""
+    out: list[Source] = []
+    used: Counter[str] = Counter()
+    for given in dirs:
+        data_dir = Path(given)
+        name = data_dir.resolve().name or str(data_dir)
+        used[name] += 1
+        label = name if used[name] == 1 else f"{name}#{used[name]}"
+        out.append(Source(label, data_dir, derived_info(data_dir) is not None))
+    return out
+
+
+def analyze_union(
+    dirs: list[Path],
+    *,
+    interval_s: float | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+) -> dict[str, Any]:
+    """The union report of *dirs* (see the module docstring and docs/quality.md)."""
+    sources = label_sources(dirs)
+    for source in sources:
+        if not source.data_dir.is_dir():
+            raise quality.QualityError(f"data folder {source.data_dir} does not exist or is not a folder")
+    reports = {}
+    for source in sources:
+        if source.merged:
+            reports[source.label] = union_of([source], interval_s, since_ms, until_ms)
+        else:
+            reports[source.label] = quality.analyze(
+                source.data_dir, interval_s=interval_s, since_ms=since_ms, until_ms=until_ms
+            )
+    if len(sources) == 1 and sources[0].merged:
+        report = reports[sources[0].label]
+    else:
+        report = union_of(sources, interval_s, since_ms, until_ms)
+    report["sources"] = [
+        {"source": s.label, "data_dir": str(s.data_dir), "merged": s.merged, **_brief(reports[s.label])}
+        for s in sources
+    ]
+    _mark_missing_sources(report, sources, reports)
+    return report
+
+
+def _brief(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("interval_s", "interval_source", "span", "files", "runs", "totals", "series", "gaps", "problems")
+    return {k: report.get(k) for k in keys}
+
+
+def union_of(
+    sources: list[Source], interval_s: float | None, since_ms: int | None, until_ms: int | None
+) -> dict[str, Any]:
+    runs: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in sources:
+        runs.update(source_runs(source.data_dir, source.label))
+    interval = interval_s or _common_interval(runs.values())
+    analysis = quality.Analysis(
+        sources[0].data_dir, interval_s=interval, since_ms=since_ms, until_ms=until_ms
+    )
+    run = quality.RunInfo(UNION_RUN, interval, "option" if interval_s else "runs")
+    analysis.runs[UNION_RUN] = run
+    grid = SlotGrid(interval * 1000)
+    last_slot: dict[str, int] = {}
+    seen_runs: set[tuple[str, str]] = set()
+    skipped = 0
+    seq = itertools.count()
+    hours: dict[int, list[tuple[Source, Path]]] = {}
+    for source in sources:
+        for hour_ms, files in files_by_hour(source.data_dir, since_ms, until_ms).items():
+            hours.setdefault(hour_ms, []).extend((source, f) for f in files)
+    carry: list[Sighting] = []  # sightings of a merged file's rows that belong to a later hour
+    hour_list = sorted(hours)
+    for index, hour_ms in enumerate(hour_list):
+        streams: list[Iterator[Sighting]] = [iter(sorted(carry))]
+        carry = []
+        for source, data_file in hours[hour_ms]:
+            analysis.files_read += 1
+            file_manifest = quality.read_manifest(data_file)
+            if file_manifest is not None:
+                analysis.add_failures(file_manifest)
+                if file_manifest.get("host"):
+                    source.hosts.add(str(file_manifest["host"]))
+            streams.append(sightings_of_file(data_file, source.label, source.merged, seq))
+        # Later hours' files only hold rows (and observations) received from their hour on.
+        horizon = hour_list[index + 1] if index + 1 < len(hour_list) else None
+        for sighting in heapq.merge(*streams):
+            if horizon is not None and sighting.recv_ms >= horizon:
+                carry.append(sighting)
+                continue
+            token = str(sighting.row.get("token_id"))
+            slot = grid.slot(sighting.source, sighting.run_id, sighting.cycle, sighting.recv_ms)
+            if token in last_slot and slot <= last_slot[token]:
+                skipped += 1
+                continue
+            last_slot[token] = slot
+            seen_runs.add((sighting.source, sighting.run_id))
+            row = {**sighting.row, "recv_ms": sighting.recv_ms, "cycle": slot}
+            row["latency_ms"] = sighting.latency_ms
+            analysis.add_row(row, run)
+    used = [runs[key] for key in seen_runs if key in runs]
+    starts = [r["start_ms"] for r in used if r.get("start_ms")]
+    ends = [r["end_ms"] for r in used if r.get("end_ms")]
+    run.start_ms = min(starts) if starts else None
+    run.end_ms = max(ends) if ends else None
+    for info in runs.values():
+        analysis.configured_series.update(info.get("series") or [])
+    report = quality.public(analysis.report())
+    report["kind"] = UNION_KIND
+    report["interval_source"] = "option" if interval_s else "run_manifest"
+    report["data_dir"] = [str(s.data_dir) for s in sources]
+    report["union"] = {
+        "sources": [s.label for s in sources],
+        "hosts": sorted({h for s in sources for h in s.hosts}),
+        "source_runs": len(seen_runs),
+        "rows_already_covered": skipped,
+        "method": "one slot per token and interval; a run's cycles are consecutive slots",
+    }
+    return report
+
+
+def _common_interval(runs: Iterable[dict[str, Any]]) -> float:
+    counts = Counter(r["interval_s"] for r in runs if r.get("interval_s"))
+    return counts.most_common(1)[0][0] if counts else 1.0
+
+
+def _mark_missing_sources(
+    report: dict[str, Any], sources: list[Source], reports: dict[str, dict[str, Any]]
+) -> None:
+    """Each union gap: which sources were missing there (their own gap overlaps, or no such market)."""
+    for gap in report.get("gaps", []):
+        missing = []
+        for source in sources:
+            own = reports[source.label]
+            market_seen = any(
+                m["series"] == gap["series"] and m["slug"] == gap["slug"] and m["rows"]
+                for m in own.get("markets", [])
+            )
+            overlaps = any(
+                g["series"] == gap["series"]
+                and g["slug"] == gap["slug"]
+                and g["start_ms"] < gap["end_ms"]
+                and gap["start_ms"] < g["end_ms"]
+                for g in own.get("gaps", [])
+            )
+            if overlaps or not market_seen or own is report:
+                missing.append(source.label)
+        # No source's own gap overlaps (an edge of the span, under its slack): none had a row there.
+        gap["missing_sources"] = missing or [s.label for s in sources]
+
+
+def render_text(report: dict[str, Any], *, markets: bool = False, max_gaps: int = 20) -> str:
+    """The union's text report, preceded by one line per source."""
+    lines = ["sources"]
+    lines += quality._table(
+        ["source", "merged", "rows", "expected", "observed", "coverage", "gaps", "gap s"],
+        [
+            [
+                s["source"], "yes" if s["merged"] else "no", str(s["totals"]["rows"]),
+                f"{s['totals']['expected_cycles']:.0f}", str(s["totals"]["observed_cycles"]),
+                quality._fmt_pct(s["totals"]["coverage_pct"]), str(s["totals"]["gaps"]),
+                f"{s['totals']['gap_seconds']:.0f}",
+            ]
+            for s in report["sources"]
+        ],
+    )  # fmt: skip
+    data_dir = report["data_dir"]
+    text = quality.render_text(
+        {**report, "data_dir": "union of " + ", ".join(data_dir)}, markets=markets, max_gaps=max_gaps
+    )
+    return "\n".join(lines) + "\n\n" + text
