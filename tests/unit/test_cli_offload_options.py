@@ -27,12 +27,16 @@ def test_non_negative_int_takes_zero_and_up_and_refuses_the_rest():
         non_negative_int("two")
 
 
-def test_dry_run_and_data_dir_options():
+def test_dry_run_data_dir_and_json_options():
     parser = argparse.ArgumentParser()
     add_dry_run_and_data_dir(parser, dry_run_help="list only")
-    assert vars(parser.parse_args([])) == {"dry_run": False, "data_dir": Path(DEFAULT_DATA_DIR)}
-    args = parser.parse_args(["--dry-run", "--data-dir", "/srv/d"])
-    assert (args.dry_run, args.data_dir) == (True, Path("/srv/d"))
+    assert vars(parser.parse_args([])) == {
+        "dry_run": False,
+        "data_dir": Path(DEFAULT_DATA_DIR),
+        "json": False,
+    }
+    args = parser.parse_args(["--dry-run", "--data-dir", "/srv/d", "--json"])
+    assert (args.dry_run, args.data_dir, args.json) == (True, Path("/srv/d"), True)
     assert "list only" in parser.format_help()
 
 

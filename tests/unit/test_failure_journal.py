@@ -12,7 +12,7 @@ from orderbooks import failure_journal, paths
 from orderbooks.clock import FakeClock
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.recovery import recover
-from orderbooks.upload import find_sealed
+from orderbooks.sealed import find_sealed
 from orderbooks.verify import format_text, verify_data_dir
 from orderbooks.writer import SnapshotWriter
 

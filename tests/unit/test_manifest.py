@@ -57,16 +57,6 @@ def test_write_manifest_is_atomic_and_leaves_no_temp_file_on_failure(tmp_path, m
     assert oct(target.stat().st_mode & 0o777) == oct(manifest.MANIFEST_MODE)
 
 
-def test_hash_file(tmp_path):
-    path = tmp_path / "f"
-    path.write_bytes(b"abc")
-    assert manifest.hash_file(path) == (
-        3,
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-        "900150983cd24fb0d6963f7d28e17f72",
-    )
-
-
 def test_run_lock_is_exclusive(tmp_path):
     (tmp_path / "runs").mkdir()
     lock = manifest.RunLock(manifest.run_lock_path(tmp_path, "r1"))

@@ -12,10 +12,10 @@ import orjson
 from offload_helpers import rclone_binary, write_config
 from orderbooks import paths
 from orderbooks.clock import FakeClock
+from orderbooks.hashing import hash_file
 from orderbooks.ledger import Ledger
 from orderbooks.prune import Pruner
 from orderbooks.rclone import Rclone
-from orderbooks.upload import hash_file
 from sealed_files import DAY_MS, all_files, make_partial, make_quarantined, make_sealed
 
 NOW = paths.HourKey("2026-01-10", "12").start_ms()
@@ -56,7 +56,8 @@ def mark_verified(data_dir, sealed, *, data=True, manifest=True, md5=None, remot
             }
         )
     if manifest:
-        _, m_md5, m_sha = hash_file(sealed.manifest)
+        on_disk = hash_file(sealed.manifest)
+        m_md5, m_sha = on_disk.md5, on_disk.sha256
         ledger.append(
             {
                 "action": "upload",
@@ -78,7 +79,7 @@ def pruner(data_dir, keep_days=2, remote=None):
 def test_verified_old_file_and_manifest_are_deleted_and_recorded(tmp_path):
     sealed = make_sealed(tmp_path, OLD)
     mark_verified(tmp_path, sealed)
-    _, manifest_md5, _ = hash_file(sealed.manifest)
+    manifest_md5 = hash_file(sealed.manifest).md5
     report = pruner(tmp_path).run()
     assert report.deleted == [sealed.rel_data, sealed.rel_manifest]
     assert not sealed.data.exists() and not sealed.manifest.exists()
@@ -185,9 +186,12 @@ def test_dry_run_changes_nothing(tmp_path, capsys):
     ledger_before = (tmp_path / "uploads" / "ledger.jsonl").read_bytes()
     report = pruner(tmp_path).run(dry_run=True)
     assert report.would_delete == [sealed.rel_data, sealed.rel_manifest]
+    assert report.sizes[sealed.rel_data] == sealed.bytes
+    assert report.document["kind"] == "orderbooks.prune_plan"
+    assert [f["path"] for f in report.document["would_delete"]] == report.would_delete
     assert all_files(tmp_path) == before
     assert (tmp_path / "uploads" / "ledger.jsonl").read_bytes() == ledger_before
-    assert "would delete" in capsys.readouterr().out
+    assert "would delete" not in capsys.readouterr().out  # the library prints nothing; the command does
 
 
 def test_interrupted_prune_is_finished_next_time(tmp_path):
@@ -249,7 +253,7 @@ def test_verified_on_another_remote_or_without_remote_prunes_nothing(tmp_path):
     legacy = make_sealed(tmp_path, OLD, seed=2)
     for rel, md5, sha in (
         (legacy.rel_data, legacy.md5, legacy.sha256),
-        (legacy.rel_manifest, *hash_file(legacy.manifest)[1:]),
+        (legacy.rel_manifest, hash_file(legacy.manifest).md5, hash_file(legacy.manifest).sha256),
     ):
         put_on_remote(tmp_path, rel)
         Ledger(tmp_path).append(

@@ -7,16 +7,17 @@ import os
 import orjson
 import pytest
 from orderbooks import paths
+from orderbooks.hashing import hash_file
 from orderbooks.ledger import Ledger
-from orderbooks.upload import (
+from orderbooks.remote import (
     PreconditionError,
-    Uploader,
     check_config,
-    find_sealed,
     parse_remote,
     prepare_rclone,
     remote_path_for,
 )
+from orderbooks.sealed import find_sealed
+from orderbooks.upload import Uploader
 from sealed_files import make_partial, make_quarantined, make_sealed
 
 HOUR = paths.HourKey("2026-01-02", "03")
@@ -112,18 +113,21 @@ def test_dry_run_lists_and_writes_nothing(tmp_path, capsys):
     sealed = make_sealed(tmp_path, HOUR)
     before = sorted(p for p in tmp_path.rglob("*"))
     report = Uploader(tmp_path, "stand:dst", None).dry_run()
-    assert report.planned == [sealed.rel_data]
+    assert report.planned == [
+        {"path": sealed.rel_data, "bytes": sealed.bytes, "remote": f"stand:dst/{sealed.rel_data}"}
+    ]
+    assert report.document["kind"] == "orderbooks.upload_plan"
+    assert report.document["would_upload"] == report.planned
     assert sorted(p for p in tmp_path.rglob("*")) == before
-    assert "would upload raw/2026-01-02/03/" in capsys.readouterr().out
+    assert "would upload" not in capsys.readouterr().out  # the library prints nothing; the command does
 
 
 def test_plan_skips_files_the_ledger_verified_with_the_same_hashes(tmp_path):
-    from orderbooks.upload import hash_file
-
     a = make_sealed(tmp_path, HOUR, seed=1)
     b = make_sealed(tmp_path, paths.HourKey("2026-01-02", "04"), seed=2)
     ledger = Ledger(tmp_path)
-    _, m_md5, m_sha = hash_file(a.manifest)
+    on_disk = hash_file(a.manifest)
+    m_md5, m_sha = on_disk.md5, on_disk.sha256
     for path, md5, sha in ((a.rel_data, a.md5, a.sha256), (a.rel_manifest, m_md5, m_sha)):
         ledger.append(
             {

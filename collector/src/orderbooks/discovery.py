@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from orderbooks.client import ApiClient
@@ -35,11 +34,11 @@ from orderbooks.gamma import (
     event_in_series,
     event_recurrence_ms,
     parse_events,
-    parse_iso_ms,
     parse_keyset_page,
 )
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
+from orderbooks.timefmt import iso_s, parse_iso_ms
 
 #: The documented listing (keyset pagination) and the legacy one (offset paging, being retired).
 KEYSET_PATH = "/events/keyset"
@@ -56,11 +55,6 @@ HORIZON_SECONDS = 900
 #: the normal refresh interval), so the schedule is back soon after an outage.
 RETRY_FIRST_SECONDS = 1.0
 RETRY_SECONDS = 8.0
-
-
-def iso_utc(ms: int) -> str:
-    """Epoch ms -> ``2026-05-12T11:10:00Z`` (RFC 3339, whole seconds) for ``end_date_min``."""
-    return datetime.fromtimestamp(ms // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def retry_seconds(failed_in_a_row: int, interval: float) -> float:
@@ -234,7 +228,7 @@ class Discovery:
         params: dict[str, Any] = {
             "series_id": series_id,
             "closed": "false",
-            "end_date_min": iso_utc(now_ms - grace_ms),
+            "end_date_min": iso_s(now_ms - grace_ms),
             "order": "endDate",
             "ascending": "true",
             "limit": PAGE_SIZE,

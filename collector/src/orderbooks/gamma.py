@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+from orderbooks.timefmt import iso_s, parse_iso_ms
 
 _BTC_UPDOWN_RE = re.compile(r"(btc|bitcoin)[- ]?up[- ]?(or[- ]?)?down|btc-updown", re.IGNORECASE)
 _TOKEN_RE = re.compile(r"^[0-9]{1,80}$")
@@ -59,19 +60,6 @@ class Skipped:
 
 class MarketDrift(ValueError):
     """A market field is missing or has the wrong type: schema drift, not a legit skip."""
-
-
-def parse_iso_ms(value: Any) -> int:
-    """``2026-05-12T11:10:00Z`` (optionally with fraction or offset) -> epoch ms. ValueError if not."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"not an ISO-8601 time: {value!r}")
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith("+00"):
-        text += ":00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
 
 
 def decode_list(value: Any, name: str) -> list[Any]:
@@ -187,7 +175,7 @@ def _window_start(event: dict[str, Any], market: dict[str, Any], end_ms: int) ->
         raise MarketDrift(
             "cannot place the window: no eventStartTime, no startTime, no known series recurrence"
         )
-    start = datetime.fromtimestamp((end_ms - length) / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = iso_s(end_ms - length)
     return start, "endDate - recurrence"
 
 

@@ -19,13 +19,16 @@ The JSON body is the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-import time
+from collections.abc import Iterator
 from typing import IO, Any
 
 import orjson
+
+from orderbooks.timefmt import iso_ms, now_ms
 
 _LOCK = threading.Lock()
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -47,9 +50,16 @@ def configure(level: str = "info", stream: IO[str] | None = None, journal: bool 
     _journal = bool(os.environ.get("JOURNAL_STREAM")) if journal is None else journal
 
 
-def utc_iso_ms(epoch_s: float) -> str:
-    ms = int(epoch_s * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+@contextlib.contextmanager
+def to_stream(stream: IO[str]) -> Iterator[None]:
+    """Send every log line to *stream* inside the block (a command whose stdout is its JSON result)."""
+    global _stream
+    before = _stream
+    _stream = stream
+    try:
+        yield
+    finally:
+        _stream = before
 
 
 class Logger:
@@ -59,7 +69,7 @@ class Logger:
     def log(self, level: str, event: str, **fields: Any) -> None:
         if _LEVELS[level] < _threshold:
             return
-        record = {"ts": utc_iso_ms(time.time()), "level": level, "logger": self.name, "event": event}
+        record = {"ts": iso_ms(now_ms()), "level": level, "logger": self.name, "event": event}
         record.update(fields)
         line = orjson.dumps(record, default=str).decode() + "\n"
         if _journal:

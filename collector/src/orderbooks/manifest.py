@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import orjson
 
 from orderbooks import gzmembers, paths
 from orderbooks.atomic import atomic_write_json
+from orderbooks.hashing import FileHashes
 from orderbooks.records import ROW_KEYS, FailureRecord
 
 FILE_MANIFEST_SCHEMA = 1
@@ -128,19 +128,6 @@ class FailureLog:
         self.by_class[failure.error] += 1
 
 
-def hash_file(path: Path) -> tuple[int, str, str]:
-    """(bytes, sha256 hex, md5 hex) of *path*."""
-    sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
-    size = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            sha256.update(chunk)
-            md5.update(chunk)
-            size += len(chunk)
-    return size, sha256.hexdigest(), md5.hexdigest()
-
-
 def stats_from_data(path: Path, upto: int | None = None) -> tuple[RowStats, gzmembers.ScanResult]:
     """Row statistics recomputed from the complete members of *path*.
 
@@ -193,9 +180,7 @@ def build_file_manifest(
     *,
     data_dir: Path,
     data_file: Path,
-    size: int,
-    sha256: str,
-    md5: str,
+    hashes: FileHashes,
     stats: RowStats,
     failures: FailureLog,
     cycles_ok: int,
@@ -216,9 +201,9 @@ def build_file_manifest(
         "kind": FILE_MANIFEST_KIND,
         "file": data_file.name,
         "path": paths.relative(data_dir, data_file),
-        "bytes": size,
-        "sha256": sha256,
-        "md5": md5,
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
         "rows": stats.rows,
         "members": stats.members,
         "first_recv_ms": stats.first_recv_ms,

@@ -38,6 +38,7 @@ import orjson
 
 from orderbooks import gzmembers, manifest, paths, quality, union
 from orderbooks.atomic import durable_rename
+from orderbooks.hashing import hash_file
 from orderbooks.writer import DATA_MODE, make_dirs_durable, write_all
 
 MERGE_KIND = "orderbooks.merge"
@@ -237,9 +238,8 @@ class Merger:
             os.fsync(fd)
         finally:
             os.close(fd)
-        size, sha256, md5 = manifest.hash_file(partial)
         file_manifest = manifest.build_file_manifest(
-            data_dir=self.out_dir, data_file=final, size=size, sha256=sha256, md5=md5, stats=stats,
+            data_dir=self.out_dir, data_file=final, hashes=hash_file(partial), stats=stats,
             failures=manifest.FailureLog(), cycles_ok=0, cycles_failed=0, recovered=False,
             bytes_dropped=0, rebuilt=False, collector_version=VERSION, host=self.run["host"],
             run_id=self.run_id, hour=hour.label(), opened_at=self.now_ms, sealed_at=self.now_ms,

@@ -24,9 +24,10 @@ import calendar
 import os
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from orderbooks import timefmt
 
 RAW_DIR = "raw"
 QUARANTINE_DIR = "quarantine"
@@ -47,8 +48,7 @@ SERIES_PART_RE = re.compile(r"[^0-9A-Za-z]")
 
 
 def new_run_id(epoch_ms: int | None = None) -> str:
-    epoch_s = (time.time_ns() // 1_000_000 if epoch_ms is None else epoch_ms) / 1000
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch_s)) + "-" + secrets.token_hex(3)
+    return timefmt.compact_s(timefmt.now_ms() if epoch_ms is None else epoch_ms) + "-" + secrets.token_hex(3)
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,7 @@ class HourKey:
 
     @classmethod
     def from_epoch_ms(cls, epoch_ms: int) -> HourKey:
-        tm = time.gmtime(epoch_ms // 1000)
-        return cls(time.strftime("%Y-%m-%d", tm), time.strftime("%H", tm))
+        return cls(*timefmt.date_hour(epoch_ms))
 
     def start_ms(self) -> int:
         # Called for every written cycle: plain integer parsing, no strptime.
@@ -73,6 +72,27 @@ class HourKey:
 
     def label(self) -> str:
         return f"{self.date}T{self.hour}Z"
+
+
+@dataclass(frozen=True)
+class DayKey:
+    """A UTC day: the period of a file sealed once a day."""
+
+    date: str  # YYYY-MM-DD
+
+    @classmethod
+    def from_epoch_ms(cls, epoch_ms: int) -> DayKey:
+        return cls(timefmt.date_hour(epoch_ms)[0])
+
+    def start_ms(self) -> int:
+        year, month, day = (int(part) for part in self.date.split("-"))
+        return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0)) * 1000
+
+    def end_ms(self) -> int:
+        return self.start_ms() + 86_400_000
+
+    def label(self) -> str:
+        return self.date
 
 
 def stem_for(hour: HourKey, run_id: str, series: str | None = None) -> str:

@@ -33,10 +33,12 @@ import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orderbooks import paths
 from orderbooks.atomic import atomic_write_json, fsync_dir
 from orderbooks.clock import Clock, SystemClock
+from orderbooks.hashing import hash_file
 from orderbooks.ledger import (
     ACTION_PRUNE,
     PRUNED,
@@ -45,12 +47,25 @@ from orderbooks.ledger import (
     Ledger,
     VerifiedIndex,
 )
-from orderbooks.logs import Logger, get_logger, utc_iso_ms
+from orderbooks.logs import Logger, get_logger
 from orderbooks.rclone import Rclone, RcloneError, RemoteObject
-from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed, remote_path_for
+from orderbooks.remote import remote_path_for
+from orderbooks.sealed import (
+    KINDS,
+    ManifestProblem,
+    Period,
+    SealedKind,
+    iter_manifests,
+    partial_beside,
+    read_sealed,
+)
+from orderbooks.timefmt import iso_ms
 
 DAY_MS = 86_400_000
 LAST_PRUNE_NAME = "last-prune.json"
+PRUNE_RUN_KIND = "orderbooks.prune_run"
+#: ``orderbooks prune --dry-run --json``: what a run would delete.
+PRUNE_PLAN_KIND = "orderbooks.prune_plan"
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,26 @@ class PruneReport:
     remote_error: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)
     removed_dirs: list[str] = field(default_factory=list)
+    #: size of each file in deleted / would_delete
+    sizes: dict[str, int] = field(default_factory=dict)
+    #: the result document (last-prune.json for a run; the plan for a dry run)
+    document: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors or self.kept_remote or self.remote_error)
+
+
+def precondition_document(remote: str, error: str, now_ms: int) -> dict[str, Any]:
+    """The result of a prune that could not start (data folder, rclone, another run)."""
+    return {
+        "schema": 1,
+        "kind": PRUNE_RUN_KIND,
+        "finished_at": iso_ms(now_ms),
+        "remote": remote,
+        "result": "precondition_failed",
+        "error": error,
+    }
 
 
 class RemoteCheck:
@@ -127,6 +162,7 @@ class Pruner:
         clock: Clock | None = None,
         log: Logger | None = None,
         rclone_version: str = "",
+        kinds: tuple[SealedKind, ...] = KINDS,
     ) -> None:
         if keep_days < 0:
             raise ValueError("keep_days must be >= 0")
@@ -138,6 +174,7 @@ class Pruner:
         self.clock = clock or SystemClock()
         self.log = log or get_logger("prune")
         self.ledger = Ledger(self.data_dir)
+        self.kinds = kinds
 
     def cutoff_ms(self) -> int:
         return self.clock.wall_ms() - self.keep_days * DAY_MS
@@ -146,24 +183,23 @@ class Pruner:
         report = PruneReport()
         index = VerifiedIndex.load(self.data_dir, self.remote)
         cutoff = self.cutoff_ms()
-        touched: set[Path] = set()
-        for manifest_path in paths.iter_files(self.data_dir, paths.MANIFEST_SUFFIX):
+        touched: set[tuple[Path, Path]] = set()  # (top folder of the kind, folder a file was deleted from)
+        for kind, manifest_path in iter_manifests(self.data_dir, self.kinds):
             rel_manifest = paths.relative(self.data_dir, manifest_path)
             try:
-                hour = hour_of(self.data_dir, manifest_path)
+                period = kind.locate(self.data_dir, manifest_path)
             except ManifestProblem as exc:
                 self._unusable(report, rel_manifest, str(exc))
                 continue
-            if hour.end_ms() > cutoff:
+            if period.end_ms() > cutoff:
                 report.kept_young += 1
                 continue
             try:
-                sealed = read_sealed(self.data_dir, manifest_path)
+                sealed = read_sealed(self.data_dir, manifest_path, kind)
             except ManifestProblem as exc:
                 self._unusable(report, rel_manifest, str(exc))
                 continue
-            partial = manifest_path.with_name(paths.stem_of(manifest_path) + paths.PARTIAL_SUFFIX)
-            if partial.exists():
+            if partial_beside(kind, manifest_path).exists():
                 self._unusable(report, rel_manifest, "a .partial with the same name exists")
                 continue
             data_present = sealed.data_path.exists()
@@ -172,11 +208,11 @@ class Pruner:
                 self._unusable(report, rel_manifest, f"data file {sealed.rel_data} is missing")
                 continue
             try:
-                _, m_md5, m_sha = hash_file(manifest_path)
+                on_disk = hash_file(manifest_path)
             except OSError as exc:
                 self._unusable(report, rel_manifest, f"cannot read the manifest: {exc}")
                 continue
-            manifest_ok = index.is_verified(rel_manifest, m_md5, m_sha)
+            manifest_ok = index.is_verified(rel_manifest, on_disk.md5, on_disk.sha256)
             if (data_present and not data_ok) or not manifest_ok:
                 report.kept_unverified.append(sealed.rel_data)
                 self.log.info(
@@ -186,7 +222,7 @@ class Pruner:
                     manifest_verified=manifest_ok,
                 )
                 continue
-            checks = [(rel_manifest, manifest_path.stat().st_size, m_md5, m_sha, "manifest")]
+            checks = [(rel_manifest, on_disk.size, on_disk.md5, on_disk.sha256, "manifest")]
             if data_present:
                 checks.insert(0, (sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256, "data"))
             if not self._on_remote_now(report, checks, dry_run):
@@ -198,17 +234,19 @@ class Pruner:
                 victims.append(
                     Victim(sealed.data_path, sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256)
                 )
-            victims.append(Victim(manifest_path, rel_manifest, manifest_path.stat().st_size, m_md5, m_sha))
+            victims.append(Victim(manifest_path, rel_manifest, on_disk.size, on_disk.md5, on_disk.sha256))
             for victim in victims:
                 if dry_run:
                     report.would_delete.append(victim.rel)
-                    self.log.info("would_delete", path=victim.rel, bytes=victim.size, hour=hour.label())
-                    print(f"would delete {victim.rel} ({victim.size} bytes)")
+                    report.sizes[victim.rel] = victim.size
+                    self.log.info("would_delete", path=victim.rel, bytes=victim.size, period=period.label())
                     continue
-                if not self._delete(report, victim, hour):
+                if not self._delete(report, victim, period):
                     break
-                touched.add(victim.path.parent)
-        if not dry_run:
+                touched.add((self.data_dir / kind.top, victim.path.parent))
+        if dry_run:
+            report.document = self._plan_document(report)
+        else:
             self._remove_empty_dirs(report, touched)
             self._write_result(report)
         self.log.info(
@@ -224,17 +262,32 @@ class Pruner:
             remote_error=report.remote_error or None,
             errors=len(report.errors),
             keep_days=self.keep_days,
-            cutoff=utc_iso_ms(cutoff / 1000),
+            cutoff=iso_ms(cutoff),
         )
         return report
 
+    def _plan_document(self, report: PruneReport) -> dict[str, Any]:
+        return {
+            "schema": 1,
+            "kind": PRUNE_PLAN_KIND,
+            "dry_run": True,
+            "remote": self.remote,
+            "keep_days": self.keep_days,
+            "would_delete": [{"path": p, "bytes": report.sizes[p]} for p in report.would_delete],
+            "kept_young": report.kept_young,
+            "kept_unverified": report.kept_unverified,
+            "kept_unusable": [{"path": p, "reason": r} for p, r in report.kept_unusable],
+            "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
+            "remote_error": report.remote_error or None,
+        }
+
     def _write_result(self, report: PruneReport) -> None:
         """DATA_DIR/uploads/last-prune.json: the newest prune's result, machine-readable, for alarms."""
-        failed = report.errors or report.kept_remote or report.remote_error
-        document = {
+        failed = report.failed
+        report.document = document = {
             "schema": 1,
-            "kind": "orderbooks.prune_run",
-            "finished_at": utc_iso_ms(self.clock.wall_ms() / 1000),
+            "kind": PRUNE_RUN_KIND,
+            "finished_at": iso_ms(self.clock.wall_ms()),
             "remote": self.remote,
             "rclone_version": self.rclone_version,
             "keep_days": self.keep_days,
@@ -248,6 +301,7 @@ class Pruner:
                 "kept_remote": len(report.kept_remote),
                 "errors": len(report.errors),
             },
+            "deleted": [{"path": p, "bytes": report.sizes[p]} for p in report.deleted],
             "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
             "errors": [{"path": p, "error": e} for p, e in report.errors],
         }
@@ -286,7 +340,7 @@ class Pruner:
             if not dry_run:
                 self.ledger.append(
                     {
-                        "ts": utc_iso_ms(self.clock.wall_ms() / 1000),
+                        "ts": iso_ms(self.clock.wall_ms()),
                         "action": ACTION_PRUNE,
                         "kind": kind,
                         "path": rel,
@@ -305,7 +359,7 @@ class Pruner:
         report.kept_unusable.append((rel, reason))
         self.log.warning("kept_unusable", path=rel, reason=reason)
 
-    def _delete(self, report: PruneReport, victim: Victim, hour: paths.HourKey) -> bool:
+    def _delete(self, report: PruneReport, victim: Victim, period: Period) -> bool:
         path, rel, size, md5, sha256 = victim.path, victim.rel, victim.size, victim.md5, victim.sha256
         try:
             os.unlink(path)
@@ -315,10 +369,11 @@ class Pruner:
             self.log.error("delete_failed", path=rel, error=str(exc))
             return False
         report.deleted.append(rel)
-        self.log.info("deleted", path=rel, bytes=size, md5=md5, hour=hour.label())
+        report.sizes[rel] = size
+        self.log.info("deleted", path=rel, bytes=size, md5=md5, period=period.label())
         self.ledger.append(
             {
-                "ts": utc_iso_ms(self.clock.wall_ms() / 1000),
+                "ts": iso_ms(self.clock.wall_ms()),
                 "action": ACTION_PRUNE,
                 "kind": "manifest" if rel.endswith(paths.MANIFEST_SUFFIX) else "data",
                 "path": rel,
@@ -327,16 +382,16 @@ class Pruner:
                 "sha256": sha256,
                 "remote": self.remote,
                 "outcome": PRUNED,
-                "detail": f"on the remote now; hour {hour.label()} older than {self.keep_days} days",
+                "detail": f"on the remote now; {period.label()} older than {self.keep_days} days",
             }
         )
         return True
 
-    def _remove_empty_dirs(self, report: PruneReport, touched: set[Path]) -> None:
-        raw = self.data_dir / paths.RAW_DIR
-        for hour_dir in sorted(touched):
-            for folder in (hour_dir, hour_dir.parent):
-                if folder == raw or raw not in folder.parents:
+    def _remove_empty_dirs(self, report: PruneReport, touched: set[tuple[Path, Path]]) -> None:
+        """Remove the folders files were deleted from, and their parents, when empty (never the top)."""
+        for top, period_dir in sorted(touched):
+            for folder in (period_dir, period_dir.parent):
+                if folder == top or top not in folder.parents:
                     continue
                 with contextlib.suppress(OSError):  # not empty (or already gone): keep it
                     folder.rmdir()

@@ -12,7 +12,6 @@ raises :class:`RcloneError` with rclone's exit code and the tail of its stderr.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+
+from orderbooks.hashing import hash_stream
 
 #: rclone exit codes meaning "no such directory" / "no such file".
 EXIT_DIR_NOT_FOUND = 3
@@ -199,9 +200,6 @@ class Rclone:
     def cat_hashes(self, remote_path: str) -> tuple[int, dict[str, str]]:
         """Download a remote file through ``rclone cat`` and hash it: (size, {md5, sha256})."""
         argv = [self.binary, "cat", remote_path, *self.base_flags()]
-        md5 = hashlib.md5(usedforsecurity=False)
-        sha256 = hashlib.sha256()
-        size = 0
         with tempfile.TemporaryFile() as errors:
             try:
                 proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=errors)
@@ -209,10 +207,7 @@ class Rclone:
                 raise RcloneError("cat", None, str(exc)) from exc
             try:
                 assert proc.stdout is not None
-                while chunk := proc.stdout.read(CHUNK):
-                    size += len(chunk)
-                    md5.update(chunk)
-                    sha256.update(chunk)
+                got = hash_stream(proc.stdout, CHUNK)
                 proc.stdout.close()
                 proc.wait()
             except BaseException:
@@ -222,4 +217,4 @@ class Rclone:
             if proc.returncode != 0:
                 errors.seek(0)
                 raise RcloneError("cat", proc.returncode, errors.read().decode(errors="replace"))
-        return size, {"md5": md5.hexdigest(), "sha256": sha256.hexdigest()}
+        return got.size, {"md5": got.md5, "sha256": got.sha256}

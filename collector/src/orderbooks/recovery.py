@@ -36,6 +36,7 @@ from typing import Any
 
 from orderbooks import failure_journal, gzmembers, manifest, paths
 from orderbooks.atomic import atomic_write_bytes, durable_rename, fsync_dir
+from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
 from orderbooks.writer import make_dirs_durable
@@ -167,8 +168,8 @@ def _recover_partial(
     if scan.clean and manifest_path.exists():
         existing = _read_manifest(manifest_path)
         if existing is not None:
-            size, sha256, _md5 = manifest.hash_file(partial)
-            if existing.get("bytes") == size and existing.get("sha256") == sha256:
+            hashes = hash_file(partial)
+            if existing.get("bytes") == hashes.size and existing.get("sha256") == hashes.sha256:
                 durable_rename(partial, final)
                 report.completed.append(final)
                 _remove_journal(journal_path, report)
@@ -201,7 +202,7 @@ def _recover_partial(
             os.close(fd)
     if kept:
         stats, _scan = manifest.stats_from_data(partial)
-    size, sha256, md5 = manifest.hash_file(partial)
+    hashes = hash_file(partial)
 
     failures = manifest.FailureLog()
     for record in journal.records:
@@ -230,9 +231,7 @@ def _recover_partial(
     sealed = manifest.build_file_manifest(
         data_dir=data_dir,
         data_file=final,
-        size=size,
-        sha256=sha256,
-        md5=md5,
+        hashes=hashes,
         stats=stats,
         failures=failures,
         cycles_ok=len(stats.cycles),
@@ -311,13 +310,10 @@ def _rebuild_manifest(
             "no manifest rebuilt, file left as is"
         )
         return
-    size, sha256, md5 = manifest.hash_file(data_file)
     rebuilt = manifest.build_file_manifest(
         data_dir=data_dir,
         data_file=data_file,
-        size=size,
-        sha256=sha256,
-        md5=md5,
+        hashes=hash_file(data_file),
         stats=stats,
         failures=manifest.FailureLog(),
         cycles_ok=len(stats.cycles),

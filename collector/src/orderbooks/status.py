@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from orderbooks import clocksync, diskspace, health, paths
-from orderbooks.logs import utc_iso_ms
+from orderbooks.timefmt import iso_ms
 
 NO_ROWS_CYCLES = 30
 STALL_SECONDS = 60.0
@@ -84,7 +84,7 @@ def evaluate(
     data_dir = Path(data_dir)
     now = int(time.time() * 1000) if now_ms is None else now_ms
     state = health.read_state(data_dir)
-    status = Status(report={"data_dir": str(data_dir), "now": utc_iso_ms(now / 1000)})
+    status = Status(report={"data_dir": str(data_dir), "now": iso_ms(now)})
     alarm = _Alarms(status.alarms)
     _collector(status.report, alarm, state, now)
     _disk(status.report, alarm, data_dir, state, now, probe=free_bytes)
@@ -98,7 +98,7 @@ class _Alarms:
         self.alarms = alarms
 
     def __call__(self, name: str, since_ms: int | None, detail: str) -> None:
-        since = utc_iso_ms(since_ms / 1000) if since_ms is not None else None
+        since = iso_ms(since_ms) if since_ms is not None else None
         self.alarms.append({"name": name, "since": since, "detail": detail})
 
 
@@ -126,9 +126,7 @@ def _collector(report: dict, alarm: _Alarms, state: dict | None, now: int) -> No
         "pid": state.get("pid"),
         "run_id": state.get("run_id"),
         "version": state.get("version"),
-        "started": utc_iso_ms(state["started_ms"] / 1000)
-        if isinstance(state.get("started_ms"), int)
-        else None,
+        "started": iso_ms(state["started_ms"]) if isinstance(state.get("started_ms"), int) else None,
         "state_age_s": _age(now, state.get("saved_ms")),
         "last_cycle_age_s": _age(now, state.get("last_cycle_ms")),
         "last_row_age_s": _age(now, state.get("last_row_ms")),

@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from orderbooks import failure_journal, gzmembers, manifest, paths
+from orderbooks.hashing import hash_file
 from orderbooks.records import ROW_KEYS
 
 VERIFY_SCHEMA = 1
@@ -54,11 +55,11 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     problems: list[str] = []
     notes: list[str] = []
     observed, scan = _read_rows(data_file, problems)
-    size, sha256, md5 = manifest.hash_file(data_file)
+    hashes = hash_file(data_file)
     actual = {
-        "bytes": size,
-        "sha256": sha256,
-        "md5": md5,
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
         "rows": observed.rows,
         "members": observed.members,
         "first_recv_ms": observed.first_recv_ms,
@@ -90,7 +91,7 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         "ok": not problems,
         "rows": observed.rows,
         "members": observed.members,
-        "bytes": size,
+        "bytes": hashes.size,
         "recovered": bool(recorded and recorded.get("recovered")),
         "rebuilt": bool(recorded and recorded.get("rebuilt")),
         "problems": problems,

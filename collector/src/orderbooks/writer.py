@@ -37,6 +37,7 @@ from orderbooks import failure_journal, gzmembers, manifest, paths
 from orderbooks.atomic import durable_rename, fsync_dir
 from orderbooks.clock import Clock
 from orderbooks.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
+from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord
 
@@ -544,17 +545,16 @@ class SnapshotWriter:
                 os.fsync(hour_file.fd)
                 os.close(hour_file.fd)
                 hour_file.fd = None
-            size, sha256, md5 = manifest.hash_file(hour_file.partial)
-            if size != hour_file.good_end:
+            hashes = hash_file(hour_file.partial)
+            if hashes.size != hour_file.good_end:
                 raise OSError(
-                    errno.EIO, f"{hour_file.partial}: {size} bytes on disk, expected {hour_file.good_end}"
+                    errno.EIO,
+                    f"{hour_file.partial}: {hashes.size} bytes on disk, expected {hour_file.good_end}",
                 )
             hour_file.sealed_manifest = manifest.build_file_manifest(
                 data_dir=self.data_dir,
                 data_file=hour_file.final,
-                size=size,
-                sha256=sha256,
-                md5=md5,
+                hashes=hashes,
                 stats=hour_file.stats,
                 failures=hour_file.failures,
                 cycles_ok=hour_file.cycles_ok,

@@ -1,22 +1,28 @@
 """What `orderbooks upload` and `orderbooks prune` share: options and precondition reports.
 
-Both take ``--dry-run`` and ``--data-dir`` (a folder that must exist) and
-report a failed precondition the same way: one ``precondition_failed`` log
-line, one ``orderbooks <command>: error: ...`` line on stderr, exit code
-ENVIRONMENT.
+Both take ``--dry-run``, ``--data-dir`` (a folder that must exist) and
+``--json`` (the result document on stdout, log lines on stderr), and report a
+failed precondition the same way: one ``precondition_failed`` log line, one
+``orderbooks <command>: error: ...`` line on stderr, exit code ENVIRONMENT.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
+
+from orderbooks import logs
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
 from orderbooks.rclone import Rclone
-from orderbooks.upload import prepare_rclone
+from orderbooks.remote import prepare_rclone
 
 
 def non_negative_int(raw: str) -> int:
@@ -30,6 +36,26 @@ def non_negative_int(raw: str) -> int:
 def add_dry_run_and_data_dir(parser: argparse.ArgumentParser, *, dry_run_help: str) -> None:
     parser.add_argument("--dry-run", action="store_true", help=dry_run_help)
     parser.add_argument("--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR), metavar="DIR")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result as one JSON document on stdout (log lines go to stderr); same exit codes",
+    )
+
+
+@contextlib.contextmanager
+def logs_for(args: argparse.Namespace) -> Iterator[None]:
+    """With --json, log lines go to stderr so that stdout holds only the result document."""
+    if getattr(args, "json", False):
+        with logs.to_stream(sys.stderr):
+            yield
+    else:
+        yield
+
+
+def print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
 
 
 def _positive_float(raw: str) -> float:

@@ -18,25 +18,34 @@ exit codes: 0 done (files kept for lack of verification are not an error),
 remote could not be listed (nothing was deleted then), 2 bad option, 3 rclone
 binary/config/remote problem, data folder missing or another upload/prune is
 running, 130 interrupted.
+
+With --json, stdout holds one JSON document: the result (as written to
+uploads/last-prune.json), with --dry-run the plan (kind orderbooks.prune_plan),
+or, when rclone cannot be used, the precondition result; log lines then go to
+stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
+from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
     existing_data_dir,
+    logs_for,
     non_negative_int,
     precondition_failed,
+    print_json,
     rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.prune import Pruner
-from orderbooks.upload import PreconditionError
+from orderbooks.prune import Pruner, precondition_document
+from orderbooks.remote import PreconditionError
 
 HELP = "delete local files verified on the remote and older than N days"
 
@@ -50,21 +59,37 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with logs_for(args):
+        code, document = _prune(args)
+    if args.json and document:
+        print_json(document)
+    return code
+
+
+def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
+    return precondition_document(args.remote, error, SystemClock().wall_ms())
+
+
+def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
+    """(exit code, result document) of one prune or dry run."""
     log = get_logger("prune")
     data_dir = existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT
+        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
     try:
         rclone, version = rclone_from_args(args)
     except PreconditionError as exc:
-        return precondition_failed("prune", log, str(exc))
+        return precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
     pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)
     if args.dry_run:
-        pruner.run(dry_run=True)
-        return ExitCode.OK
+        report = pruner.run(dry_run=True)
+        if not args.json:
+            for rel in report.would_delete:
+                print(f"would delete {rel} ({report.sizes[rel]} bytes)")
+        return ExitCode.OK, report.document
     try:
         with exclusive(data_dir):
             report = pruner.run()
     except LedgerBusy as exc:
-        return precondition_failed("prune", log, str(exc))
-    return ExitCode.FAILED if report.errors or report.kept_remote or report.remote_error else ExitCode.OK
+        return precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
+    return (ExitCode.FAILED if report.failed else ExitCode.OK), report.document

@@ -13,6 +13,11 @@ Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_REMOTE.
 exit codes: 0 everything verified (or nothing to do), 1 some file failed,
 mismatched or was skipped, 2 bad option, 3 rclone binary/config/remote
 problem (nothing was touched), 130 interrupted.
+
+With --json, stdout holds one JSON document: the run manifest (as written to
+uploads/runs/<run_id>.json), with --dry-run the plan (kind
+orderbooks.upload_plan), or, when rclone cannot be used, the precondition
+result; log lines then go to stderr.
 """
 
 from __future__ import annotations
@@ -22,19 +27,23 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
     existing_data_dir,
+    logs_for,
     precondition_failed,
+    print_json,
     rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.upload import PreconditionError, Uploader, record_precondition_failure
+from orderbooks.remote import PreconditionError
+from orderbooks.upload import Uploader, precondition_document, record_precondition_failure
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 
@@ -50,33 +59,48 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with logs_for(args):
+        code, document = _upload(args)
+    if args.json and document:
+        print_json(document)
+    return code
+
+
+def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
+    return precondition_document(args.remote, error, SystemClock().wall_ms())
+
+
+def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
+    """(exit code, result document) of one upload or dry run."""
     log = get_logger("upload")
     try:
         rclone, version = rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
+        document = _failure(args, str(exc))
         if Path(args.data_dir).is_dir() and not args.dry_run:
             with contextlib.suppress(OSError):
-                record_precondition_failure(
-                    Path(args.data_dir), args.remote, str(exc), SystemClock().wall_ms()
-                )
-        return precondition_failed("upload", log, str(exc))
+                record_precondition_failure(Path(args.data_dir), document)
+        return precondition_failed("upload", log, str(exc)), document
     data_dir = existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT
+        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
-        uploader.dry_run()
-        return ExitCode.OK
+        report = uploader.dry_run()
+        if not args.json:
+            for item in report.planned:
+                print(f"would upload {item['path']} ({item['bytes']} bytes) -> {item['remote']}")
+        return ExitCode.OK, report.document
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with exclusive(data_dir):
             report = uploader.run()
     except LedgerBusy as exc:
-        return precondition_failed("upload", log, str(exc))
+        return precondition_failed("upload", log, str(exc)), _failure(args, str(exc))
     except OSError as exc:
         log.error("upload_aborted", error=str(exc))
         print(f"orderbooks upload: error: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        return ExitCode.ENVIRONMENT, _failure(args, str(exc))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    return ExitCode.OK if report.ok else ExitCode.FAILED
+    return (ExitCode.OK if report.ok else ExitCode.FAILED), report.document
