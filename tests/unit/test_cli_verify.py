@@ -7,8 +7,7 @@ import json
 from orderbooks import cli, paths
 from orderbooks.clock import FakeClock
 from orderbooks.exitcodes import ExitCode
-from orderbooks.records import CycleResult
-from orderbooks.verify import ROW_KEYS
+from orderbooks.records import ROW_KEYS, CycleResult
 from orderbooks.writer import SnapshotWriter
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from orderbooks import gzmembers, paths
 from orderbooks.clock import FakeClock
-from orderbooks.records import CycleResult
-from orderbooks.verify import ROW_KEYS, format_text, verify_data_dir
+from orderbooks.records import ROW_KEYS, CycleResult
+from orderbooks.verify import format_text, verify_data_dir
 from orderbooks.writer import SnapshotWriter
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z

@@ -96,23 +96,41 @@ class ScanResult:
         return self.tail_error is None and self.good_end == self.size
 
 
+class Walk:
+    """Iterate the complete members of *path*; once the iteration ends, ``result`` holds the ScanResult.
+
+    A damaged tail ends the iteration (it is not raised); ``result`` says where it starts.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.result: ScanResult | None = None
+
+    def __iter__(self) -> Iterator[Member]:
+        members = 0
+        good_end = 0
+        tail_error: str | None = None
+        with open(self.path, "rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(0)
+            try:
+                for member in iter_members(handle):
+                    members += 1
+                    good_end = member.end
+                    yield member
+            except DamagedTail as exc:
+                tail_error = exc.reason
+        self.result = ScanResult(size=size, members=members, good_end=good_end, tail_error=tail_error)
+
+
 def scan(path: Path, on_member: Callable[[Member], None] | None = None) -> ScanResult:
     """Walk *path* member by member; call *on_member* for each complete one."""
-    members = 0
-    good_end = 0
-    tail_error: str | None = None
-    with open(path, "rb") as handle:
-        size = handle.seek(0, 2)
-        handle.seek(0)
-        try:
-            for member in iter_members(handle):
-                members += 1
-                good_end = member.end
-                if on_member is not None:
-                    on_member(member)
-        except DamagedTail as exc:
-            tail_error = exc.reason
-    return ScanResult(size=size, members=members, good_end=good_end, tail_error=tail_error)
+    walk = Walk(path)
+    for member in walk:
+        if on_member is not None:
+            on_member(member)
+    assert walk.result is not None
+    return walk.result
 
 
 def split_lines(data: bytes) -> list[bytes]:

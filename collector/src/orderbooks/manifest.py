@@ -24,10 +24,10 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, paths
+from orderbooks import gzmembers, paths, rows
 from orderbooks.atomic import atomic_write_json
 from orderbooks.hashing import FileHashes
-from orderbooks.records import ROW_KEYS, FailureRecord
+from orderbooks.records import FailureRecord
 
 FILE_MANIFEST_SCHEMA = 1
 RUN_MANIFEST_SCHEMA = 1
@@ -135,20 +135,12 @@ def stats_from_data(path: Path, upto: int | None = None) -> tuple[RowStats, gzme
     (used after a truncation that has not happened on disk yet).
     """
     stats = RowStats()
-
-    def on_member(member: gzmembers.Member) -> None:
-        if upto is not None and member.end > upto:
-            return
-        stats.members += 1
-        for line in gzmembers.split_lines(member.data):
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                row = {}
-            stats.add_row(row if isinstance(row, dict) else {})
-
-    result = gzmembers.scan(path, on_member)
-    return stats, result
+    reader = rows.RowReader(path, upto=upto, keys=())
+    for line in reader:
+        stats.add_row(line.obj or {})
+    stats.members = reader.members_read
+    assert reader.result is not None
+    return stats, reader.result
 
 
 def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
@@ -164,11 +156,7 @@ def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
         cut = gzmembers.salvage(handle.read())
     kept: list[bytes] = []
     for line in gzmembers.split_lines(cut.data):
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            break
-        if not isinstance(row, dict) or not all(key in row for key in ROW_KEYS):
+        if rows.judge(line)[1] is not None:
             break
         kept.append(line + b"\n")
     if not kept:

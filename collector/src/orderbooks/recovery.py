@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import failure_journal, gzmembers, manifest, paths
+from orderbooks import failure_journal, filenames, gzmembers, manifest, paths
+from orderbooks import sealed as sealed_model
 from orderbooks.atomic import atomic_write_bytes, durable_rename, fsync_dir
 from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
@@ -101,18 +102,17 @@ def recover(
             report.problems.append(f"{journal}: journal recovery failed: {exc}")
 
     for partial in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX):
-        stem = paths.stem_of(partial)
-        match = paths.STEM_RE.match(stem)
-        if match is None:
+        name = filenames.parse(partial)
+        if name is None:
             report.problems.append(f"{partial}: not an orderbooks file name; left alone")
             continue
-        run_id = match["run_id"]
+        run_id = name.run_id
         if manifest.run_is_live(data_dir, run_id):
             report.skipped_live.append(partial)
             continue
         try:
             sealed = _recover_partial(
-                data_dir, partial, match, now_ms=now_ms, version=collector_version, host=host, report=report
+                data_dir, partial, name, now_ms=now_ms, version=collector_version, host=host, report=report
             )
         except OSError as exc:
             report.problems.append(f"{partial}: recovery failed: {exc}")
@@ -148,7 +148,7 @@ def recover(
 def _recover_partial(
     data_dir: Path,
     partial: Path,
-    match: re.Match[str],
+    name: filenames.BookFileName,
     *,
     now_ms: int,
     version: str,
@@ -169,11 +169,11 @@ def _recover_partial(
         existing = _read_manifest(manifest_path)
         if existing is not None:
             hashes = hash_file(partial)
-            if existing.get("bytes") == hashes.size and existing.get("sha256") == hashes.sha256:
+            if (existing.bytes, existing.sha256) == (hashes.size, hashes.sha256):
                 durable_rename(partial, final)
                 report.completed.append(final)
                 _remove_journal(journal_path, report)
-                return existing
+                return existing.document
 
     journal = failure_journal.read(journal_path)
     tail = scan.size - scan.good_end
@@ -227,7 +227,7 @@ def _recover_partial(
         gap_start_ms=gap_start,
         gap_end_ms=now_ms,
     )
-    hour = paths.HourKey(match["date"], match["hour"])
+    hour = name.hour
     sealed = manifest.build_file_manifest(
         data_dir=data_dir,
         data_file=final,
@@ -241,7 +241,7 @@ def _recover_partial(
         rebuilt=False,
         collector_version=version,
         host=host,
-        run_id=match["run_id"],
+        run_id=name.run_id,
         hour=hour.label(),
         opened_at=None,
         sealed_at=now_ms,
@@ -261,11 +261,11 @@ def _settle_lone_journal(data_dir: Path, journal: Path, report: RecoveryReport) 
     stem = paths.stem_of(journal)
     if journal.with_name(stem + paths.PARTIAL_SUFFIX).exists():
         return  # settled with its partial
-    match = paths.STEM_RE.match(stem)
-    if match is None:
+    name = filenames.parse(journal)
+    if name is None:
         report.problems.append(f"{journal}: not an orderbooks file name; left alone")
         return
-    if manifest.run_is_live(data_dir, match["run_id"]):
+    if manifest.run_is_live(data_dir, name.run_id):
         return  # a live run's hour without rows yet
     if journal.with_name(stem + paths.MANIFEST_SUFFIX).exists():
         _remove_journal(journal, report)  # crash after the seal: the manifest has every record
@@ -299,8 +299,8 @@ def _quarantine_with_journal(data_dir: Path, partial: Path, reason: str, report:
 def _rebuild_manifest(
     data_dir: Path, data_file: Path, *, version: str, host: str, report: RecoveryReport
 ) -> None:
-    match = paths.STEM_RE.match(paths.stem_of(data_file))
-    if match is None:
+    name = filenames.parse(data_file)
+    if name is None:
         report.problems.append(f"{data_file}: not an orderbooks file name; no manifest rebuilt")
         return
     stats, scan = manifest.stats_from_data(data_file)
@@ -323,8 +323,8 @@ def _rebuild_manifest(
         rebuilt=True,
         collector_version=version,
         host=host,
-        run_id=match["run_id"],
-        hour=paths.HourKey(match["date"], match["hour"]).label(),
+        run_id=name.run_id,
+        hour=name.hour.label(),
         opened_at=None,
         sealed_at=data_file.stat().st_mtime_ns // 1_000_000,
     )
@@ -346,12 +346,12 @@ def _quarantine(data_dir: Path, partial: Path, reason: str, report: RecoveryRepo
     report.problems.append(f"{paths.relative(data_dir, candidate)}: quarantined ({reason})")
 
 
-def _read_manifest(path: Path) -> dict[str, Any] | None:
+def _read_manifest(path: Path) -> sealed_model.FileManifest | None:
+    """The manifest at *path* if it passes the loader (else it is rebuilt from the data)."""
     try:
-        loaded = manifest.read_json(path)
-    except (OSError, ValueError):
+        return sealed_model.load_file_manifest(path)
+    except sealed_model.ManifestProblem:
         return None
-    return loaded if isinstance(loaded, dict) else None
 
 
 def _remove_stale_temp_files(data_dir: Path, report: RecoveryReport, log: Logger) -> None:
@@ -387,10 +387,14 @@ def _close_crashed_runs(
     if not runs_dir.is_dir():
         return
     for run_path in sorted(runs_dir.glob("*.json")):
-        run = _read_manifest(run_path)
-        if run is None or run.get("kind") != manifest.RUN_MANIFEST_KIND or run.get("exit_reason") is not None:
+        try:
+            loaded = sealed_model.load_run_manifest(run_path)
+        except sealed_model.ManifestProblem as exc:
+            log.warning("run_manifest_invalid", file=str(run_path), error=str(exc), action="left as is")
             continue
-        run_id = str(run.get("run_id"))
+        if loaded.exit_reason is not None:
+            continue
+        run, run_id = loaded.document, loaded.run_id
         if manifest.run_is_live(data_dir, run_id):
             continue
         sealed_files = recovered_by_run.get(run_id, [])

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import manifest, paths, quality
+from orderbooks import filenames, manifest, paths, quality
 
 UNION_KIND = "orderbooks.quality.union"
 #: Run id of the single run the union's rows are fed to the analysis under.
@@ -47,15 +47,11 @@ MERGED_KIND = "merge"
 
 def file_hour_ms(data_file: Path) -> int:
     """Start of the UTC hour a data file belongs to (0 when its name has no hour)."""
-    match = paths.STEM_RE.match(paths.stem_of(data_file))
-    if not match:
-        return 0
-    return paths.HourKey(match.group("date"), match.group("hour")).start_ms()
+    return filenames.hour_start_ms(data_file) or 0
 
 
 def file_run_id(data_file: Path) -> str:
-    match = paths.STEM_RE.match(paths.stem_of(data_file))
-    return match.group("run_id") if match else paths.stem_of(data_file)
+    return filenames.run_id_of(data_file) or paths.stem_of(data_file)
 
 
 def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:

@@ -26,9 +26,8 @@ from typing import Any
 
 import orjson
 
-from orderbooks import failure_journal, gzmembers, manifest, paths
+from orderbooks import failure_journal, filenames, gzmembers, manifest, paths, rows, sealed
 from orderbooks.hashing import hash_file
-from orderbooks.records import ROW_KEYS
 
 VERIFY_SCHEMA = 1
 VERIFY_KIND = "orderbooks.verify"
@@ -75,7 +74,10 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     if not manifest_path.exists():
         problems.append("no manifest")
     else:
-        recorded = _load_manifest(manifest_path, problems)
+        try:
+            recorded = sealed.load_file_manifest(manifest_path).document
+        except sealed.ManifestProblem as exc:
+            problems.append(str(exc))
     if recorded is not None:
         for name in _COMPARED_FIELDS:
             if recorded.get(name) != actual[name]:
@@ -104,50 +106,21 @@ def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats,
     bad_lines = 0
 
     def on_member(member: gzmembers.Member) -> None:
-        nonlocal bad_lines
-        stats.members += 1
         if member.data and not member.data.endswith(b"\n"):
             problems.append(f"member {member.index} (byte {member.start}) does not end with a newline")
-        for line_no, line in enumerate(gzmembers.split_lines(member.data), start=1):
-            problem = None
-            row: Any = None
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                problem = f"not JSON ({exc})"
-            if problem is None and not isinstance(row, dict):
-                problem = "not a JSON object"
-            if problem is None:
-                missing = [key for key in ROW_KEYS if key not in row]
-                if missing:
-                    problem = f"missing keys {missing}"
-            stats.add_row(row if isinstance(row, dict) else {})
-            if problem is not None:
-                bad_lines += 1
-                if bad_lines <= MAX_LINE_PROBLEMS:
-                    problems.append(f"member {member.index} line {line_no}: {problem}")
 
-    scan = gzmembers.scan(data_file, on_member)
+    reader = rows.RowReader(data_file, on_member=on_member)
+    for line in reader:
+        stats.add_row(line.obj or {})
+        if line.problem is not None:
+            bad_lines += 1
+            if bad_lines <= MAX_LINE_PROBLEMS:
+                problems.append(f"member {line.member} line {line.number}: {line.problem}")
+    stats.members = reader.members_read
     if bad_lines > MAX_LINE_PROBLEMS:
         problems.append(f"{bad_lines - MAX_LINE_PROBLEMS} more bad lines")
-    return stats, scan
-
-
-def _load_manifest(path: Path, problems: list[str]) -> dict[str, Any] | None:
-    try:
-        loaded = manifest.read_json(path)
-    except (OSError, ValueError) as exc:
-        problems.append(f"manifest unreadable: {exc}")
-        return None
-    if not isinstance(loaded, dict):
-        problems.append("manifest is not a JSON object")
-        return None
-    if loaded.get("kind") != manifest.FILE_MANIFEST_KIND:
-        problems.append(f"manifest kind {loaded.get('kind')!r}, expected {manifest.FILE_MANIFEST_KIND!r}")
-    if loaded.get("schema") != manifest.FILE_MANIFEST_SCHEMA:
-        problems.append(f"manifest schema {loaded.get('schema')!r} not supported (expected 1)")
-        return None
-    return loaded
+    assert reader.result is not None
+    return stats, reader.result
 
 
 def _short(value: Any) -> str:
@@ -156,8 +129,8 @@ def _short(value: Any) -> str:
 
 
 def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
-    match = paths.STEM_RE.match(paths.stem_of(partial))
-    live = manifest.run_is_live(data_dir, match["run_id"]) if match else None
+    run_id = filenames.run_id_of(partial)
+    live = manifest.run_is_live(data_dir, run_id) if run_id else None
     stats, scan = manifest.stats_from_data(partial)
     sealing = paths.manifest_path_for(partial).exists()
     state = "open" if live else ("unknown" if live is None else "leftover")
@@ -177,8 +150,8 @@ def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
 
 def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
     stem = paths.stem_of(journal)
-    match = paths.STEM_RE.match(stem)
-    live = manifest.run_is_live(data_dir, match["run_id"]) if match else None
+    run_id = filenames.run_id_of(journal)
+    live = manifest.run_is_live(data_dir, run_id) if run_id else None
     neighbours = {
         s
         for s in (paths.PARTIAL_SUFFIX, paths.DATA_SUFFIX, paths.MANIFEST_SUFFIX)
@@ -285,20 +258,16 @@ def _check_runs(data_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     for run_path in sorted(runs_dir.glob("*.json")):
         rel = paths.relative(data_dir, run_path)
         try:
-            run = manifest.read_json(run_path)
-        except (OSError, ValueError) as exc:
-            problems.append(f"{rel}: run manifest unreadable: {exc}")
+            run = sealed.load_run_manifest(run_path)
+        except sealed.ManifestProblem as exc:
+            problems.append(f"{rel}: not a valid run manifest: {exc}")
             continue
-        if not isinstance(run, dict) or run.get("kind") != manifest.RUN_MANIFEST_KIND:
-            problems.append(f"{rel}: not a run manifest")
-            continue
-        run_id = str(run.get("run_id"))
         runs.append(
             {
-                "run_id": run_id,
-                "exit_reason": run.get("exit_reason"),
-                "live": manifest.run_is_live(data_dir, run_id) if run.get("exit_reason") is None else False,
-                "files": len(run.get("files") or []),
+                "run_id": run.run_id,
+                "exit_reason": run.exit_reason,
+                "live": manifest.run_is_live(data_dir, run.run_id) if run.exit_reason is None else False,
+                "files": len(run.files),
             }
         )
     return runs, problems
