@@ -154,3 +154,43 @@ def test_prune_needs_keep_days(setup):
     with pytest.raises(SystemExit) as info:
         cli.main(["prune", "--data-dir", str(data), "--keep-days", "-1"], {})
     assert info.value.code == ExitCode.USAGE
+
+
+def test_upload_and_prune_json_on_a_real_run(setup, tmp_path, capsys):
+    """--json: stdout is exactly one JSON document (log lines on stderr), same exit codes."""
+    data, sealed, config = setup
+    remote_dir = tmp_path / "remote"
+    argv = ["--remote", f"stand:{remote_dir}", "--data-dir", str(data), "--rclone-config", str(config)]
+    argv += ["--rclone-binary", rclone_binary(), "--json"]
+    capsys.readouterr()
+    assert cli.main(["upload", "--dry-run", *argv], {}) == ExitCode.OK
+    plan = orjson.loads(capsys.readouterr().out)
+    assert plan["kind"] == "orderbooks.upload_plan"
+    assert [f["path"] for f in plan["would_upload"]] == [sealed.rel_data]
+    assert cli.main(["upload", *argv], {}) == ExitCode.OK
+    out, err = capsys.readouterr()
+    run = orjson.loads(out)
+    assert run == orjson.loads((data / "uploads" / "runs" / f"{run['run_id']}.json").read_bytes())
+    assert run["result"] == "ok" and run["totals"]["verified"] == 2
+    assert '"upload_done"' in err
+    assert cli.main(["prune", "--keep-days", "1", "--dry-run", *argv], {}) == ExitCode.OK
+    plan = orjson.loads(capsys.readouterr().out)
+    assert [f["path"] for f in plan["would_delete"]] == [sealed.rel_data, sealed.rel_manifest]
+    assert cli.main(["prune", "--keep-days", "1", *argv], {}) == ExitCode.OK
+    result = orjson.loads(capsys.readouterr().out)
+    assert result == orjson.loads((data / "uploads" / "last-prune.json").read_bytes())
+    assert [f["path"] for f in result["deleted"]] == [sealed.rel_data, sealed.rel_manifest]
+    assert not sealed.data.exists()
+
+
+def test_json_precondition_failure_is_a_document_with_the_same_exit_code(setup, tmp_path, capsys):
+    data, _sealed, config = setup
+    argv = ["--remote", "nosuch:x", "--data-dir", str(data), "--rclone-config", str(config)]
+    argv += ["--rclone-binary", rclone_binary(), "--json"]
+    capsys.readouterr()
+    for command in (["upload"], ["prune", "--keep-days", "1"]):
+        assert cli.main([*command, *argv], {}) == ExitCode.ENVIRONMENT
+        out, err = capsys.readouterr()
+        document = orjson.loads(out)
+        assert document["result"] == "precondition_failed" and "nosuch" in document["error"]
+        assert "error:" in err
