@@ -34,7 +34,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderbooks import paths
+from orderbooks import market_docs_files, paths
 from orderbooks.atomic import atomic_write_json, fsync_dir
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.ledger import (
@@ -47,7 +47,14 @@ from orderbooks.ledger import (
 )
 from orderbooks.logs import Logger, get_logger, utc_iso_ms
 from orderbooks.rclone import Rclone, RcloneError, RemoteObject
-from orderbooks.upload import ManifestProblem, hash_file, hour_of, read_sealed, remote_path_for
+from orderbooks.upload import (
+    ManifestProblem,
+    hash_file,
+    hour_of,
+    read_sealed,
+    remote_path_for,
+    sealed_manifests,
+)
 
 DAY_MS = 86_400_000
 LAST_PRUNE_NAME = "last-prune.json"
@@ -147,7 +154,7 @@ class Pruner:
         index = VerifiedIndex.load(self.data_dir, self.remote)
         cutoff = self.cutoff_ms()
         touched: set[Path] = set()
-        for manifest_path in paths.iter_files(self.data_dir, paths.MANIFEST_SUFFIX):
+        for manifest_path in sealed_manifests(self.data_dir):
             rel_manifest = paths.relative(self.data_dir, manifest_path)
             try:
                 hour = hour_of(self.data_dir, manifest_path)
@@ -305,7 +312,9 @@ class Pruner:
         report.kept_unusable.append((rel, reason))
         self.log.warning("kept_unusable", path=rel, reason=reason)
 
-    def _delete(self, report: PruneReport, victim: Victim, hour: paths.HourKey) -> bool:
+    def _delete(
+        self, report: PruneReport, victim: Victim, hour: paths.HourKey | market_docs_files.DayKey
+    ) -> bool:
         path, rel, size, md5, sha256 = victim.path, victim.rel, victim.size, victim.md5, victim.sha256
         try:
             os.unlink(path)
@@ -333,10 +342,10 @@ class Pruner:
         return True
 
     def _remove_empty_dirs(self, report: PruneReport, touched: set[Path]) -> None:
-        raw = self.data_dir / paths.RAW_DIR
+        tops = (self.data_dir / paths.RAW_DIR, self.data_dir / market_docs_files.MARKETS_DIR)
         for hour_dir in sorted(touched):
             for folder in (hour_dir, hour_dir.parent):
-                if folder == raw or raw not in folder.parents:
+                if folder in tops or not any(top in folder.parents for top in tops):
                     continue
                 with contextlib.suppress(OSError):  # not empty (or already gone): keep it
                     folder.rmdir()

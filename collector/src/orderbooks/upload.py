@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import paths
+from orderbooks import market_docs_files, paths
 from orderbooks.atomic import atomic_write_json
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.ledger import (
@@ -81,7 +81,7 @@ class SealedFile:
     manifest_path: Path
     rel_data: str
     rel_manifest: str
-    hour: paths.HourKey
+    hour: paths.HourKey | market_docs_files.DayKey  # a markets file's period is its UTC day
     bytes: int
     md5: str
     sha256: str
@@ -108,8 +108,13 @@ def hash_file(path: Path) -> tuple[int, str, str]:
     return size, md5.hexdigest(), sha256.hexdigest()
 
 
-def hour_of(data_dir: Path, manifest_path: Path) -> paths.HourKey:
+def hour_of(data_dir: Path, manifest_path: Path) -> paths.HourKey | market_docs_files.DayKey:
     """The hour a file belongs to, from its folder (raw/YYYY-MM-DD/HH) and its stem; both must agree."""
+    if market_docs_files.in_markets(data_dir, manifest_path):  # markets/YYYY-MM-DD: the day
+        try:
+            return market_docs_files.day_of(data_dir, manifest_path)
+        except ValueError as exc:
+            raise ManifestProblem(str(exc)) from None
     rel = Path(manifest_path).relative_to(Path(data_dir) / paths.RAW_DIR)
     if len(rel.parts) != 3:
         raise ManifestProblem(f"not in a raw/YYYY-MM-DD/HH folder: {paths.relative(data_dir, manifest_path)}")
@@ -164,11 +169,16 @@ def read_sealed(data_dir: Path, manifest_path: Path) -> SealedFile:
     )
 
 
+def sealed_manifests(data_dir: Path) -> list[Path]:
+    """The manifests of book files (raw/), then of market documents (markets/)."""
+    return paths.iter_files(data_dir, paths.MANIFEST_SUFFIX) + market_docs_files.manifests(data_dir)
+
+
 def find_sealed(data_dir: Path) -> tuple[list[SealedFile], list[Unusable]]:
-    """Every manifest under DATA_DIR/raw with its data file; quarantine is never looked at."""
+    """Every manifest under DATA_DIR/raw and DATA_DIR/markets with its data file; never quarantine."""
     found: list[SealedFile] = []
     unusable: list[Unusable] = []
-    for manifest_path in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
+    for manifest_path in sealed_manifests(data_dir):
         rel = paths.relative(data_dir, manifest_path)
         try:
             sealed = read_sealed(data_dir, manifest_path)
