@@ -136,7 +136,7 @@ def test_a_wrong_answer_is_recorded_and_retried(tmp_path):
     listed(docs)
     run_until(docs, clock, END + 20_000)
     failures = docs.drain_failures()
-    assert len(failures) == 2 and {f.error for f in failures} == {"market_document"}
+    assert len(failures) == 2 and {f.error for f in failures} == {"schema_drift"}
     assert "expected a market object" in failures[0].message
     assert docs.pending == 1
 
@@ -209,3 +209,12 @@ def test_discovery_hands_each_listing_page_to_the_listener(tmp_path):
     discovery.next_refresh["10684"] = 0.0
     assert discovery.refresh_due(clock.monotonic() + 5) == []
     assert discovery.snapshot.markets
+
+
+def test_a_drifted_open_answer_is_schema_drift(tmp_path):
+    docs, _gamma, clock = make(tmp_path, answer=dict(RAW, outcomePrices=1))
+    listed(docs)
+    run_until(docs, clock, END + 8_000)
+    [failure] = docs.drain_failures()
+    assert (failure.error, failure.endpoint) == ("schema_drift", "GET /markets/2229686")
+    assert docs.pending == 1

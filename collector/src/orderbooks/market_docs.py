@@ -17,8 +17,8 @@ discovery thread: one queue put, nothing else). A worker thread of its own
 3. seals the daily file when a UTC day ends (``market_docs_files.DocsFile``).
 
 Failures never stop anything: the request failures of the client and a
-``market_document`` failure record (a wrong answer, giving up, a document
-that could not be written) go into a queue that the poll thread empties with
+``market_document`` failure record (giving up, a document that could not be
+written; a wrong answer is ``schema_drift``) go into a queue that the poll thread empties with
 ``drain_failures()`` into the sink; each is logged at warning level or above.
 ``run_due()`` is one pass in the caller's thread (unit tests call it with a
 ``FakeClock``).
@@ -88,17 +88,15 @@ def closed_problem(data: Any, market: Market) -> tuple[str | None, bool]:
         return f"answer is {type(data).__name__}, expected a market object", True
     if data.get("conditionId") != market.condition_id:
         return f"answer is for conditionId {str(data.get('conditionId'))[:70]!r}", True
-    if data.get("closed") is not True:
-        return "not closed yet", False
-    if not data.get("outcomePrices"):
-        return "closed without outcomePrices yet", False
     try:
-        prices = decode_list(data["outcomePrices"], "outcomePrices")
+        prices = decode_list(data.get("outcomePrices"), "outcomePrices")
         outcomes = decode_list(data.get("outcomes"), "outcomes")
     except MarketDrift as exc:
         return str(exc), True
     if len(prices) != len(outcomes) or not all(isinstance(p, str) for p in prices):
-        return f"outcomePrices {data['outcomePrices'][:60]!r} do not pair with outcomes", True
+        return f"outcomePrices {str(data['outcomePrices'])[:60]!r} do not pair with outcomes", True
+    if data.get("closed") is not True:
+        return "not closed yet", False
     return None, False
 
 
@@ -266,7 +264,9 @@ class MarketDocs:
                 )
                 return
             if wrong:
-                self._failure(item.market, f"GET {path}: {reason}", endpoint=f"GET {path}")
+                self._failure(
+                    item.market, f"GET {path}: {reason}", endpoint=f"GET {path}", error="schema_drift"
+                )
         else:
             reason = f"{result.error}: {result.message}"
         item.last = reason
@@ -332,11 +332,11 @@ class MarketDocs:
                 return
             self.written[self._unwritten.popleft()["kind"]] += 1
 
-    def _failure(self, market: Market, message: str, endpoint: str | None = None) -> None:
-        self.log.warning(ERROR, slug=market.slug, series=market.series, message=message)
+    def _failure(self, market: Market, message: str, endpoint: str | None = None, error: str = ERROR) -> None:
+        self.log.warning(error, slug=market.slug, series=market.series, message=message)
         self._failures.put(
             FailureRecord.observed(
-                self.clock.wall_ms(), None, ERROR, message, series=market.series, endpoint=endpoint
+                self.clock.wall_ms(), None, error, message, series=market.series, endpoint=endpoint
             )
         )
 
