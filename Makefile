@@ -132,6 +132,11 @@ cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml -
 	@test -f "$(INVENTORY)" || { echo "cutover: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
 	cd ansible && $(abspath $(BIN))/ansible-playbook site.yml -i $(abspath $(INVENTORY)) $(EXTRA)
 
+.PHONY: rollback
+rollback: setup ## ansible-playbook rollback.yml -i INVENTORY: current back to the release before it (EXTRA='-e orderbooks_release=<UTC name>').
+	@test -f "$(INVENTORY)" || { echo "rollback: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
+	cd ansible && $(abspath $(BIN))/ansible-playbook rollback.yml -i $(abspath $(INVENTORY)) $(EXTRA)
+
 .PHONY: test-host
 test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.
 	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tests/harness/test_host.sh

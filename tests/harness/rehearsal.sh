@@ -154,7 +154,7 @@ orderbooks_rclone_options:
   md5sum_command: md5sum
   sha1sum_command: sha1sum
 orderbooks_rclone_required_options: [host, user, pass]
-orderbooks_uploader_remote: "standin:orderbooks"
+orderbooks_uploader_remote_folder: orderbooks
 EOF
 umask 022
 
