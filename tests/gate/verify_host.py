@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gate import GATES
-from gate.checks import RCLONE_CONFIG, RELEASE_RCLONE
+from gate import GATES, layout
 from gate.evidence import GateEvidence, trim, utc_iso
+from gate.layout import HostLayout
 from gate.report import build_manifest, gate_outcomes, validate_manifest, write_report
 from gate.soak import soak_report_status, soak_status
 from gate.verdict import VERDICTS, decide, disposable_evidence, exit_code_for
@@ -171,7 +171,9 @@ def testinfra_host(inventory: Path, host: str) -> Any:
     return testinfra.get_host(f"ansible://{host}", ansible_inventory=str(inventory))
 
 
-def host_facts(ev: GateEvidence) -> dict[str, Any]:
+def host_facts(ev: GateEvidence, where: HostLayout) -> dict[str, Any]:
+    """What the host runs, read from the host at the paths of *where* (the inventory's layout)."""
+
     def out(command: str) -> str | None:
         result = ev.run(command, timeout_s=60)
         text = result.stdout.strip()
@@ -184,21 +186,23 @@ def host_facts(ev: GateEvidence) -> dict[str, Any]:
         "python": out("python3 --version"),
         "systemd_version": out("systemctl --version | head -n 1"),
         "virtualization": out("systemd-detect-virt || true"),
-        "orderbooks_version": out("/opt/orderbooks/current/venv/bin/orderbooks --version"),
-        "release": out('basename "$(readlink -f /opt/orderbooks/current)"'),
-        "release_revision": out("cat /opt/orderbooks/current/REVISION"),
-        "releases": out("ls -1 /opt/orderbooks/releases"),
-        "rclone_version": out(f"{RELEASE_RCLONE} version | head -n 1"),
+        "orderbooks_version": out(f"{where.command} --version"),
+        "release": out(f'basename "$(readlink -f {where.current_path})"'),
+        "release_revision": out(f"cat {where.current_path}/REVISION"),
+        "releases": out(f"ls -1 {where.releases_path}"),
+        "rclone_version": out(f"{where.rclone_binary} version | head -n 1"),
         "rclone_remotes": out(
-            f"runuser -u orderbooks -- {RELEASE_RCLONE} --config {RCLONE_CONFIG} listremotes --long"
+            f"runuser -u {where.user} -- {where.rclone_binary} --config {where.rclone_config_file} "
+            "listremotes --long"
         ),
         "uptime": out("uptime"),
+        "layout": where.as_dict(),
     }
-    df = out("df -B1 --output=avail,size,target /var/lib/orderbooks | tail -n 1")
+    df = out(f"df -B1 --output=avail,size,target {where.data_dir} | tail -n 1")
     if df:
         avail, size, target = [*df.split(), "", "", ""][:3]
         facts["free_disk"] = {
-            "path": "/var/lib/orderbooks",
+            "path": where.data_dir,
             "mount": target,
             "free_bytes": int(avail),
             "total_bytes": int(size),
@@ -255,10 +259,8 @@ def manifest_quality(listing: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def quality(ev: GateEvidence, listing: dict[str, Any]) -> dict[str, Any]:
-    result = ev.run(
-        "/opt/orderbooks/current/venv/bin/orderbooks quality /var/lib/orderbooks --json", timeout_s=600
-    )
+def quality(ev: GateEvidence, listing: dict[str, Any], where: HostLayout) -> dict[str, Any]:
+    result = ev.run(f"{where.command} quality {where.data_dir} --json", timeout_s=600)
     try:
         summary = json.loads(result.stdout)
     except ValueError:
@@ -369,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"group {args.group!r} has {len(hosts)} hosts; pick one with --limit (LIMIT=...)")
         else:
             target_name = hosts[0]
+    host_layout = layout.STANDARD
+    if not problem:
+        try:
+            host_layout = layout.resolve(inventory, target_name)
+        except layout.LayoutError as exc:
+            problem = f"cannot read the host layout of {target_name} from the inventory: {exc}"
     if not problem:
         say(f"checking that {target_name} answers")
         problem = ping(log, inventory, target_name)
@@ -394,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         host = testinfra_host(inventory, target_name)
         facts_ev = GateEvidence("facts", host)
         say("recording host facts")
-        facts = host_facts(facts_ev)
+        facts = host_facts(facts_ev, host_layout)
         evidence_markers = disposable_evidence(
             hostvars.get(target_name, {}).get("orderbooks_disposable_vps"), facts.get("virtualization")
         )
@@ -433,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
         say("listing the data files with their sha256")
         final_ev = GateEvidence("facts", host)
         try:
-            listing = final_ev.probe("files", "/var/lib/orderbooks", "--hash", timeout_s=900)
+            listing = final_ev.probe("files", host_layout.data_dir, "--hash", timeout_s=900)
         except (AssertionError, ValueError) as exc:
             listing = {
                 "sealed": [],
@@ -443,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
                 "error": str(exc),
             }
         files = file_table(listing)
-        quality_summary = quality(final_ev, listing)
+        quality_summary = quality(final_ev, listing, host_layout)
         soak = soak_from(listing, int(listing.get("now_ms") or time.time() * 1000))
         soak_report = args.soak_report or newest_soak_report(args.reports_dir, target["name"])
         if soak_report is not None:
