@@ -17,16 +17,30 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gate.evidence import GateEvidence, Pending
-from gate.layout import STANDARD, HostLayout
+from gate.layout import STANDARD, HostLayout, LayoutError
+from gate.layout import from_pytest as layout_from_pytest
 
 #: The host layout under test (``use_layout``).
 LAYOUT: HostLayout = STANDARD
 
 
 def use_layout(layout: HostLayout) -> None:
-    """Check the host against *layout* from now on (the plugin calls it once)."""
+    """Check the host against *layout* from now on."""
     global LAYOUT
     LAYOUT = layout
+
+
+def use_session_layout(config: Any) -> HostLayout:
+    """The inventory's layout of the pytest session's host (``gate.layout.from_pytest``),
+    used from now on; when it cannot be read, the test asking for it fails saying why."""
+    import pytest
+
+    try:
+        found = layout_from_pytest(config)
+    except LayoutError as exc:
+        pytest.fail(f"cannot read the host layout from the inventory: {exc}", pytrace=False)
+    use_layout(found)
+    return found
 
 
 #: The collector's defaults when collector.env leaves a setting out.

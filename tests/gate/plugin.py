@@ -130,13 +130,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def gate_layout(pytestconfig: pytest.Config) -> layout.HostLayout:
-    """The inventory's host layout, for every gate (a failure to read it errors each test)."""
-    try:
-        found = layout.from_pytest(pytestconfig)
-    except layout.LayoutError as exc:
-        pytest.fail(f"cannot read the host layout from the inventory: {exc}", pytrace=False)
-    checks.use_layout(found)
-    return found
+    """The inventory's host layout, for every gate (a failure to read it fails each test)."""
+    return checks.use_session_layout(pytestconfig)
 
 
 def short_reason(report: pytest.TestReport) -> str | None:
