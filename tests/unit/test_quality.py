@@ -73,6 +73,20 @@ def test_excluded_window_is_left_out_of_coverage(tmp_path: Path) -> None:
     assert len(report["gaps"]) == 1  # the gap is still reported
 
 
+def test_windows_cut_mid_cycle_cost_no_coverage_whatever_the_collector_phase(tmp_path: Path) -> None:
+    # Polls 0.9 s into each second; an excluded window and the span's end both fall mid-cell.
+    # Counted in continuous time, such cuts expected a fraction of a poll that cannot exist
+    # (the soak's coverage then read 99.4 % on a complete run).
+    write_run(tmp_path, Scenario(start_ms=T0_MS + 900, cycles=300, series=FIVE_MIN))
+
+    report = quality.analyze(tmp_path, exclude=[(T0_MS + 100_900, T0_MS + 130_700)])
+
+    assert report["excluded"] == [{"start_ms": T0_MS + 100_000, "end_ms": T0_MS + 131_000}]
+    assert report["span"]["end_ms"] == T0_MS + 300_000  # the cell of the last poll is the last one
+    assert report["totals"]["observed_cycles"] == 2 * (300 - 31)
+    assert report["totals"]["coverage_pct"] == 100.0
+
+
 def test_missing_token_is_a_one_token_gap(tmp_path: Path) -> None:
     market = markets_for("10684", 300, T0_MS, T0_MS + 1)[0]
     token = market.tokens[1][0]

@@ -100,6 +100,20 @@ class RunInfo:
     end_ms: int | None = None  # run manifest: when it ended (or was last updated)
 
 
+def snap_outward(windows: Iterable[tuple[int, int]], grid_ms: int) -> list[tuple[int, int]]:
+    """Excluded windows widened to whole cells of the interval grid (epoch-aligned, the grid
+    windows start on). Expected counts are time over the interval and observed counts are
+    polls; cut at a cell edge, both lose the same whole number of token-cycles. Cut mid-cell,
+    whether that cell's poll falls in or out depends on the collector's phase: up to one
+    token-cycle per token and edge is lost at random (the soak's 99.4 % runs)."""
+    grid = max(1, grid_ms)
+    return sorted(
+        (a - a % grid, b if b % grid == 0 else b - b % grid + grid)
+        for a, b in ((int(x), int(y)) for x, y in windows)
+        if b > a
+    )
+
+
 class Analysis:
     """Feed it data files in time order (``add_file``), then ``report.build(analysis)``."""
 
@@ -118,7 +132,7 @@ class Analysis:
         self.interval_override = interval_s
         self.since_ms = since_ms
         self.until_ms = until_ms
-        self.exclude = sorted((int(a), int(b)) for a, b in exclude if b > a)
+        self.exclude = snap_outward(exclude, round((interval_s or 1.0) * 1000))
         self.groups: dict[tuple[str, str, int], GroupStats] = defaultdict(GroupStats)
         self.markets: dict[tuple[str, str], Market] = {}
         self.tokens: dict[str, TokenState] = {}

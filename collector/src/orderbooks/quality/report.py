@@ -144,7 +144,9 @@ class _Builder:
 
     def _span(self, interval_ms: float) -> tuple[int | None, int | None]:
         """--since/--until; else from the earliest run start (or first row) to the
-        latest run end (or last row plus one interval, the last row's own slot)."""
+        latest run end (or last row plus one interval, the last row's own slot), that end
+        rounded down to the interval grid: the cell holding the last poll is the last one
+        counted (a mid-cell end would expect a fraction of a poll that cannot exist)."""
         a = self.analysis
         if a.first_recv_ms is None or a.last_recv_ms is None:
             return a.since_ms, a.until_ms
@@ -152,7 +154,8 @@ class _Builder:
         ends = [a.last_recv_ms + round(interval_ms)]
         ends += [r.end_ms for r in a.runs.values() if r.rows and r.end_ms]
         start = a.since_ms if a.since_ms is not None else min(starts)
-        end = a.until_ms if a.until_ms is not None else max(ends)
+        grid = max(1, round(interval_ms))
+        end = a.until_ms if a.until_ms is not None else max(ends) - max(ends) % grid
         return start, end
 
     def _add_expected(
