@@ -47,9 +47,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orderbooks import quality
 from orderbooks.clock import SystemClock
 from orderbooks.exitcodes import ExitCode
+from orderbooks.quality.units import ms_to_iso
 from polysim import start_simulator
 
 from harness.soak_host import HostError
@@ -87,7 +87,7 @@ def now_ms() -> int:
 
 
 def iso(epoch_ms: int | None) -> str | None:
-    return quality.ms_to_iso(epoch_ms)
+    return ms_to_iso(epoch_ms)
 
 
 def utc_stamp() -> str:

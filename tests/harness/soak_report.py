@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks import paths, plot, quality
+from orderbooks.quality import units
 
 from harness.soak_schedule import EXCLUDE_AFTER_MS, EXCLUDE_BEFORE_MS, INTERVAL_S, exclusion_windows
 from harness.soak_verdict import EXPECTED_CAUSES, FaultWindow, decide
@@ -73,7 +74,7 @@ SOAK_SCHEMA = 1
 
 
 def iso(epoch_ms: int | None) -> str | None:
-    return quality.ms_to_iso(epoch_ms)
+    return units.ms_to_iso(epoch_ms)
 
 
 def manifest_records(data_dir: Path) -> list[dict[str, Any]]:
