@@ -113,8 +113,12 @@ def parse_output(text: str) -> dict[str, dict[str, object]]:
 
 
 def resolve_all(inventory: str | Path, *, limit: str | None = None) -> dict[str, HostLayout]:
-    """The layout of every host of the inventory's ``orderbooks`` group (or of *limit*)."""
-    argv = [playbook_bin(), str(PLAYBOOK), "-i", str(inventory)]
+    """The layout of every host of the inventory's ``orderbooks`` group (or of *limit*).
+    A relative *inventory* is relative to the current folder (the playbook runs in ansible/)."""
+    source = Path(inventory).resolve()
+    if not source.exists():
+        raise LayoutError(f"inventory {inventory} does not exist")
+    argv = [playbook_bin(), str(PLAYBOOK), "-i", str(source)]
     if limit:
         argv += ["--limit", limit]
     env = dict(
@@ -135,7 +139,8 @@ def resolve_all(inventory: str | Path, *, limit: str | None = None) -> dict[str,
         raise LayoutError(f"ansible-playbook layout.yml failed: {(done.stdout + done.stderr).strip()[-600:]}")
     layouts = {host: HostLayout.from_common(values) for host, values in parse_output(done.stdout).items()}
     if not layouts:
-        raise LayoutError(f"ansible-playbook layout.yml printed no layout: {done.stdout.strip()[-400:]}")
+        shown = (done.stdout + done.stderr).strip()[-400:]
+        raise LayoutError(f"no host of {inventory} matched {limit or 'orderbooks'}: {shown}")
     return layouts
 
 

@@ -79,6 +79,19 @@ def test_ansible_resolves_the_standard_layout_for_a_plain_host(inventory):
     assert layout.resolve(inventory, "plain") == layout.STANDARD
 
 
+def test_a_relative_inventory_path_is_relative_to_the_current_folder(inventory, monkeypatch):
+    monkeypatch.chdir(inventory.parent.parent)
+    relative = Path(inventory.parent.name) / inventory.name
+    assert layout.resolve(relative, "plain") == layout.STANDARD
+
+
+def test_a_missing_inventory_or_host_is_an_error_not_the_standard_layout(inventory, tmp_path):
+    with pytest.raises(layout.LayoutError, match="does not exist"):
+        layout.resolve(tmp_path / "nothing.ini")
+    with pytest.raises(layout.LayoutError, match="no host"):
+        layout.resolve(inventory, "absent")
+
+
 def test_a_layout_set_in_the_inventory_reaches_the_gate(inventory):
     """Derived paths follow: the gate reads what site.yml would write, not a copy."""
     moved = layout.resolve(inventory, "moved")
