@@ -65,6 +65,23 @@ SCOPE_GROUP = "group"
 HOSTS_DIR = "hosts"
 
 
+def _header(  # noqa: PLR0917 (the manifest's leading keys, in their order)
+    scope: str, decision: Decision, started_at: str, finished_at: str, duration_s: float, inventory: str
+) -> dict[str, Any]:
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "kind": MANIFEST_KIND,
+        "scope": scope,
+        "verdict": decision.verdict,
+        "production_status": decision.production_status,
+        "reasons": list(decision.reasons),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": round(duration_s, 3),
+        "inventory": inventory,
+    }
+
+
 def build_manifest(
     *,
     decision: Decision,
@@ -100,16 +117,7 @@ def build_manifest(
             }
         )
     return {
-        "schema": MANIFEST_SCHEMA,
-        "kind": MANIFEST_KIND,
-        "scope": SCOPE_HOST,
-        "verdict": decision.verdict,
-        "production_status": decision.production_status,
-        "reasons": list(decision.reasons),
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration_s": round(duration_s, 3),
-        "inventory": inventory,
+        **_header(SCOPE_HOST, decision, started_at, finished_at, duration_s, inventory),
         "target": dict(target),
         "host_facts": dict(host_facts),
         "commands": sorted(
@@ -192,16 +200,7 @@ def build_group_manifest(
     errors = [f"{host}: {t['error']}" for host, t in targets.items() if t.get("error")]
     soaks = {host: m["soak"] for host, m in host_manifests.items()}
     return {
-        "schema": MANIFEST_SCHEMA,
-        "kind": MANIFEST_KIND,
-        "scope": SCOPE_GROUP,
-        "verdict": decision.verdict,
-        "production_status": decision.production_status,
-        "reasons": list(decision.reasons),
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration_s": round(duration_s, 3),
-        "inventory": inventory,
+        **_header(SCOPE_GROUP, decision, started_at, finished_at, duration_s, inventory),
         "target": {
             "name": None,
             "hosts": list(hosts),
