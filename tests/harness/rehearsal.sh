@@ -241,6 +241,17 @@ umask 022
 step "cutover: site.yml (collector -> $GAMMA_URL, uploader -> standin:orderbooks/<host>)"
 make --no-print-directory cutover INVENTORY="$INVENTORY" EXTRA="-e @$STATE/vars.yml"
 
+# The production gate of INVENTORY; sets gate_rc, verdict, production, report.
+run_gate() {
+    set +e
+    make --no-print-directory verify-host INVENTORY="$INVENTORY" REPORTS_DIR="$REPORTS_DIR" | tee "$STATE/verify-host.log"
+    gate_rc=${PIPESTATUS[0]}
+    set -e
+    verdict=$(sed -n 's/^verdict: //p' "$STATE/verify-host.log" | tail -n 1)
+    production=$(sed -n 's/^production status: //p' "$STATE/verify-host.log" | tail -n 1)
+    report=$(sed -n 's/^report: //p' "$STATE/verify-host.log" | tail -n 1)
+}
+
 if [[ $HOSTS != 1 ]]; then
     for machine in "${NAMES[@]}"; do
         step "vps-$machine: collecting through at least one market rollover (deadline ${ROLLOVER_DEADLINE} s)"
@@ -258,13 +269,7 @@ if [[ $HOSTS != 1 ]]; then
     verdict=skipped production=skipped report=none gate_rc=0
     if [[ $REDUNDANT_GATE == 1 ]]; then
         step "production gate of both hosts: make verify-host INVENTORY=$INVENTORY"
-        set +e
-        make --no-print-directory verify-host INVENTORY="$INVENTORY" REPORTS_DIR="$REPORTS_DIR" | tee "$STATE/verify-host.log"
-        gate_rc=${PIPESTATUS[0]}
-        set -e
-        verdict=$(sed -n 's/^verdict: //p' "$STATE/verify-host.log" | tail -n 1)
-        production=$(sed -n 's/^production status: //p' "$STATE/verify-host.log" | tail -n 1)
-        report=$(sed -n 's/^report: //p' "$STATE/verify-host.log" | tail -n 1)
+        run_gate
     fi
     step "done in $(($(date +%s) - T0)) s"
     echo "redundant: $(sed -n 's/^redundant: \(PASS\|FAIL\)$/\1/p' "$STATE/redundant.log" | tail -n 1)"
@@ -280,13 +285,7 @@ PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m gate.rollover \
     --inventory "$INVENTORY" --deadline "$ROLLOVER_DEADLINE"
 
 step "production gate: make verify-host INVENTORY=$INVENTORY"
-set +e
-make --no-print-directory verify-host INVENTORY="$INVENTORY" REPORTS_DIR="$REPORTS_DIR" | tee "$STATE/verify-host.log"
-gate_rc=${PIPESTATUS[0]}
-set -e
-verdict=$(sed -n 's/^verdict: //p' "$STATE/verify-host.log" | tail -n 1)
-production=$(sed -n 's/^production status: //p' "$STATE/verify-host.log" | tail -n 1)
-report=$(sed -n 's/^report: //p' "$STATE/verify-host.log" | tail -n 1)
+run_gate
 
 if [[ $SELFTEST == 1 ]]; then
     step "gate self-test: collector stopped and masked must give FAIL"
