@@ -83,6 +83,17 @@ stop_recorded() {
     rm -f "$pidfile"
 }
 
+# Wait until a background server prints its ready line: wait_ready WHAT PIDFILE OUT LOG MARKER.
+wait_ready() {
+    local what=$1 pidfile=$2 out=$3 log=$4 marker=$5
+    for _ in $(seq 1 100); do
+        grep -q "$marker" "$out" 2>/dev/null && return 0
+        kill -0 "$(cat "$pidfile")" 2>/dev/null || die "$what exited: $(tail -n 5 "$log")"
+        sleep 0.2
+    done
+    die "$what did not report ready"
+}
+
 down() {
     step "tearing down: VPS ${NAMES[*]}, simulator, stand-in remote"
     local machine
@@ -137,12 +148,7 @@ if [[ $SOURCE == sim ]]; then
     (cd tests/support && exec "$VENV/bin/python" -m polysim --host 127.0.0.1 --port "$SIM_PORT" \
         --window-seconds 10 >"$STATE/polysim.log" 2>&1) &
     echo $! >"$STATE/polysim.pid"
-    for _ in $(seq 1 100); do
-        grep -q polysim_ready "$STATE/polysim.log" 2>/dev/null && break
-        kill -0 "$(cat "$STATE/polysim.pid")" 2>/dev/null || die "the simulator exited: $(tail -n 5 "$STATE/polysim.log")"
-        sleep 0.2
-    done
-    grep -q polysim_ready "$STATE/polysim.log" || die "the simulator did not report ready"
+    wait_ready "the simulator" "$STATE/polysim.pid" "$STATE/polysim.log" "$STATE/polysim.log" polysim_ready
     GAMMA_URL="http://gamma.polysim.test:$SIM_PORT/gamma"
     CLOB_URL="http://clob.polysim.test:$SIM_PORT/clob"
     HOSTS_ARGS=(--hosts-entry "127.0.0.1 $SIM_NAMES")
@@ -158,12 +164,7 @@ if [[ $SOURCE == sim ]]; then
         "$VENV/bin/python" -m harness.links --target "127.0.0.1:$SIM_PORT" "${LINK_ARGS[@]}" \
             --control "127.0.0.1:$LINK_CONTROL" >"$STATE/links.out" 2>"$STATE/links.log" &
         echo $! >"$STATE/links.pid"
-        for _ in $(seq 1 100); do
-            grep -q links_ready "$STATE/links.out" 2>/dev/null && break
-            kill -0 "$(cat "$STATE/links.pid")" 2>/dev/null || die "the links exited: $(tail -n 5 "$STATE/links.log")"
-            sleep 0.2
-        done
-        grep -q links_ready "$STATE/links.out" || die "the links did not report ready"
+        wait_ready "the links" "$STATE/links.pid" "$STATE/links.out" "$STATE/links.log" links_ready
     fi
 else
     GAMMA_URL="https://gamma-api.polymarket.com"
