@@ -113,7 +113,7 @@ rehearsal-redundant: ## Two disposable VPS, one site.yml; each cut off the API f
 	$(MAKE) --no-print-directory rehearsal HOSTS=2
 
 .PHONY: rehearsal-redundant-ci
-rehearsal-redundant-ci: ## What CI runs: the redundant rehearsal with 25 s cuts of a 100 s window, without the gate (~4 min).
+rehearsal-redundant-ci: ## What CI runs: the redundant rehearsal with 25 s cuts of a 100 s window, without the gate (~3 min).
 	REDUNDANT_GATE=0 $(MAKE) --no-print-directory rehearsal HOSTS=2 REDUNDANT_SECONDS=100 REDUNDANT_CUT_SECONDS=25
 
 .PHONY: rehearsal-down
