@@ -47,6 +47,18 @@ class SoakFolders:
     def report_dir(self) -> Path:
         return self.reports_dir / f"soak-{self.stamp}"
 
+    def run_header(self, mode: str, started_ms: int, finished_ms: int) -> dict[str, Any]:
+        """The manifest fields both modes share (subclasses carry ``duration_s``, ``rounds``, ``seed``)."""
+        return {
+            "mode": mode,
+            "stamp": self.stamp,
+            "started_at": iso(started_ms),
+            "finished_at": iso(finished_ms),
+            "duration_s": self.duration_s,
+            "rounds": self.rounds,
+            "seed": self.seed,
+        }
+
     def write_report(self, played: Any, header: dict[str, Any]) -> dict[str, Any]:
         """Judge the copied data and write the report files (subclasses carry
         ``collector_bin``, ``problems`` and ``commands``)."""
