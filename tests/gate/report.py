@@ -58,6 +58,30 @@ def gate_outcomes(tests: Iterable[Mapping[str, Any]]) -> dict[str, GateOutcome]:
     return outcomes
 
 
+#: ``scope`` of a manifest: one host's report, or a group's (several hosts).
+SCOPE_HOST = "host"
+SCOPE_GROUP = "group"
+#: The folder of each host's own report inside a group's report folder.
+HOSTS_DIR = "hosts"
+
+
+def _header(  # noqa: PLR0917 (the manifest's leading keys, in their order)
+    scope: str, decision: Decision, started_at: str, finished_at: str, duration_s: float, inventory: str
+) -> dict[str, Any]:
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "kind": MANIFEST_KIND,
+        "scope": scope,
+        "verdict": decision.verdict,
+        "production_status": decision.production_status,
+        "reasons": list(decision.reasons),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "duration_s": round(duration_s, 3),
+        "inventory": inventory,
+    }
+
+
 def build_manifest(
     *,
     decision: Decision,
@@ -93,15 +117,7 @@ def build_manifest(
             }
         )
     return {
-        "schema": MANIFEST_SCHEMA,
-        "kind": MANIFEST_KIND,
-        "verdict": decision.verdict,
-        "production_status": decision.production_status,
-        "reasons": list(decision.reasons),
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "duration_s": round(duration_s, 3),
-        "inventory": inventory,
+        **_header(SCOPE_HOST, decision, started_at, finished_at, duration_s, inventory),
         "target": dict(target),
         "host_facts": dict(host_facts),
         "commands": sorted(
@@ -115,6 +131,153 @@ def build_manifest(
         "soak": dict(soak),
         "risks": list(risks),
     }
+
+
+def host_summary(name: str, manifest: Mapping[str, Any], report: str) -> dict[str, Any]:
+    """One host's line in ``hosts`` of a manifest: its verdict and each gate's status."""
+    target = manifest["target"]
+    return {
+        "name": name,
+        "verdict": manifest["verdict"],
+        "production_status": manifest["production_status"],
+        "reasons": list(manifest["reasons"]),
+        "reachable": bool(target.get("reachable")),
+        "disposable": bool(target.get("disposable")),
+        "gates": {g["name"]: {"status": g["status"], "reason": g["reason"]} for g in manifest["gates"]},
+        "report": report,
+    }
+
+
+def group_gate(name: str, per_host: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One gate over the group: PASS only when it passed on every host; the reason
+    names each host where it did not."""
+    bad = {host: gate for host, gate in per_host.items() if gate["status"] != PASS}
+    status = PASS
+    if bad:
+        status = FAIL if any(gate["status"] == FAIL for gate in bad.values()) else NOT_RUN
+    reason = "; ".join(
+        f"{host}: {g['status']} {g['reason'] or 'no reason recorded'}" for host, g in bad.items()
+    )
+    return {
+        "name": name,
+        "title": GATE_TITLES[name],
+        "status": status,
+        "reason": reason or None,
+        "tests": [dict(t, host=host) for host, gate in per_host.items() for t in gate["tests"]],
+        "commands": [],
+        "facts": {"status_by_host": {host: gate["status"] for host, gate in per_host.items()}},
+    }
+
+
+def _group_risks(host_manifests: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Risks every host shares, once; the others prefixed with their host."""
+    lists = {host: list(m["risks"]) for host, m in host_manifests.items()}
+    common = [r for r in next(iter(lists.values()), []) if all(r in rs for rs in lists.values())]
+    own = [f"host {host}: {r}" for host, rs in lists.items() for r in rs if r not in common]
+    return common + own
+
+
+def build_group_manifest(
+    *,
+    decision: Decision,
+    started_at: str,
+    finished_at: str,
+    duration_s: float,
+    inventory: str,
+    hosts: list[str],
+    host_manifests: Mapping[str, Mapping[str, Any]],
+    commands: list[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The group's manifest: its verdict (``verdict.combine`` of the hosts'), each gate
+    over the group, each host's summary (``hosts``, with the path of its own report in
+    ``hosts/<name>/``), the files of every host; the full evidence stays in each host's."""
+    names = list(host_manifests)
+    by_gate = {
+        name: {host: next(g for g in m["gates"] if g["name"] == name) for host, m in host_manifests.items()}
+        for name in GATES
+    }
+    targets = {host: m["target"] for host, m in host_manifests.items()}
+    errors = [f"{host}: {t['error']}" for host, t in targets.items() if t.get("error")]
+    soaks = {host: m["soak"] for host, m in host_manifests.items()}
+    return {
+        **_header(SCOPE_GROUP, decision, started_at, finished_at, duration_s, inventory),
+        "target": {
+            "name": None,
+            "hosts": list(hosts),
+            "reachable": all(t.get("reachable") for t in targets.values()),
+            "disposable": any(t.get("disposable") for t in targets.values()),
+            "disposable_evidence": [
+                f"{host}: {e}" for host, t in targets.items() for e in t.get("disposable_evidence", [])
+            ],
+            "error": "; ".join(errors) or None,
+        },
+        "host_facts": {},
+        "commands": [dict(c) for c in commands],
+        "gates": [group_gate(name, by_gate[name]) for name in GATES],
+        "files": [dict(f, host=host) for host, m in host_manifests.items() for f in m["files"]],
+        "quality": {
+            "source": f"each host's report ({HOSTS_DIR}/<name>/manifest.json)",
+            "summary": {host: m["quality"].get("source") for host, m in host_manifests.items()},
+        },
+        "soak": {
+            "completed": all(s.get("completed") for s in soaks.values()),
+            "detail": "; ".join(f"{host}: {s.get('detail', 'not evaluated')}" for host, s in soaks.items()),
+        },
+        "risks": _group_risks(host_manifests),
+        "hosts": [host_summary(h, host_manifests[h], f"{HOSTS_DIR}/{h}/report.md") for h in names],
+    }
+
+
+def _cell(status: str, reason: str | None) -> str:
+    if status == PASS:
+        return PASS
+    return f"**{status}**: " + (reason or "no reason recorded").replace("|", "/").replace("\n", " ")
+
+
+def render_group_summary(manifest: Mapping[str, Any]) -> str:
+    """report.md of a group: the group's verdict, which host failed what, a table of
+    each gate on each host, the remaining risks; each host's report is linked."""
+    hosts = manifest["hosts"]
+    lines: list[str] = []
+    add = lines.append
+    add(f"# Production gate: {manifest['verdict']} (group of {len(hosts)} hosts)")
+    add("")
+    add(f"- **Verdict:** `{manifest['verdict']}` (the group passes when every gate passed on every host)")
+    add(f"- **Production status:** `{manifest['production_status']}`")
+    lines += [f"- {reason}" for reason in manifest["reasons"]]
+    add("")
+    names = ", ".join(f"`{h['name']}`" for h in hosts)
+    add(
+        f"Inventory `{manifest['inventory']}`, hosts {names}; "
+        f"started {manifest['started_at']}, finished {manifest['finished_at']} "
+        f"({manifest['duration_s']:.0f} s)."
+    )
+    add("")
+    add("| host | verdict | failed gates | report |")
+    add("|---|---|---|---|")
+    for host in hosts:
+        failed = [name for name, gate in host["gates"].items() if gate["status"] != PASS]
+        add(
+            f"| {host['name']} | **{host['verdict']}** | {', '.join(failed) or '-'} "
+            f"| [{host['report']}]({host['report']}) |"
+        )
+    add("")
+    add("| gate | " + " | ".join(h["name"] for h in hosts) + " |")
+    add("|---|" + "---|" * len(hosts))
+    for name in GATES:
+        cells = [_cell(h["gates"][name]["status"], h["gates"][name]["reason"]) for h in hosts]
+        add(f"| {name} | " + " | ".join(cells) + " |")
+    add("")
+    add("Remaining risks:")
+    add("")
+    lines += [f"- {risk}" for risk in manifest["risks"]] or ["- none recorded"]
+    add("")
+    add(
+        f"Details: each host's report (above), [{APPENDIX_NAME}]({APPENDIX_NAME}) (the group's tests and "
+        "files); machine-readable: [manifest.json](manifest.json)."
+    )
+    add("")
+    return "\n".join(lines)
 
 
 def _fence(text: str) -> str:
@@ -173,7 +336,10 @@ def _verdict_lines(manifest: Mapping[str, Any]) -> list[str]:
 
 def render_summary(manifest: Mapping[str, Any]) -> str:
     """report.md: one screen with the verdict, a table of gates, the evidence that
-    decided each, and the remaining risks. The rest is in the appendix beside it."""
+    decided each, and the remaining risks. The rest is in the appendix beside it.
+    A group's report shows each host's verdict and each gate on each host."""
+    if manifest.get("scope") == SCOPE_GROUP:
+        return render_group_summary(manifest)
     lines: list[str] = []
     add = lines.append
     add(f"# Production gate: {manifest['verdict']}")
@@ -248,7 +414,9 @@ def render_markdown(manifest: Mapping[str, Any]) -> str:
             add("| test | outcome | s |")
             add("|---|---|---|")
             for test in gate["tests"]:
-                add(f"| `{test.get('nodeid')}` | {test.get('outcome')} | {test.get('duration_s', 0):.1f} |")
+                where = f"{test['host']}: " if test.get("host") else ""
+                seconds = test.get("duration_s", 0)
+                add(f"| {where}`{test.get('nodeid')}` | {test.get('outcome')} | {seconds:.1f} |")
             add("")
         if gate["facts"]:
             add("Evidence:")
@@ -306,13 +474,21 @@ def validate_manifest(manifest: Mapping[str, Any], schema_path: Path = SCHEMA_PA
     jsonschema.validate(manifest, schema)
 
 
-def write_report(manifest: Mapping[str, Any], reports_dir: Path, *, epoch_s: float | None = None) -> Path:
-    """Write REPORTS_DIR/<UTC timestamp>/{manifest.json,appendix.md,report.md}; return the folder."""
+def write_report(
+    manifest: Mapping[str, Any],
+    reports_dir: Path,
+    *,
+    epoch_s: float | None = None,
+    folder_name: str | None = None,
+) -> Path:
+    """Write REPORTS_DIR/<UTC timestamp>/{manifest.json,appendix.md,report.md} (or
+    REPORTS_DIR/<folder_name>/: a host's report inside its group's); return the folder."""
     epoch_s = time.time() if epoch_s is None else epoch_s
-    folder = Path(reports_dir) / report_dir_name(epoch_s)
+    name = folder_name or report_dir_name(epoch_s)
+    folder = Path(reports_dir) / name
     suffix = 1
     while folder.exists():
-        folder = Path(reports_dir) / f"{report_dir_name(epoch_s)}-{suffix}"
+        folder = Path(reports_dir) / f"{name}-{suffix}"
         suffix += 1
     folder.mkdir(parents=True)
     for name, text in (

@@ -15,7 +15,7 @@ import json
 import subprocess
 import sys
 
-from gate.checks import DATA_DIR
+from gate import layout
 from gate.evidence import GateEvidence, Pending, PollTimeout
 from gate.verify_host import bin_path, testinfra_host
 
@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     host_name = args.host or inventory_single_host(args.inventory)
     ev = GateEvidence("rehearsal", testinfra_host(args.inventory, host_name))
+    data_dir = layout.resolve(args.inventory, host_name).data_dir
 
     def check() -> object:
-        found = ev.probe("rows", DATA_DIR, "--files", "6")
+        found = ev.probe("rows", data_dir, "--files", "6")
         counts = markets_per_series(found)
         if counts and max(counts.values()) >= MARKETS_AFTER_ROLLOVER:
             return counts

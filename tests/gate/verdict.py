@@ -120,3 +120,29 @@ def disposable_evidence(inventory_flag: object, detect_virt: str | None) -> list
     if virt in DISPOSABLE_VIRT:
         found.append(f"systemd-detect-virt says {virt}")
     return found
+
+
+#: Worst first: the group's verdict is the worst of its hosts' verdicts.
+VERDICT_ORDER = (VERDICT_FAIL, BLOCKED_NEEDS_VPS_ACCESS, REHEARSAL_PASS, PENDING_SOAK, PRODUCTION_READY)
+#: Worst first: the group's production status is the worst of its hosts'.
+PRODUCTION_ORDER = (BLOCKED_GATE_FAILED, BLOCKED_NEEDS_VPS_ACCESS, BLOCKED_NEEDS_SOAK, PRODUCTION_READY)
+
+
+def combine(decisions: Mapping[str, Decision]) -> Decision:
+    """The group's verdict from each host's (*decisions*: host name -> Decision).
+
+    The group passes only as far as its weakest host: every gate must pass on
+    every host. The reasons name the host of each: first the hosts whose verdict
+    is the group's (for FAIL: which host failed which gate), then the others.
+    One host gives that host's decision unchanged.
+    """
+    if not decisions:
+        return Decision(BLOCKED_NEEDS_VPS_ACCESS, BLOCKED_NEEDS_VPS_ACCESS, ["no host to judge"])
+    if len(decisions) == 1:
+        return next(iter(decisions.values()))
+    verdict = min((d.verdict for d in decisions.values()), key=VERDICT_ORDER.index)
+    status = min((d.production_status for d in decisions.values()), key=PRODUCTION_ORDER.index)
+    ordered = sorted(decisions.items(), key=lambda item: item[1].verdict != verdict)
+    reasons = [f"host {host}: {why}" for host, d in ordered if d.verdict == verdict for why in d.reasons]
+    reasons += [f"host {host}: {d.verdict}" for host, d in ordered if d.verdict != verdict]
+    return Decision(verdict, status, reasons)

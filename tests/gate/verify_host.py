@@ -1,14 +1,18 @@
-"""`make verify-host`: run the gates against an inventory's host and write
-``REPORTS_DIR/<UTC timestamp>/{report.md,manifest.json}``.
+"""`make verify-host`: run the gates against every host of an inventory's group
+and write ``REPORTS_DIR/<UTC timestamp>/{report.md,manifest.json}``.
 
     python -m gate.verify_host --inventory .vps/default/inventory.ini
+    python -m gate.verify_host --inventory inventory.ini --limit vps2
 
-Steps: list the inventory's hosts (``ansible-inventory``); check the host
-answers (``ansible -m ping``); record host facts; run the gate tests with
-pytest-testinfra and the gate plugin; list the data files with their sha256;
-summarise data quality and the 24-hour soak; decide the verdict; write the
-report. Exit status 0 for PRODUCTION_READY or REHEARSAL_PASS (or the verdict
-given with ``--expect``), 1 otherwise, 2 for bad usage.
+Steps: list the inventory's hosts (``ansible-inventory``); then for each host in
+turn: check it answers (``ansible -m ping``); record host facts; run the gate
+tests with pytest-testinfra and the gate plugin; list the data files with their
+sha256; summarise data quality and the 24-hour soak; decide the host's verdict.
+One host: its report, as it always was. Several: the group's verdict (every gate
+on every host, ``verdict.combine``) in the folder's report, each host's own
+report in ``hosts/<name>/``. Exit status 0 for PRODUCTION_READY or
+REHEARSAL_PASS (or the verdict given with ``--expect``), 1 otherwise, 2 for bad
+usage.
 """
 
 from __future__ import annotations
@@ -25,12 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gate import GATES
-from gate.checks import RCLONE_CONFIG, RELEASE_RCLONE
+from gate import GATES, layout
 from gate.evidence import GateEvidence, trim, utc_iso
-from gate.report import build_manifest, gate_outcomes, validate_manifest, write_report
+from gate.layout import HostLayout
+from gate.report import (
+    HOSTS_DIR,
+    build_group_manifest,
+    build_manifest,
+    gate_outcomes,
+    host_summary,
+    validate_manifest,
+    write_report,
+)
 from gate.soak import soak_report_status, soak_status
-from gate.verdict import VERDICTS, decide, disposable_evidence, exit_code_for
+from gate.verdict import VERDICTS, Decision, combine, decide, disposable_evidence, exit_code_for
 
 REPO = Path(__file__).resolve().parents[2]
 GATE_TESTS = {
@@ -171,7 +183,9 @@ def testinfra_host(inventory: Path, host: str) -> Any:
     return testinfra.get_host(f"ansible://{host}", ansible_inventory=str(inventory))
 
 
-def host_facts(ev: GateEvidence) -> dict[str, Any]:
+def host_facts(ev: GateEvidence, where: HostLayout) -> dict[str, Any]:
+    """What the host runs, read from the host at the paths of *where* (the inventory's layout)."""
+
     def out(command: str) -> str | None:
         result = ev.run(command, timeout_s=60)
         text = result.stdout.strip()
@@ -184,21 +198,23 @@ def host_facts(ev: GateEvidence) -> dict[str, Any]:
         "python": out("python3 --version"),
         "systemd_version": out("systemctl --version | head -n 1"),
         "virtualization": out("systemd-detect-virt || true"),
-        "orderbooks_version": out("/opt/orderbooks/current/venv/bin/orderbooks --version"),
-        "release": out('basename "$(readlink -f /opt/orderbooks/current)"'),
-        "release_revision": out("cat /opt/orderbooks/current/REVISION"),
-        "releases": out("ls -1 /opt/orderbooks/releases"),
-        "rclone_version": out(f"{RELEASE_RCLONE} version | head -n 1"),
+        "orderbooks_version": out(f"{where.command} --version"),
+        "release": out(f'basename "$(readlink -f {where.current_path})"'),
+        "release_revision": out(f"cat {where.current_path}/REVISION"),
+        "releases": out(f"ls -1 {where.releases_path}"),
+        "rclone_version": out(f"{where.rclone_binary} version | head -n 1"),
         "rclone_remotes": out(
-            f"runuser -u orderbooks -- {RELEASE_RCLONE} --config {RCLONE_CONFIG} listremotes --long"
+            f"runuser -u {where.user} -- {where.rclone_binary} --config {where.rclone_config_file} "
+            "listremotes --long"
         ),
         "uptime": out("uptime"),
+        "layout": where.as_dict(),
     }
-    df = out("df -B1 --output=avail,size,target /var/lib/orderbooks | tail -n 1")
+    df = out(f"df -B1 --output=avail,size,target {where.data_dir} | tail -n 1")
     if df:
         avail, size, target = [*df.split(), "", "", ""][:3]
         facts["free_disk"] = {
-            "path": "/var/lib/orderbooks",
+            "path": where.data_dir,
             "mount": target,
             "free_bytes": int(avail),
             "total_bytes": int(size),
@@ -255,10 +271,8 @@ def manifest_quality(listing: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def quality(ev: GateEvidence, listing: dict[str, Any]) -> dict[str, Any]:
-    result = ev.run(
-        "/opt/orderbooks/current/venv/bin/orderbooks quality /var/lib/orderbooks --json", timeout_s=600
-    )
+def quality(ev: GateEvidence, listing: dict[str, Any], where: HostLayout) -> dict[str, Any]:
+    result = ev.run(f"{where.command} quality {where.data_dir} --json", timeout_s=600)
     try:
         summary = json.loads(result.stdout)
     except ValueError:
@@ -327,55 +341,36 @@ def risks_for(
     return risks
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="verify-host", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--inventory", type=Path, default=Path(".vps/default/inventory.ini"))
-    parser.add_argument("--group", default=DEFAULT_GROUP, help="inventory group (default: orderbooks)")
-    parser.add_argument("--limit", default=None, help="the host to check when the group has several")
-    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all)")
-    parser.add_argument(
-        "--soak-report",
-        type=Path,
-        default=None,
-        help="soak.json of a 24-hour `make soak INVENTORY=...` on this host "
-        "(default: the newest REPORTS_DIR/soak-*/soak.json of this host; the host's data counts too)",
-    )
-    parser.add_argument(
-        "--expect",
-        choices=VERDICTS,
-        default=None,
-        help="exit 0 only for this verdict (default: PRODUCTION_READY or REHEARSAL_PASS)",
-    )
-    args = parser.parse_args(argv)
-    os.chdir(REPO)
-    chosen = [g.strip() for g in args.gates.split(",") if g.strip()]
-    unknown = [g for g in chosen if g not in GATES]
-    if unknown:
-        parser.error(f"unknown gate(s) {unknown}; choose from {', '.join(GATES)}")
+def judge_host(
+    args: argparse.Namespace,
+    inventory: Path,
+    hostvars: dict[str, Any],
+    target_name: str | None,
+    *,
+    problem: str | None,
+    chosen: list[str],
+    stamp_dir: Path,
+) -> tuple[Decision, dict[str, Any]]:
+    """Run the chosen gates against one host; its decision and its manifest.
 
+    *problem* (the inventory's) makes the host unreachable without trying it.
+    The manifest's commands are the controller's for this host and the host's own.
+    """
     started = time.time()
     log = ControllerLog()
-    inventory = args.inventory.resolve() if args.inventory.exists() else args.inventory
-    say(f"inventory {args.inventory}")
-    hosts, hostvars, problem = inventory_hosts(log, inventory, args.group)
-    target_name = None
-    if not problem:
-        if args.limit:
-            if args.limit not in hosts:
-                problem = f"host {args.limit!r} is not in group {args.group!r} ({hosts})"
-            target_name = args.limit
-        elif len(hosts) > 1:
-            parser.error(f"group {args.group!r} has {len(hosts)} hosts; pick one with --limit (LIMIT=...)")
-        else:
-            target_name = hosts[0]
-    if not problem:
+    host_layout = layout.STANDARD
+    if problem is None and target_name is not None:
+        try:
+            host_layout = layout.resolve(inventory, target_name)
+        except layout.LayoutError as exc:
+            problem = f"cannot read the host layout of {target_name} from the inventory: {exc}"
+    if problem is None and target_name is not None:
         say(f"checking that {target_name} answers")
         problem = ping(log, inventory, target_name)
-
+    label = f"{stamp_dir.name}.{target_name}" if target_name else stamp_dir.name
     target: dict[str, Any] = {
         "name": target_name,
-        "hosts": hosts,
+        "hosts": [],
         "reachable": problem is None,
         "disposable": False,
         "disposable_evidence": [],
@@ -387,21 +382,20 @@ def main(argv: list[str] | None = None) -> int:
     quality_summary: dict[str, Any] = {"source": "none", "summary": None}
     soak: dict[str, Any] = {"completed": False, "detail": "not evaluated: no reachable host"}
     settings = None
-    stamp_dir = args.reports_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     host_commands: list[dict[str, Any]] = []
 
     if problem is None:
         host = testinfra_host(inventory, target_name)
         facts_ev = GateEvidence("facts", host)
-        say("recording host facts")
-        facts = host_facts(facts_ev)
+        say(f"recording host facts of {target_name}")
+        facts = host_facts(facts_ev, host_layout)
         evidence_markers = disposable_evidence(
             hostvars.get(target_name, {}).get("orderbooks_disposable_vps"), facts.get("virtualization")
         )
         target["disposable"] = bool(evidence_markers)
         target["disposable_evidence"] = evidence_markers
 
-        evidence_file = stamp_dir.with_name(stamp_dir.name + ".evidence.json")
+        evidence_file = stamp_dir.with_name(label + ".evidence.json")
         test_files: list[str] = []
         if "host_state" in chosen:
             test_files += sorted(glob.glob(HOST_STATE_TESTS))
@@ -424,16 +418,16 @@ def main(argv: list[str] | None = None) -> int:
             "--tb=short",
             *test_files,
         ]
-        say(f"running the gates: {', '.join(chosen)}")
-        log.run(cmd, env=env, stream=True, log_file=stamp_dir.with_name(stamp_dir.name + ".pytest.log"))
+        say(f"running the gates on {target_name}: {', '.join(chosen)}")
+        log.run(cmd, env=env, stream=True, log_file=stamp_dir.with_name(label + ".pytest.log"))
         if evidence_file.exists():
             evidence = json.loads(evidence_file.read_text())
             evidence_file.unlink()
 
-        say("listing the data files with their sha256")
+        say(f"listing the data files of {target_name} with their sha256")
         final_ev = GateEvidence("facts", host)
         try:
-            listing = final_ev.probe("files", "/var/lib/orderbooks", "--hash", timeout_s=900)
+            listing = final_ev.probe("files", host_layout.data_dir, "--hash", timeout_s=900)
         except (AssertionError, ValueError) as exc:
             listing = {
                 "sealed": [],
@@ -443,12 +437,12 @@ def main(argv: list[str] | None = None) -> int:
                 "error": str(exc),
             }
         files = file_table(listing)
-        quality_summary = quality(final_ev, listing)
+        quality_summary = quality(final_ev, listing, host_layout)
         soak = soak_from(listing, int(listing.get("now_ms") or time.time() * 1000))
-        soak_report = args.soak_report or newest_soak_report(args.reports_dir, target["name"])
+        soak_report = args.soak_report or newest_soak_report(args.reports_dir, target_name)
         if soak_report is not None:
             try:
-                report_status = soak_report_status(json.loads(soak_report.read_text()), target["name"])
+                report_status = soak_report_status(json.loads(soak_report.read_text()), target_name)
             except (OSError, ValueError) as exc:
                 report_status = {"completed": False, "detail": f"soak report {soak_report}: {exc}"}
             found = "given" if args.soak_report else "newest soak report of this host"
@@ -490,15 +484,108 @@ def main(argv: list[str] | None = None) -> int:
             soak=soak,
         ),
     )
+    return decision, manifest
+
+
+def chosen_hosts(hosts: list[str], limit: str | None, group: str) -> tuple[list[str], str | None]:
+    """The hosts to judge: all of the group's, or those named by *limit* (comma-separated)."""
+    if not limit:
+        return hosts, None
+    names = [name.strip() for name in limit.split(",") if name.strip()]
+    unknown = [name for name in names if name not in hosts]
+    if unknown or not names:
+        return names[:1] or [limit], f"host(s) {unknown or [limit]} not in group {group!r} ({hosts})"
+    return names, None
+
+
+def print_host_lines(host: str | None, manifest: dict[str, Any], *, several: bool) -> None:
+    """The gate lines of one host (prefixed by its name when the group has several)."""
+    for gate in manifest["gates"]:
+        where = f"{host}: " if several else ""
+        reason = f"  ({gate['reason']})" if gate["reason"] else ""
+        print(f"gate {gate['name']:<11} {where}{gate['status']}{reason}")
+    if several:
+        print(f"host {host}: {manifest['verdict']} ({manifest['production_status']})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="verify-host", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--inventory", type=Path, default=Path(".vps/default/inventory.ini"))
+    parser.add_argument("--group", default=DEFAULT_GROUP, help="inventory group (default: orderbooks)")
+    parser.add_argument(
+        "--limit", default=None, help="host(s) to check, comma-separated (default: all of the group)"
+    )
+    parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all)")
+    parser.add_argument(
+        "--soak-report",
+        type=Path,
+        default=None,
+        help="soak.json of a 24-hour `make soak INVENTORY=...` on a host (counts for the host it soaked; "
+        "default: the newest REPORTS_DIR/soak-*/soak.json of each host; the host's data counts too)",
+    )
+    parser.add_argument(
+        "--expect",
+        choices=VERDICTS,
+        default=None,
+        help="exit 0 only for this verdict (default: PRODUCTION_READY or REHEARSAL_PASS)",
+    )
+    args = parser.parse_args(argv)
+    os.chdir(REPO)
+    chosen = [g.strip() for g in args.gates.split(",") if g.strip()]
+    unknown = [g for g in chosen if g not in GATES]
+    if unknown:
+        parser.error(f"unknown gate(s) {unknown}; choose from {', '.join(GATES)}")
+
+    started = time.time()
+    log = ControllerLog()
+    inventory = args.inventory.resolve() if args.inventory.exists() else args.inventory
+    say(f"inventory {args.inventory}")
+    hosts, hostvars, problem = inventory_hosts(log, inventory, args.group)
+    names: list[str | None] = [None]
+    if not problem:
+        picked, problem = chosen_hosts(hosts, args.limit, args.group)
+        names = list(picked)
+    stamp_dir = args.reports_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
+
+    judged: dict[str | None, tuple[Decision, dict[str, Any]]] = {}
+    for name in names:
+        decision, manifest = judge_host(
+            args, inventory, hostvars, name, problem=problem, chosen=chosen, stamp_dir=stamp_dir
+        )
+        manifest["target"]["hosts"] = hosts
+        judged[name] = (decision, manifest)
+    several = len(judged) > 1
+    finished = time.time()
+    if several:
+        decision = combine({str(name): d for name, (d, _) in judged.items()})
+        manifest = build_group_manifest(
+            decision=decision,
+            started_at=utc_iso(started),
+            finished_at=utc_iso(finished),
+            duration_s=finished - started,
+            inventory=str(args.inventory),
+            hosts=hosts,
+            host_manifests={str(name): m for name, (_, m) in judged.items()},
+            commands=log.commands,
+        )
+    else:
+        decision, manifest = next(iter(judged.values()))
+        manifest["commands"] = sorted(log.commands + manifest["commands"], key=lambda c: str(c.get("t", "")))
+        manifest["started_at"], manifest["duration_s"] = utc_iso(started), round(finished - started, 3)
+        manifest["hosts"] = [host_summary(str(names[0]), manifest, "report.md")] if names[0] else []
     validate_manifest(manifest)
     folder = write_report(manifest, args.reports_dir, epoch_s=started)
-    for suffix in (".pytest.log",):
-        side = stamp_dir.with_name(stamp_dir.name + suffix)
+    for name, (_, host_manifest) in judged.items():
+        own = folder
+        if several:
+            validate_manifest(host_manifest)
+            own = write_report(host_manifest, folder / HOSTS_DIR, folder_name=str(name))
+        label = f"{stamp_dir.name}.{name}" if name else stamp_dir.name
+        side = stamp_dir.with_name(label + ".pytest.log")
         if side.exists():
-            side.replace(folder / ("pytest.log"))
-    for name in GATES:
-        outcome = outcomes[name]
-        print(f"gate {name:<11} {outcome.status}" + (f"  ({outcome.reason})" if outcome.reason else ""))
+            side.replace(own / "pytest.log")
+        print_host_lines(name, host_manifest, several=several)
     print(f"verdict: {decision.verdict}")
     print(f"production status: {decision.production_status}")
     for reason in decision.reasons:

@@ -47,14 +47,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orderbooks import quality
 from orderbooks.clock import SystemClock
 from orderbooks.exitcodes import ExitCode
 from polysim import start_simulator
 
 from harness.soak_host import HostError
 from harness.soak_inventory import InventorySoak
-from harness.soak_report import SoakFolders, disk_pressure_facts
+from harness.soak_report import SoakFolders, disk_pressure_facts, iso
 from harness.soak_schedule import (
     FAULT_ORDER,
     INTERVAL_S,
@@ -84,10 +83,6 @@ __all__ = ["FAULT_ORDER", "MIN_DURATION_S", "WARMUP_S", "exclusion_windows", "ma
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def iso(epoch_ms: int | None) -> str | None:
-    return quality.ms_to_iso(epoch_ms)
 
 
 def utc_stamp() -> str:
@@ -341,13 +336,7 @@ class Soak(SoakFolders):
             with contextlib.suppress(OSError):
                 disk.mount_dir.rmdir()  # empty once unmounted (or never mounted)
         header = {
-            "mode": "local",
-            "stamp": self.stamp,
-            "started_at": iso(started),
-            "finished_at": iso(finished),
-            "duration_s": self.duration_s,
-            "rounds": self.rounds,
-            "seed": self.seed,
+            **self.run_header("local", started, finished),
             "collector": {
                 "starts": collector.starts,
                 "log": str(collector.log_path),

@@ -64,7 +64,6 @@ from harness.soak_host import (
 from harness.soak_report import (
     SoakFolders,
     disk_pressure_facts,
-    iso,
     parse_verify_output,
     verify_summary,
 )
@@ -164,13 +163,7 @@ class InventorySoak(SoakFolders):
             finally:
                 self._remove_data_dir(shell, disk, root, base_dir)
         header = {
-            "mode": "inventory",
-            "stamp": self.stamp,
-            "started_at": iso(started),
-            "finished_at": iso(finished),
-            "duration_s": self.duration_s,
-            "rounds": self.rounds,
-            "seed": self.seed,
+            **self.run_header("inventory", started, finished),
             "inventory": str(self.inventory),
             "host": {
                 "name": name,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks import paths, plot, quality
+from orderbooks.quality import units
 
 from harness.soak_schedule import EXCLUDE_AFTER_MS, EXCLUDE_BEFORE_MS, INTERVAL_S, exclusion_windows
 from harness.soak_verdict import EXPECTED_CAUSES, FaultWindow, decide
@@ -46,6 +47,18 @@ class SoakFolders:
     def report_dir(self) -> Path:
         return self.reports_dir / f"soak-{self.stamp}"
 
+    def run_header(self, mode: str, started_ms: int, finished_ms: int) -> dict[str, Any]:
+        """The manifest fields both modes share (subclasses carry ``duration_s``, ``rounds``, ``seed``)."""
+        return {
+            "mode": mode,
+            "stamp": self.stamp,
+            "started_at": iso(started_ms),
+            "finished_at": iso(finished_ms),
+            "duration_s": self.duration_s,
+            "rounds": self.rounds,
+            "seed": self.seed,
+        }
+
     def write_report(self, played: Any, header: dict[str, Any]) -> dict[str, Any]:
         """Judge the copied data and write the report files (subclasses carry
         ``collector_bin``, ``problems`` and ``commands``)."""
@@ -73,7 +86,7 @@ SOAK_SCHEMA = 1
 
 
 def iso(epoch_ms: int | None) -> str | None:
-    return quality.ms_to_iso(epoch_ms)
+    return units.ms_to_iso(epoch_ms)
 
 
 def manifest_records(data_dir: Path) -> list[dict[str, Any]]:

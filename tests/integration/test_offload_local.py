@@ -180,3 +180,32 @@ def test_a_failed_upload_still_lets_prune_delete_only_verified_files(data_dir, t
     last = orjson.loads((data_dir / "uploads" / "last-prune.json").read_bytes())
     assert last["result"] == "ok" and last["totals"]["deleted"] == 2
     assert_nothing_lost(data_dir, remote_root, [good, bad])
+
+
+def _offload_alarms(data_dir) -> set[str]:
+    from orderbooks import status
+
+    alarms = status.evaluate(data_dir).alarms
+    return {a["name"] for a in alarms} & {"upload_failed", "prune_failed"}
+
+
+def test_status_raises_upload_failed_and_prune_failed_from_the_runs_results_and_clears_them(
+    data_dir, tmp_path
+):
+    good, bad, config, remote_root, _ = _good_and_impostor(data_dir, tmp_path, lambda b: b"x" * len(b))
+    remote = f"stand:{remote_root}"
+    assert _offload_alarms(data_dir) == set()  # no run yet: nothing to say
+    assert upload(data_dir, remote, config) == ExitCode.FAILED
+    assert _offload_alarms(data_dir) == {"upload_failed"}
+    (remote_root / bad.rel_data).unlink()  # the impostor goes; the next upload sends the real file
+    assert upload(data_dir, remote, config) == ExitCode.OK
+    assert _offload_alarms(data_dir) == set()
+    (remote_root / bad.rel_data).unlink()  # lost on the remote after its upload
+    assert prune(data_dir, 0, remote, config) == ExitCode.FAILED
+    assert bad.data.exists()  # kept: the remote lost it
+    assert _offload_alarms(data_dir) == {"prune_failed"}
+    assert upload(data_dir, remote, config) == ExitCode.OK
+    assert prune(data_dir, 0, remote, config) == ExitCode.OK
+    assert _offload_alarms(data_dir) == set()
+    assert not bad.data.exists()
+    assert_nothing_lost(data_dir, remote_root, [good, bad])

@@ -12,8 +12,9 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
 import yaml
-from gate import checks, probe
+from gate import checks, layout, probe
 from orderbooks import config, discovery, paths, records
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def test_file_suffixes_match_the_collector():
 
 def test_collector_defaults_match():
     settings = config.Settings()
-    assert checks.DATA_DIR == config.DEFAULT_DATA_DIR == str(settings.data_dir)
+    assert checks.DEFAULT_DATA_DIR == config.DEFAULT_DATA_DIR == str(settings.data_dir)
     assert settings.interval == checks.DEFAULT_INTERVAL_S
     assert checks.DEFAULT_SERIES == config.DEFAULT_SERIES == settings.series
     assert checks.DEFAULT_GAMMA_URL == config.DEFAULT_GAMMA_URL == settings.gamma_url
@@ -53,17 +54,79 @@ def test_collector_defaults_match():
     assert checks.DISCOVERY_RETRY_S == discovery.RETRY_SECONDS
 
 
-def test_host_paths_and_units_match_the_roles():
-    common = common_defaults()
-    assert common["orderbooks_common_data_dir"] == checks.DATA_DIR
-    assert common["orderbooks_common_user"] == checks.SERVICE_USER
-    assert common["orderbooks_common_collector_unit"] == checks.COLLECTOR_UNIT
-    assert common["orderbooks_common_upload_unit"] == checks.UPLOAD_UNIT
-    assert common["orderbooks_common_upload_timer"] == checks.UPLOAD_TIMER
-    assert common["orderbooks_common_rclone_config_file"] == checks.RCLONE_CONFIG
-    assert f"{common['orderbooks_common_config_dir']}/collector.env" == checks.COLLECTOR_ENV
-    assert f"{common['orderbooks_common_config_dir']}/upload.env" == checks.UPLOAD_ENV
-    assert f"{common['orderbooks_common_current_path']}/venv/bin/orderbooks" == checks.ORDERBOOKS
+def test_the_standard_layout_is_the_roles_defaults():
+    assert layout.HostLayout.from_common(common_defaults()) == layout.STANDARD
+    assert checks.LAYOUT == layout.STANDARD
+
+
+def test_the_layout_the_roles_write_is_the_collectors_default_data_dir():
+    assert layout.STANDARD.data_dir == config.DEFAULT_DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("inventory") / "inventory.ini"
+    path.write_text(
+        "[orderbooks]\n"
+        "plain ansible_host=192.0.2.1\n"
+        "moved ansible_host=192.0.2.2 orderbooks_common_data_dir=/srv/books "
+        "orderbooks_common_code_root=/srv/code orderbooks_common_user=books\n"
+    )
+    return path
+
+
+def test_ansible_resolves_the_standard_layout_for_a_plain_host(inventory):
+    assert layout.resolve(inventory, "plain") == layout.STANDARD
+
+
+def test_a_relative_inventory_path_is_relative_to_the_current_folder(inventory, monkeypatch):
+    monkeypatch.chdir(inventory.parent.parent)
+    relative = Path(inventory.parent.name) / inventory.name
+    assert layout.resolve(relative, "plain") == layout.STANDARD
+
+
+def test_a_missing_inventory_or_host_is_an_error_not_the_standard_layout(inventory, tmp_path):
+    with pytest.raises(layout.LayoutError, match="does not exist"):
+        layout.resolve(tmp_path / "nothing.ini")
+    with pytest.raises(layout.LayoutError, match="no host"):
+        layout.resolve(inventory, "absent")
+
+
+def test_a_layout_set_in_the_inventory_reaches_the_gate(inventory):
+    """Derived paths follow: the gate reads what site.yml would write, not a copy."""
+    moved = layout.resolve(inventory, "moved")
+    assert moved.data_dir == "/srv/books"
+    assert moved.user == "books"
+    assert moved.current_path == "/srv/code/current"
+    assert moved.command == "/srv/code/current/venv/bin/orderbooks"
+    assert moved.releases_path == "/srv/code/releases"
+    assert moved.collector_unit == layout.STANDARD.collector_unit
+    assert set(layout.resolve_all(inventory)) == {"plain", "moved"}
+    with pytest.raises(layout.LayoutError, match="different layouts"):
+        layout.resolve(inventory)
+
+
+def test_no_gate_or_host_test_writes_a_layout_path_itself():
+    """Only gate/layout.py (STANDARD) spells the layout; the rest read it."""
+    spelled = (
+        "/opt/orderbooks",
+        "/etc/orderbooks",
+        "/var/lib/orderbooks",
+        "orderbooks-collector.service",
+        "orderbooks-upload.service",
+        "orderbooks-upload.timer",
+    )
+    allowed = {GATE_DIR / "layout.py", GATE_DIR / "checks.py"}  # checks: the collector's own default data dir
+    offenders = []
+    for source in sorted([*GATE_DIR.rglob("*.py"), *(REPO / "tests" / "host").rglob("*.py")]):
+        if source in allowed:
+            continue
+        code = "\n".join(
+            line for line in source.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        code = re.sub(r'"""(?:.|\n)*?"""', "", code)  # docstrings may name the layout
+        offenders += [f"{source.relative_to(REPO)}: {s}" for s in spelled if s in code]
+    assert not offenders, offenders
 
 
 def test_the_gate_does_not_import_the_collector():

@@ -125,3 +125,36 @@ def test_blocked_is_an_html_403_and_throttle_delays_a_normal_answer(sim):
     throttled = get(sim, "/events", series_id="10684")
     assert throttled.status_code == 200 and throttled.elapsed.total_seconds() >= 0.2
     assert sim.stats()["fault_counts"] == {"blocked": 1, "throttle": 1}
+
+
+def test_a_market_by_id_closes_60_to_120_s_after_its_end_with_resolved_outcome_prices(clock):
+    handle = start_simulator(
+        window_seconds=300,
+        seed=3,
+        series=("10684",),
+        clock=clock,
+        close_after_seconds=60,
+        close_spread_seconds=60,
+    )
+    try:
+        [event] = [
+            e
+            for e in get(
+                handle, "/events", series_id="10684", limit=1, order="endDate", ascending="true"
+            ).json()
+        ]
+        market = event["markets"][0]
+        end = datetime.fromisoformat(market["endDate"].replace("Z", "+00:00")).timestamp()
+        first = get(handle, f"/markets/{market['id']}")
+        assert first.status_code == 200 and first.json() == market  # the listing's object, by id
+        clock.t = end + 59
+        assert get(handle, f"/markets/{market['id']}").json()["closed"] is False
+        clock.t = end + 121
+        closed = get(handle, f"/markets/{market['id']}").json()
+        assert closed["closed"] is True and closed["conditionId"] == market["conditionId"]
+        assert sorted(orjson.loads(closed["outcomePrices"])) == ["0", "1"]  # strings, as Gamma sends them
+        assert "closedTime" in closed and closed["acceptingOrders"] is False
+        assert get(handle, "/markets/999").status_code == 404
+        assert handle.stats()["requests"][f"GET /markets/{market['id']}"] == 3
+    finally:
+        handle.stop()

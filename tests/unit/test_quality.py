@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fabricate import T0_MS, Scenario, markets_for, write_run
 from orderbooks import gzmembers, paths, quality
+from orderbooks.quality import gaps, units
 from orderbooks.recovery import recover
 
 FIVE_MIN = {"10684": 300}
@@ -70,6 +71,20 @@ def test_excluded_window_is_left_out_of_coverage(tmp_path: Path) -> None:
 
     assert report["totals"]["coverage_pct"] == 100.0
     assert len(report["gaps"]) == 1  # the gap is still reported
+
+
+def test_windows_cut_mid_cycle_cost_no_coverage_whatever_the_collector_phase(tmp_path: Path) -> None:
+    # Polls 0.9 s into each second; an excluded window and the span's end both fall mid-cell.
+    # Counted in continuous time, such cuts expected a fraction of a poll that cannot exist
+    # (the soak's coverage then read 99.4 % on a complete run).
+    write_run(tmp_path, Scenario(start_ms=T0_MS + 900, cycles=300, series=FIVE_MIN))
+
+    report = quality.analyze(tmp_path, exclude=[(T0_MS + 100_900, T0_MS + 130_700)])
+
+    assert report["excluded"] == [{"start_ms": T0_MS + 100_000, "end_ms": T0_MS + 131_000}]
+    assert report["span"]["end_ms"] == T0_MS + 300_000  # the cell of the last poll is the last one
+    assert report["totals"]["observed_cycles"] == 2 * (300 - 31)
+    assert report["totals"]["coverage_pct"] == 100.0
 
 
 def test_missing_token_is_a_one_token_gap(tmp_path: Path) -> None:
@@ -234,20 +249,18 @@ def test_render_text_names_the_figures(tmp_path: Path) -> None:
 
 def test_quantile_nearest_rank() -> None:
     counts = Counter({1: 98, 50: 1, 100: 1})
-    assert quality.quantile(counts, 0.5) == 1.0
-    assert quality.quantile(counts, 0.99) == 50.0
-    assert quality.quantile(counts, 1.0) == 100.0
-    assert quality.quantile(Counter(), 0.5) is None
+    assert units.quantile(counts, 0.5) == 1.0
+    assert units.quantile(counts, 0.99) == 50.0
+    assert units.quantile(counts, 1.0) == 100.0
+    assert units.quantile(Counter(), 0.5) is None
 
 
 def test_merge_token_gaps_joins_overlapping_gaps_of_two_tokens() -> None:
-    merged = quality.merge_token_gaps(
-        [(10, 20, 3, False, "a"), (12, 25, 4, False, "b"), (40, 50, 2, True, "a")]
-    )
+    merged = gaps.merge_token_gaps([(10, 20, 3, False, "a"), (12, 25, 4, False, "b"), (40, 50, 2, True, "a")])
     assert merged == [(10, 25, 4, False, {"a", "b"}), (40, 50, 2, True, {"a"})]
 
 
 def test_iso_to_ms() -> None:
-    assert quality.iso_to_ms("2026-05-12T10:00:00Z") == T0_MS
-    assert quality.iso_to_ms("2026-05-12T10:00:00.250+00:00") == T0_MS + 250
-    assert quality.iso_to_ms("not a date") is None
+    assert units.iso_to_ms("2026-05-12T10:00:00Z") == T0_MS
+    assert units.iso_to_ms("2026-05-12T10:00:00.250+00:00") == T0_MS + 250
+    assert units.iso_to_ms("not a date") is None

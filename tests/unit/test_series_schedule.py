@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orderbooks.series_schedule import grid_for, missing_windows
+from orderbooks.quality.series_schedule import grid_for, missing_windows
 
 
 def ms(text: str) -> int:

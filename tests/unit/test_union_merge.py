@@ -1,4 +1,4 @@
-"""orderbooks quality over several copies (union.py) and orderbooks merge (merge.py), on runs
+"""orderbooks quality over several copies (quality/union.py) and orderbooks merge (merge.py), on runs
 written by the real SnapshotWriter (tests/support/fabricate.py): two hosts, different outages."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from pathlib import Path
 import orjson
 import pytest
 from fabricate import T0_MS, Scenario, write_run
-from orderbooks import cli, merge, quality, union, verify
+from orderbooks import cli, merge, quality, verify
 from orderbooks.clock import FakeClock
 from orderbooks.exitcodes import ExitCode
+from orderbooks.quality import union
 from orderbooks.records import CycleResult
 from orderbooks.writer import SnapshotWriter
 

@@ -38,6 +38,7 @@ from orderbooks.discovery import Discovery
 from orderbooks.discovery_worker import JOIN_SECONDS, DiscoveryWorker
 from orderbooks.health import HealthTracker
 from orderbooks.logs import Logger, get_logger
+from orderbooks.market_docs import MarketDocs
 from orderbooks.records import CycleResult, FailureRecord, SnapshotSink
 from orderbooks.schedule import CycleSchedule
 
@@ -64,6 +65,7 @@ class Collector:
         health: HealthTracker | None = None,
         notify: Callable[[str], object] = sdnotify.notify,
         on_sealed: Callable[[], object] | None = None,
+        market_docs: Callable[[ApiClient], MarketDocs] | None = None,
     ) -> None:
         self.settings = settings
         self.sink = sink
@@ -76,6 +78,10 @@ class Collector:
         self.discovery = Discovery(self.client, settings, self.clock)
         self.worker = DiscoveryWorker(self.discovery, self.clock)
         self.discovery_thread = discovery_thread
+        #: Market documents (first seen / closed Gamma records), built on this run's client.
+        self.market_docs = market_docs(self.client) if market_docs is not None else None
+        if self.market_docs is not None:
+            self.discovery.on_listed = self.market_docs.listed
         self.fetcher = BookFetcher(self.client, self.clock, settings.books_chunk_size)
         self.cycles = 0
         self.rows = 0
@@ -94,7 +100,11 @@ class Collector:
             # Let a discovery request in flight end on its own timeouts, so that its
             # outcome (a failure record, if it fails) reaches the final manifest.
             timeouts = self.settings.connect_timeout + self.settings.read_timeout
+            if self.market_docs is not None:
+                self.market_docs.request_stop()
             self.worker.stop(max(JOIN_SECONDS, timeouts))
+            if self.market_docs is not None:
+                self.market_docs.stop(max(JOIN_SECONDS, timeouts))
             self._guarded(self._drain_discovery, 0.0, None)
             if self._owns_client:
                 self.client.close()
@@ -106,6 +116,8 @@ class Collector:
         startup_deadline = start + STARTUP_DISCOVERY_SECONDS
         if end is not None:
             startup_deadline = min(startup_deadline, end)
+        if self.market_docs is not None:
+            self.market_docs.start()
         if self.discovery_thread:
             self.worker.start(first_deadline=startup_deadline)
             self.worker.wait_first_pass(startup_deadline, self.stop_event)
@@ -238,8 +250,10 @@ class Collector:
             self.worker.run_due(deadline)
 
     def _drain_discovery(self, _deadline: float, _cycle: int | None) -> None:
-        """Hand the failures the discovery thread queued to the sink (poll thread only)."""
+        """Hand the failures the discovery and market-documents threads queued to the sink (poll thread)."""
         self._sink_failures(self.worker.drain_failures())
+        if self.market_docs is not None:
+            self._sink_failures(self.market_docs.drain_failures())
 
     def _log_tracking(self, tokens: list, cycle: int) -> None:
         slugs = {t.market.slug for t in tokens}

@@ -22,7 +22,7 @@ Two threads share one ``Discovery`` (see ``discovery_worker.py``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,9 @@ class Discovery:
         self.recurrence_ms: dict[str, int] = {}
         self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
+        #: Called with (series, raw events, markets parsed from them, endpoint, recv_ms) for each
+        #: listing page (market_docs.MarketDocs.listed); must be quick and must not raise.
+        self.on_listed: Callable[[str, list[Any], list[Market], str, int], None] | None = None
         # Shared: replaced whole, never mutated.
         self.snapshot = MarketSnapshot()
         # Poll side (poll thread).
@@ -186,6 +189,8 @@ class Discovery:
                     drift,
                     *self._failed(series_id, cycle, f"unusable {endpoint} answer: {exc}"),
                 ]
+            if self.on_listed is not None:
+                self._notify_listed(series_id, events, markets, endpoint, result.recv_ms or now_ms)
             answered += len(events)
             in_series += sum(1 for e in events if isinstance(e, dict) and event_in_series(e, series_id))
             self._learn_recurrence(series_id, events)
@@ -222,6 +227,15 @@ class Discovery:
             failures.append(self._record(cycle, "discovery", missing, series_id, f"GET {path}"))
             self.log.warning("discovery_no_open_window", series=series_id, message=missing)
         return failures
+
+    def _notify_listed(
+        self, series_id: str, events: list[Any], markets: list[Market], endpoint: str, recv_ms: int
+    ) -> None:
+        try:
+            assert self.on_listed is not None
+            self.on_listed(series_id, events, markets, endpoint, recv_ms)
+        except Exception as exc:  # a listener's bug never costs a refresh
+            self.log.error("listing_listener_failed", series=series_id, error=repr(exc)[:300])
 
     def _params(self, series_id: str, now_ms: int, page: int, cursor: str | None) -> dict[str, Any]:
         grace_ms = round(self.settings.grace_seconds * 1000)

@@ -4,8 +4,8 @@
 book.timestamp, book.hash)`` once, in time order: the row as first received (by
 any source), plus ``observations``, every sighting of that state (``source``,
 ``host``, ``run_id``, ``recv_ms``, ``cycle``, ``latency_ms``), so nothing is lost
-and coverage can still be computed (union.py). A row without a book timestamp and
-hash is its own state.
+and coverage can still be computed (quality/union.py). A row without a book
+timestamp and hash is its own state.
 
 The output is an ordinary data folder: one sealed file per UTC hour with its
 manifest (written like the collector's), and one run manifest; both carry
@@ -36,9 +36,11 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, manifest, paths, quality, union
+from orderbooks import gzmembers, manifest, paths
 from orderbooks.atomic import durable_rename
 from orderbooks.hashing import hash_file
+from orderbooks.quality import reading, union
+from orderbooks.quality.units import as_int, hour_start_ms
 from orderbooks.writer import DATA_MODE, make_dirs_durable, write_all
 
 MERGE_KIND = "orderbooks.merge"
@@ -122,15 +124,15 @@ class Merger:
     def hour_files(self) -> dict[int, list[tuple[union.Source, Path]]]:
         hours: dict[int, list[tuple[union.Source, Path]]] = {}
         for source in self.sources:
-            for hour_ms, files in union.files_by_hour(source.data_dir).items():
+            for hour_ms, files in reading.files_by_hour(source.data_dir).items():
                 hours.setdefault(hour_ms, []).extend((source, f) for f in files)
         return hours
 
     def _rows(self, source: union.Source, data_file: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
         """(row, observation) of every row of a source file (a merged source: every observation)."""
-        run_id = union.file_run_id(data_file)
+        run_id = reading.file_run_id(data_file)
         host = self._host_of(source, data_file)
-        for row in union.file_rows(data_file):
+        for row in reading.file_rows(data_file):
             listed = row.get("observations")
             if source.merged and isinstance(listed, list):
                 base = {k: v for k, v in row.items() if k != "observations"}
@@ -151,7 +153,7 @@ class Merger:
             )
 
     def _host_of(self, source: union.Source, data_file: Path) -> str | None:
-        file_manifest = quality.read_manifest(data_file)
+        file_manifest = reading.read_manifest(data_file)
         host = file_manifest.get("host") if file_manifest else None
         if host:
             self.hosts[source.label].add(str(host))
@@ -172,7 +174,7 @@ class Merger:
     def _check_conflicts(self, row: dict[str, Any], key: StateKey, obs: dict[str, Any]) -> None:
         token, timestamp = key[0], key[1]
         if timestamp is not None:
-            seen_hour = quality.hour_of(_recv(obs))
+            seen_hour = hour_start_ms(_recv(obs))
             entry = self.ts_hashes.setdefault((token, timestamp), [key[2], seen_hour])
             entry[1] = max(entry[1], seen_hour)
             first = entry[0]
@@ -253,7 +255,7 @@ class Merger:
 
     def derived(self, *, with_runs: bool) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "kind": union.MERGED_KIND,
+            "kind": reading.MERGED_KIND,
             "sources": [
                 {
                     "source": s.label,
@@ -267,7 +269,7 @@ class Merger:
         if with_runs:
             runs: dict[tuple[str, str], dict[str, Any]] = {}
             for source in self.sources:
-                runs.update(union.source_runs(source.data_dir, source.label))
+                runs.update(reading.source_runs(source.data_dir, source.label))
             info["runs"] = [runs[k] for k in sorted(runs)]
         return info
 
@@ -312,11 +314,11 @@ class Merger:
 
 
 def _observation_order(sighting: tuple[Any, ...]) -> tuple[int, str]:
-    return quality._as_int(sighting[3]) or 0, str(sighting[0])
+    return as_int(sighting[3]) or 0, str(sighting[0])
 
 
 def _recv(item: dict[str, Any]) -> int:
-    return quality._as_int(item.get("recv_ms")) or 0
+    return as_int(item.get("recv_ms")) or 0
 
 
 def _write_member(fd: int, lines: list[bytes], stats: manifest.RowStats) -> None:

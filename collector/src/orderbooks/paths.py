@@ -34,6 +34,8 @@ QUARANTINE_DIR = "quarantine"
 RUNS_DIR = "runs"
 UPLOADS_DIR = "uploads"
 LEDGER_NAME = "ledger.jsonl"
+LAST_UPLOAD_NAME = "last-upload.json"
+LAST_PRUNE_NAME = "last-prune.json"
 
 DATA_SUFFIX = ".jsonl.gz"
 PARTIAL_SUFFIX = ".jsonl.gz.partial"

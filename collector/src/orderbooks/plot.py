@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orderbooks import quality
+from orderbooks.quality.units import MINUTE_MS
 
 SERIES_NAMES = {"10684": "5m", "10192": "15m", "10114": "1h", "10331": "4h", "41": "daily"}
 
@@ -77,7 +77,7 @@ def colour_runs(minutes: list[int], values: list[float | None]) -> list[tuple[in
     runs: list[tuple[int, int, str]] = []
     for minute_ms, value in zip(minutes, values, strict=True):
         colour = coverage_colour(value)
-        end = minute_ms + quality.MINUTE_MS
+        end = minute_ms + MINUTE_MS
         if runs and runs[-1][2] == colour and runs[-1][1] == minute_ms:
             runs[-1] = (runs[-1][0], end, colour)
         else:
@@ -147,8 +147,8 @@ def render(report: dict[str, Any], path: Path) -> Path:
 
     span = report["span"]
     start_ms = span["start_ms"] or (minutes[0] if minutes else 0)
-    end_ms = span["end_ms"] or (minutes[-1] + quality.MINUTE_MS if minutes else start_ms + quality.MINUTE_MS)
-    width_ms = max(end_ms - start_ms, quality.MINUTE_MS)
+    end_ms = span["end_ms"] or (minutes[-1] + MINUTE_MS if minutes else start_ms + MINUTE_MS)
+    width_ms = max(end_ms - start_ms, MINUTE_MS)
     min_gap_ms = width_ms / 500  # keeps a short gap visible on a long timeline
     day = mdates.date2num(datetime(1970, 1, 2, tzinfo=UTC)) - mdates.date2num(
         datetime(1970, 1, 1, tzinfo=UTC)

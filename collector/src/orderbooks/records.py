@@ -49,6 +49,7 @@ ERROR_CLASSES = (
     "missing_book",  # a tracked token absent from /books and /book
     "book_closed",  # 404 for a token: market resolved or closed
     "discovery",  # a Gamma discovery refresh failed
+    "market_document",  # a market document (first seen / closed Gamma record) could not be kept
     "overrun",  # a cycle overran its slot; the schedule skipped ahead
     "disk_floor",  # free space below the floor; rows not written
     "enospc",  # a flush hit ENOSPC; the partial member was cut off

@@ -14,7 +14,9 @@ folders hold sealed files, and how a location gives the period, is a
 ``SealedKind``:
 
 - ``BOOKS``: hourly book files, DATA_DIR/raw/YYYY-MM-DD/HH/<stem>.jsonl.gz,
-  period ``paths.HourKey`` (folder and file name must agree).
+  period ``paths.HourKey`` (folder and file name must agree);
+- ``MARKETS``: daily market documents, DATA_DIR/markets/YYYY-MM-DD/, period
+  the UTC day (``market_docs_files.day_of``).
 
 ``KINDS`` lists every kind upload and prune handle. Another kind of sealed
 file (a daily file under its own top folder, say) is one more ``SealedKind``
@@ -34,7 +36,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from orderbooks import filenames, paths
+from orderbooks import filenames, market_docs_files, paths
 from orderbooks.hashing import FileHashes
 from orderbooks.manifest import (
     FILE_MANIFEST_KIND,
@@ -92,8 +94,19 @@ class SealedKind:
         return manifest_path.name[: -len(self.manifest_suffix)]
 
 
+def _markets_period(data_dir: Path, manifest_path: Path) -> Period:
+    try:
+        return market_docs_files.day_of(data_dir, manifest_path)
+    except ValueError as exc:
+        raise ManifestProblem(str(exc)) from exc
+
+
 BOOKS = SealedKind("books", paths.RAW_DIR, (FILE_MANIFEST_KIND,), _book_period)
-KINDS: tuple[SealedKind, ...] = (BOOKS,)
+#: Daily market documents: DATA_DIR/markets/YYYY-MM-DD/markets-<day>-<run_id>.jsonl.gz, period the day.
+MARKETS = SealedKind(
+    "markets", market_docs_files.MARKETS_DIR, (market_docs_files.MANIFEST_KIND,), _markets_period
+)
+KINDS: tuple[SealedKind, ...] = (BOOKS, MARKETS)
 
 
 # ---------------------------------------------------------------------- file manifests

@@ -15,6 +15,10 @@ with the active alarms. Thresholds (docs/operations.md, "Alarms"):
   or under ``DISK_LOW_DAYS`` days to the floor at the last day's write rate;
 * ``offload_lag``: a sealed file not verified on the remote ``OFFLOAD_LAG_SECONDS`` after sealing;
 * ``upload_auth``: the last upload failure says the remote refused its credentials;
+* ``upload_failed``: the newest upload run (``uploads/last-upload.json``) did not
+  verify everything, or could not start (config, binary, remote);
+* ``prune_failed``: the newest prune run (``uploads/last-prune.json``) kept files
+  the remote lost or changed, could not list the remote, or failed to delete;
 * ``clock_unsynced``: the kernel says no time daemon synchronised the clock.
 """
 
@@ -52,6 +56,8 @@ ALARMS = (
     "disk_low",
     "offload_lag",
     "upload_auth",
+    "upload_failed",
+    "prune_failed",
     "clock_unsynced",
 )
 #: What rclone prints when the remote refuses its credentials.
@@ -89,6 +95,7 @@ def evaluate(
     _collector(status.report, alarm, state, now)
     _disk(status.report, alarm, data_dir, state, now, probe=free_bytes)
     _offload(status.report, alarm, data_dir, now)
+    _last_runs(status.report, alarm, data_dir)
     _clock(status.report, alarm, clock_state(), now)
     return status
 
@@ -295,6 +302,47 @@ def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
     detail = str((last_failure or {}).get("detail", ""))
     if last_failure is not None and AUTH_RE.search(detail):
         alarm("upload_auth", None, f"{last_failure.get('ts')}: {detail[:200]}")
+
+
+#: Results of the newest upload or prune that raise an alarm; ``interrupted`` (a stop) does not.
+FAILED_RESULTS = ("failed", "precondition_failed")
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _last_runs(report: dict, alarm: _Alarms, data_dir: Path) -> None:
+    """The newest upload and prune results, written by those runs for this purpose."""
+    uploads = data_dir / paths.UPLOADS_DIR
+    upload = _read_result(uploads / paths.LAST_UPLOAD_NAME)
+    prune = _read_result(uploads / paths.LAST_PRUNE_NAME)
+    report["last_upload"] = (
+        {k: upload.get(k) for k in ("finished_at", "remote", "result", "totals")} if upload else None
+    )
+    report["last_prune"] = (
+        {k: prune.get(k) for k in ("finished_at", "remote", "result", "totals")} if prune else None
+    )
+    if upload and upload.get("result") in FAILED_RESULTS:
+        failures = upload.get("failures") if isinstance(upload.get("failures"), list) else []
+        first = failures[0] if failures and isinstance(failures[0], dict) else {}
+        alarm(
+            "upload_failed",
+            None,
+            f"{upload.get('finished_at')}: {upload.get('result')}, {len(failures)} file(s) not verified"
+            + (f"; first: {first.get('path')}: {str(first.get('detail', ''))[:160]}" if first else ""),
+        )
+    if prune and prune.get("result") in FAILED_RESULTS:
+        totals = prune.get("totals") if isinstance(prune.get("totals"), dict) else {}
+        reason = prune.get("remote_error") or (
+            f"{totals.get('kept_remote', 0)} kept (lost or changed on the remote), "
+            f"{totals.get('errors', 0)} delete errors"
+        )
+        alarm("prune_failed", None, f"{prune.get('finished_at')}: {str(reason)[:200]}")
 
 
 def _clock(report: dict, alarm: _Alarms, clock: clocksync.ClockState, now: int) -> None:

@@ -9,7 +9,9 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
 * every gzip member decompresses with a good CRC, ends with a newline, and
   each line is a JSON object with every row key;
 * every manifest has its data file (or its ``.partial`` while it is being sealed);
-* every run manifest parses.
+* every run manifest parses;
+* the same for the market documents under DATA_DIR/markets
+  (``market_docs_check.check_all``: their own line and manifest fields).
 
 Open ``.partial`` files (their run is alive) and leftover ones (no live run:
 the next ``orderbooks collect`` recovers them) and quarantined files are
@@ -26,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import failure_journal, filenames, gzmembers, manifest, paths, rows, sealed
+from orderbooks import failure_journal, filenames, gzmembers, manifest, market_docs_check, paths, rows, sealed
 from orderbooks.hashing import hash_file
 
 VERIFY_SCHEMA = 1
@@ -199,6 +201,12 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         for name in sorted(names)
     ]
     runs, run_problems = _check_runs(data_dir)
+    # Market documents (DATA_DIR/markets): checked by their own module, reported like book files.
+    markets = market_docs_check.check_all(data_dir)
+    files += markets["files"]
+    partials += markets["partials"]
+    orphan_manifests += markets["orphan_manifests"]
+    stray += markets["stray"]
 
     problems: list[str] = []
     for checked in files:

@@ -24,9 +24,8 @@ METRICS_FRESH_S = 45.0
 
 
 def status(ev) -> dict:
-    result = ev.run(
-        f"runuser -u {checks.SERVICE_USER} -- {checks.ORDERBOOKS} status --data-dir {checks.DATA_DIR} --json"
-    )
+    where = checks.LAYOUT
+    result = ev.run(f"runuser -u {where.user} -- {where.command} status --data-dir {where.data_dir} --json")
     assert result.rc in (0, 1), f"orderbooks status failed ({result.rc}): {result.stderr.strip()}"
     return json.loads(result.stdout)
 
@@ -67,18 +66,19 @@ def continue_if_stopped(gate_evidence):
     yield stopped
     for pid in stopped:
         gate_evidence.run(f"kill -CONT {pid} 2>/dev/null || true")
-    state = checks.unit_state(gate_evidence, checks.COLLECTOR_UNIT)
+    state = checks.unit_state(gate_evidence, checks.LAYOUT.collector_unit)
     if state.get("ActiveState") != "active":
-        gate_evidence.run(f"systemctl start {checks.COLLECTOR_UNIT}", timeout_s=180)
+        gate_evidence.run(f"systemctl start {checks.LAYOUT.collector_unit}", timeout_s=180)
 
 
 def test_frozen_collector_is_restarted_by_the_watchdog(gate_evidence, continue_if_stopped):
     ev = gate_evidence
-    env = checks.read_env(ev, checks.COLLECTOR_ENV)
+    env = checks.read_env(ev, checks.LAYOUT.collector_env_file)
     metrics_file = env.get("ORDERBOOKS_METRICS_FILE", "")
     start = checks.require_active(ev)
     limits = ev.run(
-        f"systemctl show -p WatchdogUSec -p TimeoutAbortUSec -p RestartUSec -p Type {checks.COLLECTOR_UNIT}"
+        "systemctl show -p WatchdogUSec -p TimeoutAbortUSec -p RestartUSec -p Type "
+        + checks.LAYOUT.collector_unit
     )
     unit = dict(line.split("=", 1) for line in limits.stdout.splitlines() if "=" in line)
     ev.fact("unit", unit)
@@ -115,7 +115,9 @@ def test_frozen_collector_is_restarted_by_the_watchdog(gate_evidence, continue_i
     restarts = int(after["NRestarts"]) - int(start["NRestarts"])
     ev.fact("restarts", restarts)
     assert restarts == 1, f"{restarts} restarts after one freeze"
-    journal = ev.run(f"journalctl -u {checks.COLLECTOR_UNIT} --since @{stop_s} -o cat --no-pager").stdout
+    journal = ev.run(
+        f"journalctl -u {checks.LAYOUT.collector_unit} --since @{stop_s} -o cat --no-pager"
+    ).stdout
     assert "Watchdog timeout" in journal, "the restart was not the watchdog's"
 
     after_status = wait_healthy(ev, "status healthy after the restart", pid=after["MainPID"])

@@ -29,12 +29,12 @@ def hosts_override(gate_evidence):
     yield
     removed = ev.probe("hosts-remove", checks.HOSTS_MARKER)
     ev.fact("hosts_cleanup", removed)
-    state = checks.unit_state(ev, checks.COLLECTOR_UNIT)
+    state = checks.unit_state(ev, checks.LAYOUT.collector_unit)
     if state.get("ActiveState") != "active" and state.get("UnitFileState") not in (
         "masked",
         "masked-runtime",
     ):
-        ev.run(f"systemctl start {checks.COLLECTOR_UNIT}", timeout_s=120)
+        ev.run(f"systemctl start {checks.LAYOUT.collector_unit}", timeout_s=120)
 
 
 def test_api_unreachable_then_back(gate_evidence, hosts_override):
@@ -52,7 +52,7 @@ def test_api_unreachable_then_back(gate_evidence, hosts_override):
     resolved = ev.run(f"getent hosts {names[0]}")
     assert checks.DEAD_ADDRESS in resolved.stdout, f"override not effective: {resolved.stdout.strip()}"
     outage_ms = checks.host_now_ms(ev)
-    result = ev.run(f"systemctl restart {checks.COLLECTOR_UNIT}", timeout_s=180)
+    result = ev.run(f"systemctl restart {checks.LAYOUT.collector_unit}", timeout_s=180)
     assert result.rc == 0, f"systemctl restart failed: {result.stderr.strip()}"
     in_outage = checks.wait_active(ev, "collector running in the outage", other_than_pid=start["MainPID"])
     # The restart sealed the file open before the outage: it, and everything
@@ -62,7 +62,7 @@ def test_api_unreachable_then_back(gate_evidence, hosts_override):
     assert sealed_at_outage, "no sealed file to check across the outage"
 
     def failures_logged() -> object:
-        lines = checks.journal_since(ev, checks.COLLECTOR_UNIT, outage_ms / 1000)
+        lines = checks.journal_since(ev, checks.LAYOUT.collector_unit, outage_ms / 1000)
         failed = [
             x
             for x in lines
@@ -78,7 +78,7 @@ def test_api_unreachable_then_back(gate_evidence, hosts_override):
     watch_s = OUTAGE_RETRIES * max(checks.DISCOVERY_RETRY_S, settings.interval_s)
 
     def steady() -> None:
-        state = checks.unit_state(ev, checks.COLLECTOR_UNIT)
+        state = checks.unit_state(ev, checks.LAYOUT.collector_unit)
         assert state["ActiveState"] == "active", f"collector {state['ActiveState']} during the outage"
         assert state["MainPID"] == in_outage["MainPID"], "collector restarted during the outage"
         assert state["NRestarts"] == in_outage["NRestarts"], "systemd restarted the collector (crash)"
@@ -105,7 +105,7 @@ def test_api_unreachable_then_back(gate_evidence, hosts_override):
     # 4. A clean restart seals the outage run's file (the writer opens the partial
     #    with the first rows, but keeps the run's failures for it): its manifest
     #    must record the outage as gaps.
-    result = ev.run(f"systemctl restart {checks.COLLECTOR_UNIT}", timeout_s=180)
+    result = ev.run(f"systemctl restart {checks.LAYOUT.collector_unit}", timeout_s=180)
     assert result.rc == 0, f"systemctl restart failed: {result.stderr.strip()}"
     checks.wait_active(
         ev, "collector active after sealing the outage file", other_than_pid=in_outage["MainPID"]

@@ -27,7 +27,7 @@ def test_sigkill_then_restart_loses_nothing(gate_evidence):
     if not before["sealed"]:
         # A young host has sealed nothing yet (files seal at the hour): a clean
         # restart seals the open file, so the SIGKILL has a sealed file to spare.
-        result = ev.run(f"systemctl restart {checks.COLLECTOR_UNIT}", timeout_s=180)
+        result = ev.run(f"systemctl restart {checks.LAYOUT.collector_unit}", timeout_s=180)
         assert result.rc == 0, f"systemctl restart failed: {result.stderr.strip()}"
         start = checks.wait_active(ev, "collector back after sealing", other_than_pid=start["MainPID"])
         checks.wait_rows(ev, settings, checks.host_now_ms(ev), "rows after sealing", every_series=False)
@@ -41,7 +41,7 @@ def test_sigkill_then_restart_loses_nothing(gate_evidence):
 
     # 1. SIGKILL: systemd must bring the collector back by itself (Restart=always).
     kill_ms = checks.host_now_ms(ev)
-    result = ev.run(f"systemctl kill -s SIGKILL {checks.COLLECTOR_UNIT}")
+    result = ev.run(f"systemctl kill -s SIGKILL {checks.LAYOUT.collector_unit}")
     # In a container without a writable cgroup tree systemd signals the main
     # process but reports an error for the cgroup sweep; the outcome below is what counts.
     assert result.rc == 0 or "auxiliary processes" in result.stderr, (
@@ -85,7 +85,7 @@ def test_sigkill_then_restart_loses_nothing(gate_evidence):
     # 2. A plain restart: a clean stop seals the open file without recovery.
     open_before = checks.sealed_files(ev, settings.data_dir, with_hash=False)["partials"]
     restart_ms = checks.host_now_ms(ev)
-    result = ev.run(f"systemctl restart {checks.COLLECTOR_UNIT}", timeout_s=180)
+    result = ev.run(f"systemctl restart {checks.LAYOUT.collector_unit}", timeout_s=180)
     assert result.rc == 0, f"systemctl restart failed: {result.stderr.strip()}"
     after_restart = checks.wait_active(
         ev, "service active after a plain restart", other_than_pid=after_kill["MainPID"]
@@ -107,6 +107,6 @@ def test_sigkill_then_restart_loses_nothing(gate_evidence):
     assert not bad, f"manifest sha256 differs from the file: {bad[:5]}"
     ev.fact("sealed_after", len(listing["sealed"]))
     ev.fact("unchanged_sha256", hashes_before)
-    crashes = checks.crash_lines(checks.journal_since(ev, checks.COLLECTOR_UNIT, kill_ms / 1000))
+    crashes = checks.crash_lines(checks.journal_since(ev, checks.LAYOUT.collector_unit, kill_ms / 1000))
     assert not crashes, f"unexpected exceptions in the journal: {crashes[:2]}"
     ev.fact("verify", checks.verify_data(ev, settings.data_dir))

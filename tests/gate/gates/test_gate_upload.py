@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.host, pytest.mark.gate("upload")]
 def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]:
     """``rclone lsjson --hash -R`` of the remote, as the service user, with the host's config."""
     cmd = (
-        f"runuser -u {checks.SERVICE_USER} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"runuser -u {checks.LAYOUT.user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
         f"lsjson --hash -R --files-only {shlex.quote(remote)}"
     )
     result = ev.run(cmd, timeout_s=300, record_output=False)
@@ -38,7 +38,7 @@ def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]
 def downloaded_hashes(ev, rclone: str, config: str, remote_file: str) -> dict[str, str]:
     """md5/sha256 of the remote file's bytes, downloaded with ``rclone cat`` on the host."""
     cat = (
-        f"runuser -u {checks.SERVICE_USER} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"runuser -u {checks.LAYOUT.user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
         f"cat {shlex.quote(remote_file)}"
     )
     hasher = (
@@ -72,11 +72,11 @@ def ledger_lines(ev, data_dir: str) -> list[dict]:
 def test_upload_verifies_remote_hashes_and_keeps_local_files(gate_evidence):
     ev = gate_evidence
     settings = checks.collector_settings(ev)
-    env = checks.read_env(ev, checks.UPLOAD_ENV)
+    env = checks.read_env(ev, checks.LAYOUT.upload_env_file)
     remote = env.get("ORDERBOOKS_REMOTE", "")
-    config = env.get("ORDERBOOKS_RCLONE_CONFIG") or checks.RCLONE_CONFIG
-    assert remote, f"ORDERBOOKS_REMOTE is not set in {checks.UPLOAD_ENV}"
-    rclone = env.get("ORDERBOOKS_RCLONE_BINARY") or checks.RELEASE_RCLONE
+    config = env.get("ORDERBOOKS_RCLONE_CONFIG") or checks.LAYOUT.rclone_config_file
+    assert remote, f"ORDERBOOKS_REMOTE is not set in {checks.LAYOUT.upload_env_file}"
+    rclone = env.get("ORDERBOOKS_RCLONE_BINARY") or checks.LAYOUT.rclone_binary
     assert ev.run(f"test -x {shlex.quote(rclone)}").rc == 0, f"no rclone at {rclone} on the host"
     ev.fact("remote", remote)
     ev.fact("rclone", ev.run(f"{shlex.quote(rclone)} version").stdout.splitlines()[:1])
@@ -87,13 +87,16 @@ def test_upload_verifies_remote_hashes_and_keeps_local_files(gate_evidence):
     assert to_send, "no sealed file with a manifest to upload (the restart gate seals some)"
 
     started_ms = checks.host_now_ms(ev)
-    result = ev.run(f"systemctl start {checks.UPLOAD_UNIT}", timeout_s=900)
-    state = checks.unit_state(ev, checks.UPLOAD_UNIT)
+    result = ev.run(f"systemctl start {checks.LAYOUT.upload_unit}", timeout_s=900)
+    state = checks.unit_state(ev, checks.LAYOUT.upload_unit)
     ev.fact("upload_unit", {k: state.get(k) for k in ("Result", "ExecMainStatus", "ActiveState")})
     ev.run(
-        f"journalctl -u {checks.UPLOAD_UNIT} --since @{started_ms / 1000:.3f} -o cat --no-pager | tail -n 40"
+        f"journalctl -u {checks.LAYOUT.upload_unit} --since @{started_ms / 1000:.3f} -o cat --no-pager"
+        " | tail -n 40"
     )
-    assert result.rc == 0, f"{checks.UPLOAD_UNIT} failed: {result.stderr.strip()} ({state.get('Result')})"
+    assert result.rc == 0, (
+        f"{checks.LAYOUT.upload_unit} failed: {result.stderr.strip()} ({state.get('Result')})"
+    )
 
     # Remote hashes equal the manifests.
     listing = remote_listing(ev, rclone, config, remote)

@@ -240,6 +240,7 @@ class Catalog:
         self.lengths = {s: window_ms(s, window_seconds, same_window) for s in (*self.series, DECOY_SERIES_ID)}
         self._events: dict[tuple[str, int], SimEvent] = {}
         self._tokens: dict[str, SimMarket] = {}
+        self._by_id: dict[str, SimMarket] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ generation
@@ -251,9 +252,15 @@ class Catalog:
                 ev = self._make_event(series_id, k)
                 self._events[key] = ev
                 for m in ev.markets:
+                    self._by_id[m.market_id] = m
                     for t in m.token_ids:
                         self._tokens[t] = m
             return ev
+
+    def market_by_id(self, market_id: str) -> SimMarket | None:
+        """A market already generated (listed once), by its Gamma ``id``."""
+        with self._lock:
+            return self._by_id.get(market_id)
 
     def market_for_token(self, token_id: str) -> SimMarket | None:
         with self._lock:
@@ -483,6 +490,7 @@ class Catalog:
             ]
             for key in old:
                 for m in self._events.pop(key).markets:
+                    self._by_id.pop(m.market_id, None)
                     for t in m.token_ids:
                         self._tokens.pop(t, None)
 

@@ -26,11 +26,15 @@ from types import FrameType
 from typing import NoReturn
 
 from orderbooks import __version__, logs, paths
+from orderbooks.client import ApiClient
 from orderbooks.clock import SystemClock
 from orderbooks.collector import Collector
 from orderbooks.config import ConfigError, Settings, add_arguments, settings_from_args
 from orderbooks.exitcodes import ExitCode
 from orderbooks.health import HealthTracker
+from orderbooks.market_docs import MarketDocs
+from orderbooks.market_docs_check import recover as recover_market_docs
+from orderbooks.market_docs_files import DocsFile
 from orderbooks.monitor import Monitor
 from orderbooks.recovery import recover
 from orderbooks.writer import SnapshotWriter
@@ -79,6 +83,10 @@ def collect(settings: Settings) -> int:
     try:
         report = recover(settings.data_dir, now_ms=clock.wall_ms(), collector_version=__version__, host=host)
         log.info("recovery_done", **report.to_dict())
+        docs_report = recover_market_docs(
+            settings.data_dir, now_ms=clock.wall_ms(), version=__version__, host=host
+        )
+        log.info("market_docs_recovery_done", **docs_report.to_dict())
         run_id = paths.new_run_id(clock.wall_ms())
         writer = SnapshotWriter(
             settings.data_dir,
@@ -105,6 +113,20 @@ def collect(settings: Settings) -> int:
         monitor = Monitor(
             settings.data_dir, metrics_file=settings.metrics_file, heartbeat_url=settings.heartbeat_url
         )
+        docs_file = DocsFile(
+            settings.data_dir,
+            run_id=run_id,
+            clock=clock,
+            host=host,
+            version=__version__,
+            compress_level=settings.compress_level,
+        )
+        docs: list[MarketDocs] = []
+
+        def market_docs(client: ApiClient) -> MarketDocs:
+            docs.append(MarketDocs(docs_file, client, clock))
+            return docs[-1]
+
         exit_reason = "error"
         try:
             _save(health, log)
@@ -117,9 +139,14 @@ def collect(settings: Settings) -> int:
                 wait=stop_event.wait,
                 health=health,
                 on_sealed=monitor.sealed.set,
+                market_docs=market_docs,
             )
             exit_reason = collector.run()
         finally:
+            if docs:
+                docs[0].close()
+            else:
+                docs_file.close()
             writer.close(exit_reason)
             _save(health, log)
             monitor.stop()

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import orjson
 
-from orderbooks import quality, union
+from orderbooks import quality
 from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
+from orderbooks.quality.units import iso_to_ms
 
 HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
 
@@ -45,7 +46,7 @@ def moment_ms(raw: str) -> int:
         return int(text)
     if len(text) == 10:  # a date alone
         text += "T00:00:00Z"
-    value = quality.iso_to_ms(text)
+    value = iso_to_ms(text)
     if value is None:
         raise argparse.ArgumentTypeError(f"expected an ISO-8601 UTC time or epoch ms, got {raw!r}")
     return value
@@ -118,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
         if not extra.is_dir():
             print(f"orderbooks quality: {extra} is not a readable folder", file=sys.stderr)
             return ExitCode.ENVIRONMENT
-    several = len(dirs) > 1 or union.derived_info(data_dir) is not None
+    several = len(dirs) > 1 or quality.derived_info(data_dir) is not None
     try:
         if several:
-            report = union.analyze_union(
+            report = quality.analyze_union(
                 dirs, interval_s=args.interval, since_ms=args.since, until_ms=args.until
             )
         else:
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        render = union.render_text if several else quality.render_text
+        render = quality.render_union_text if several else quality.render_text
         sys.stdout.write(render(report, markets=args.markets, max_gaps=args.max_gaps))
         if args.plot:
             print(f"timeline written to {args.plot}")

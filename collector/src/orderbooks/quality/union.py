@@ -11,7 +11,7 @@ one common grid of slots, one per interval: a run's cycles are consecutive slots
 (``round((recv_ms - cycle * interval) / interval)``). A host that polled every cycle
 so fills every slot once; two hosts fill the same slots, at most one apart at the
 edges. The union's rows (one per token and slot, the first received) are fed to the
-same ``quality.Analysis`` a single folder uses, so coverage, gaps and their causes
+same ``Analysis`` a single folder uses, so coverage, gaps and their causes
 (from every source's manifests) mean what they mean for one folder. Each union gap
 lists ``missing_sources``: the sources with a gap of their own overlapping it (or no
 row of that market at all).
@@ -33,94 +33,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import filenames, manifest, paths, quality
+from orderbooks.quality import folder, reading
+from orderbooks.quality.analysis import Analysis, RunInfo
+from orderbooks.quality.report import build, public
+from orderbooks.quality.units import as_int
 
 UNION_KIND = "orderbooks.quality.union"
 #: Run id of the single run the union's rows are fed to the analysis under.
 UNION_RUN = "union"
-#: ``derived.kind`` of a merged folder's manifests.
-MERGED_KIND = "merge"
 
 
-# ---------------------------------------------------------------- reading rows
-
-
-def file_hour_ms(data_file: Path) -> int:
-    """Start of the UTC hour a data file belongs to (0 when its name has no hour)."""
-    return filenames.hour_start_ms(data_file) or 0
-
-
-def file_run_id(data_file: Path) -> str:
-    return filenames.run_id_of(data_file) or paths.stem_of(data_file)
-
-
-def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:
-    """The rows of a sealed or partial data file (quality.file_rows)."""
-    return quality.file_rows(data_file)
-
-
-def files_by_hour(
-    data_dir: Path, since_ms: int | None = None, until_ms: int | None = None
-) -> dict[int, list[Path]]:
-    out: dict[int, list[Path]] = {}
-    for path in quality.data_files(data_dir, since_ms, until_ms):
-        out.setdefault(file_hour_ms(path), []).append(path)
-    return out
-
-
-def run_manifests(data_dir: Path) -> list[dict[str, Any]]:
-    runs_dir = Path(data_dir) / paths.RUNS_DIR
-    out = []
-    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
-        try:
-            run = manifest.read_json(path)
-        except (OSError, ValueError):
-            continue
-        if isinstance(run, dict):
-            out.append(run)
-    return out
-
-
-def derived_info(data_dir: Path) -> dict[str, Any] | None:
-    """``derived`` of a merged folder's run manifest, None for a collector's folder."""
-    for run in run_manifests(data_dir):
-        derived = run.get("derived")
-        if isinstance(derived, dict) and derived.get("kind") == MERGED_KIND:
-            return derived
-    return None
-
-
-def source_runs(data_dir: Path, label: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """(source, run_id) -> {start_ms, end_ms, interval_s, series} of a folder's runs.
-
-    A merged folder keeps its sources' runs in ``derived.runs``."""
-    derived = derived_info(data_dir)
-    if derived is not None:
-        return {
-            (str(r.get("source")), str(r.get("run_id"))): r
-            for r in derived.get("runs") or []
-            if isinstance(r, dict)
-        }
-    out = {}
-    for run in run_manifests(data_dir):
-        if run.get("kind") != manifest.RUN_MANIFEST_KIND or run.get("run_id") is None:
-            continue
-        out[(label, str(run["run_id"]))] = run_summary(label, run)
-    return out
-
-
-def run_summary(label: str, run: dict[str, Any]) -> dict[str, Any]:
-    """What the union needs of a run manifest (also what a merged folder keeps of it)."""
-    end = quality._as_int(run.get("end")) or quality._as_int(run.get("updated_at"))
-    return {
-        "source": label,
-        "run_id": str(run.get("run_id")),
-        "host": run.get("host"),
-        "start_ms": quality._as_int(run.get("start")),
-        "end_ms": end,
-        "interval_s": quality.interval_from_run_manifest(run),
-        "series": quality.series_from_run_manifest(run),
-    }
+# ---------------------------------------------------------------- rows as sightings
 
 
 def slim(row: dict[str, Any]) -> dict[str, Any]:
@@ -158,9 +81,9 @@ class Sighting:
 def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[int]) -> Iterator[Sighting]:
     """A file's sightings in time order: its rows (files are written in time order), or for a
     merged file every observation, held back only until no later row can come before it."""
-    run_id = file_run_id(data_file)
+    run_id = reading.file_run_id(data_file)
     held: list[Sighting] = []
-    for row in file_rows(data_file):
+    for row in reading.file_rows(data_file):
         small = slim(row)
         observations = row.get("observations") if merged else None
         if isinstance(observations, list):
@@ -170,12 +93,12 @@ def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[i
                     next(seq),
                     str(obs.get("source")),
                     str(obs.get("run_id")),
-                    quality._as_int(obs.get("cycle")),
+                    as_int(obs.get("cycle")),
                     obs.get("latency_ms"),
                     small,
                 )
                 for obs in observations
-                if isinstance(obs, dict) and (recv := quality._as_int(obs.get("recv_ms"))) is not None
+                if isinstance(obs, dict) and (recv := as_int(obs.get("recv_ms"))) is not None
             ]
             if not mine:
                 continue
@@ -185,12 +108,10 @@ def sightings_of_file(data_file: Path, label: str, merged: bool, seq: Iterator[i
             for sighting in mine:
                 heapq.heappush(held, sighting)
             continue
-        recv = quality._as_int(row.get("recv_ms"))
+        recv = as_int(row.get("recv_ms"))
         if recv is None:
             continue
-        yield Sighting(
-            recv, next(seq), label, run_id, quality._as_int(row.get("cycle")), row.get("latency_ms"), small
-        )
+        yield Sighting(recv, next(seq), label, run_id, as_int(row.get("cycle")), row.get("latency_ms"), small)
     while held:
         yield heapq.heappop(held)
 
@@ -236,7 +157,7 @@ def label_sources(dirs: Iterable[Path]) -> list[Source]:
         name = data_dir.resolve().name or str(data_dir)
         used[name] += 1
         label = name if used[name] == 1 else f"{name}#{used[name]}"
-        out.append(Source(label, data_dir, derived_info(data_dir) is not None))
+        out.append(Source(label, data_dir, reading.derived_info(data_dir) is not None))
     return out
 
 
@@ -251,13 +172,13 @@ def analyze_union(
     sources = label_sources(dirs)
     for source in sources:
         if not source.data_dir.is_dir():
-            raise quality.QualityError(f"data folder {source.data_dir} does not exist or is not a folder")
+            raise reading.QualityError(f"data folder {source.data_dir} does not exist or is not a folder")
     reports = {}
     for source in sources:
         if source.merged:
             reports[source.label] = union_of([source], interval_s, since_ms, until_ms)
         else:
-            reports[source.label] = quality.analyze(
+            reports[source.label] = folder.analyze(
                 source.data_dir, interval_s=interval_s, since_ms=since_ms, until_ms=until_ms
             )
     if len(sources) == 1 and sources[0].merged:
@@ -282,13 +203,11 @@ def union_of(
 ) -> dict[str, Any]:
     runs: dict[tuple[str, str], dict[str, Any]] = {}
     for source in sources:
-        runs.update(source_runs(source.data_dir, source.label))
+        runs.update(reading.source_runs(source.data_dir, source.label))
     interval = interval_s or _common_interval(runs.values())
-    analysis = quality.Analysis(
-        sources[0].data_dir, interval_s=interval, since_ms=since_ms, until_ms=until_ms
-    )
-    run = quality.RunInfo(UNION_RUN, interval, "option" if interval_s else "runs")
-    analysis.runs[UNION_RUN] = run
+    analysis = Analysis(sources[0].data_dir, interval_s=interval, since_ms=since_ms, until_ms=until_ms)
+    run = RunInfo(UNION_RUN, interval, "option" if interval_s else "runs")
+    analysis.add_run(run)
     grid = SlotGrid(interval * 1000)
     last_slot: dict[str, int] = {}
     seen_runs: set[tuple[str, str]] = set()
@@ -296,7 +215,7 @@ def union_of(
     seq = itertools.count()
     hours: dict[int, list[tuple[Source, Path]]] = {}
     for source in sources:
-        for hour_ms, files in files_by_hour(source.data_dir, since_ms, until_ms).items():
+        for hour_ms, files in reading.files_by_hour(source.data_dir, since_ms, until_ms).items():
             hours.setdefault(hour_ms, []).extend((source, f) for f in files)
     carry: list[Sighting] = []  # sightings of a merged file's rows that belong to a later hour
     hour_list = sorted(hours)
@@ -305,7 +224,7 @@ def union_of(
         carry = []
         for source, data_file in hours[hour_ms]:
             analysis.files_read += 1
-            file_manifest = quality.read_manifest(data_file)
+            file_manifest = reading.read_manifest(data_file)
             if file_manifest is not None:
                 analysis.add_failures(file_manifest)
                 if file_manifest.get("host"):
@@ -334,7 +253,7 @@ def union_of(
     run.end_ms = max(ends) if ends else None
     for info in runs.values():
         analysis.configured_series.update(info.get("series") or [])
-    report = quality.public(analysis.report())
+    report = public(build(analysis))
     report["kind"] = UNION_KIND
     report["interval_source"] = "option" if interval_s else "run_manifest"
     report["data_dir"] = [str(s.data_dir) for s in sources]
@@ -376,25 +295,3 @@ def _mark_missing_sources(
                 missing.append(source.label)
         # No source's own gap overlaps (an edge of the span, under its slack): none had a row there.
         gap["missing_sources"] = missing or [s.label for s in sources]
-
-
-def render_text(report: dict[str, Any], *, markets: bool = False, max_gaps: int = 20) -> str:
-    """The union's text report, preceded by one line per source."""
-    lines = ["sources"]
-    lines += quality._table(
-        ["source", "merged", "rows", "expected", "observed", "coverage", "gaps", "gap s"],
-        [
-            [
-                s["source"], "yes" if s["merged"] else "no", str(s["totals"]["rows"]),
-                f"{s['totals']['expected_cycles']:.0f}", str(s["totals"]["observed_cycles"]),
-                quality._fmt_pct(s["totals"]["coverage_pct"]), str(s["totals"]["gaps"]),
-                f"{s['totals']['gap_seconds']:.0f}",
-            ]
-            for s in report["sources"]
-        ],
-    )  # fmt: skip
-    data_dir = report["data_dir"]
-    text = quality.render_text(
-        {**report, "data_dir": "union of " + ", ".join(data_dir)}, markets=markets, max_gaps=max_gaps
-    )
-    return "\n".join(lines) + "\n\n" + text

@@ -1,0 +1,14 @@
+"""The host layout the host tests check, read from the inventory (gate.layout)."""
+
+from __future__ import annotations
+
+import pytest
+from gate import checks
+from gate.layout import HostLayout
+
+
+@pytest.fixture(scope="session", autouse=True)
+def layout(pytestconfig: pytest.Config) -> HostLayout:
+    """Paths, account and unit names of the host under test, as site.yml resolves them
+    (also ``gate.checks.LAYOUT``, which the helpers of these tests read)."""
+    return checks.use_session_layout(pytestconfig)
