@@ -190,6 +190,18 @@ def test_discovery_blind_books_stale_blocked_rate_limited(tmp_path):
     assert "discovery_blind" in names(evaluate(tmp_path, clock))
 
 
+def test_a_market_document_not_kept_is_an_alarm_for_an_hour(tmp_path):
+    clock = FakeClock()
+    t = tracker(tmp_path, clock)
+    t.failures([FailureRecord.observed(clock.wall_ms(), 0, "market_document", "gave up: not closed")])
+    t.save()
+    result = evaluate(tmp_path, clock)
+    assert "market_documents" in names(result)
+    assert "1 market documents" in next(a for a in result.alarms if a["name"] == "market_documents")["detail"]
+    clock.advance(status.MARKET_DOCS_SECONDS + 61)
+    assert "market_documents" not in names(evaluate(tmp_path, clock))
+
+
 def test_disk_low_and_clock_unsynced_but_not_in_a_container(tmp_path):
     clock = FakeClock()
     tracker(tmp_path, clock).save()

@@ -19,6 +19,8 @@ with the active alarms. Thresholds (docs/operations.md, "Alarms"):
   verify everything, or could not start (config, binary, remote);
 * ``prune_failed``: the newest prune run (``uploads/last-prune.json``) kept files
   the remote lost or changed, could not list the remote, or failed to delete;
+* ``market_documents``: a market's Gamma record (first seen, or closed with its
+  outcome) could not be kept in the last ``MARKET_DOCS_SECONDS``;
 * ``clock_unsynced``: the kernel says no time daemon synchronised the clock.
 """
 
@@ -42,6 +44,7 @@ STALL_SECONDS = 60.0
 BLIND_SECONDS = 300.0
 STALE_SECONDS = 600.0
 RECENT_SECONDS = 300.0
+MARKET_DOCS_SECONDS = 3600.0
 RATE_LIMITED_MINUTES = 3
 DISK_LOW_FLOOR_FACTOR = 2.0
 DISK_LOW_DAYS = 2.0
@@ -58,6 +61,7 @@ ALARMS = (
     "upload_auth",
     "upload_failed",
     "prune_failed",
+    "market_documents",
     "clock_unsynced",
 )
 #: What rclone prints when the remote refuses its credentials.
@@ -200,6 +204,14 @@ def _recent_failures(alarm: _Alarms, by_minute: dict[str, dict[str, int]], now: 
     if len(limited) >= RATE_LIMITED_MINUTES:
         count = sum(recent[m]["rate_limited"] for m in limited)
         alarm("rate_limited", limited[0], f"{count} answers were 429 in {len(limited)} of the last 5 minutes")
+    docs = sorted(
+        int(m)
+        for m, c in by_minute.items()
+        if c.get("market_document") and now - int(m) <= MARKET_DOCS_SECONDS * 1000
+    )
+    if docs:
+        count = sum(by_minute[str(m)]["market_document"] for m in docs)
+        alarm("market_documents", docs[0], f"{count} market documents could not be kept in the last hour")
 
 
 def _disk(
