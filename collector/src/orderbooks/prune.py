@@ -62,7 +62,7 @@ from orderbooks.sealed import (
 from orderbooks.timefmt import iso_ms
 
 DAY_MS = 86_400_000
-LAST_PRUNE_NAME = "last-prune.json"
+LAST_PRUNE_NAME = paths.LAST_PRUNE_NAME
 PRUNE_RUN_KIND = "orderbooks.prune_run"
 #: ``orderbooks prune --dry-run --json``: what a run would delete.
 PRUNE_PLAN_KIND = "orderbooks.prune_plan"

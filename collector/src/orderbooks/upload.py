@@ -54,7 +54,7 @@ UPLOAD_RUN_KIND = "orderbooks.upload_run"
 #: ``orderbooks upload --dry-run --json``: what a run would send.
 UPLOAD_PLAN_KIND = "orderbooks.upload_plan"
 #: The newest run's result, machine-readable, for alarms: DATA_DIR/uploads/last-upload.json.
-LAST_UPLOAD_NAME = "last-upload.json"
+LAST_UPLOAD_NAME = paths.LAST_UPLOAD_NAME
 RESULT_OK = "ok"
 RESULT_FAILED = "failed"
 RESULT_INTERRUPTED = "interrupted"
