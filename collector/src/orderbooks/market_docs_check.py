@@ -60,11 +60,11 @@ def check_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         problems.append(f"{len(stats.bad_lines) - 5} more bad lines")
     if scan.tail_error is not None:
         problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
-    size, sha256, md5 = hash_file(data_file)
+    hashes = hash_file(data_file)
     actual = {
-        "bytes": size,
-        "sha256": sha256,
-        "md5": md5,
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
@@ -106,7 +106,7 @@ def check_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         "ok": not problems,
         "rows": stats.records,
         "members": stats.members,
-        "bytes": size,
+        "bytes": hashes.size,
         "recovered": bool(recorded and recorded.get("recovered")),
         "rebuilt": bool(recorded and recorded.get("rebuilt")),
         "problems": problems,
@@ -257,10 +257,10 @@ def _recover_partial(
     if scan.clean and manifest_path.exists():
         with contextlib.suppress(OSError, ValueError):
             existing = manifest.read_json(manifest_path)
-            size, sha256, _md5 = hash_file(partial)
+            hashes = hash_file(partial)
             if isinstance(existing, dict) and (existing.get("bytes"), existing.get("sha256")) == (
-                size,
-                sha256,
+                hashes.size,
+                hashes.sha256,
             ):
                 durable_rename(partial, final)  # the crash hit between the manifest and the rename
                 report.completed.append(paths.relative(data_dir, final))

@@ -18,11 +18,9 @@ for durable folders.
 
 from __future__ import annotations
 
-import calendar
 import contextlib
 import os
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,25 +61,8 @@ DOC_KEYS = (
 STEM_RE = re.compile(r"^markets-(?P<date>\d{4}-\d{2}-\d{2})-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$")
 
 
-@dataclass(frozen=True)
-class DayKey:
-    """A UTC day: the unit of rotation of market documents (start_ms/end_ms/label like an hour)."""
-
-    date: str  # YYYY-MM-DD
-
-    @classmethod
-    def from_epoch_ms(cls, epoch_ms: int) -> DayKey:
-        return cls(time.strftime("%Y-%m-%d", time.gmtime(epoch_ms // 1000)))
-
-    def start_ms(self) -> int:
-        year, month, day = (int(part) for part in self.date.split("-"))
-        return calendar.timegm((year, month, day, 0, 0, 0, 0, 0, 0)) * 1000
-
-    def end_ms(self) -> int:
-        return self.start_ms() + 86_400_000
-
-    def label(self) -> str:
-        return self.date
+#: A UTC day, the unit of rotation of market documents (one period model with sealed.py).
+DayKey = paths.DayKey
 
 
 def data_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
@@ -207,15 +188,15 @@ def build_manifest(
         if data_file.exists()
         else data_file.with_name(paths.stem_of(data_file) + paths.PARTIAL_SUFFIX)
     )
-    size, sha256, md5 = hash_file(source)
+    hashes = hash_file(source)
     return {
         "schema": MANIFEST_SCHEMA,
         "kind": MANIFEST_KIND,
         "file": data_file.name,
         "path": paths.relative(data_dir, data_file),
-        "bytes": size,
-        "sha256": sha256,
-        "md5": md5,
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
