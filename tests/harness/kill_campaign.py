@@ -209,7 +209,13 @@ def run_campaign(
             violations.append(f"{counts.get('files_failed')} files fail verify")
         if counts.get("partials_open", 0) + counts.get("partials_leftover", 0):
             violations.append("partials left after the final clean run")
-        recovered_files = [f for f in summary.get("files", []) if f["recovered"]]
+        # Book files only: flushed_rows tracks raw/; the markets/ documents files a kill also
+        # leaves are checked by verify (files_failed above), not counted here.
+        recovered_files = [
+            f
+            for f in summary.get("files", [])
+            if f["recovered"] and Path(f["path"]).parts[0] == paths.RAW_DIR
+        ]
         dropped = [
             json.loads((data_dir / paths.manifest_path_for(Path(f["path"]))).read_text())["bytes_dropped"]
             for f in recovered_files
@@ -239,6 +245,7 @@ def run_campaign(
         "kills_anchored": anchored_kills,
         "member_cycles": member_cycles,
         "partials_recovered": outcome["recovered"],
+        "book_files_marked_recovered": len(recovered_files),
         "seals_completed": outcome["completed"],
         "partials_quarantined": outcome["quarantined"],
         "rows_flushed_after_last_kill": totals[-1] if totals else 0,

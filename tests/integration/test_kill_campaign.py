@@ -26,7 +26,9 @@ def test_kill_campaign_25(tmp_path):
     assert counts["files"] >= anchored
     settled = result["partials_recovered"] + result["seals_completed"] + result["partials_quarantined"]
     assert settled >= anchored
-    assert counts["recovered"] == result["partials_recovered"]
+    assert result["book_files_marked_recovered"] == result["partials_recovered"]
+    # verify also counts the market-documents files a kill left open, recovered on the next start
+    assert counts["recovered"] >= result["partials_recovered"]
     # each anchored run had written its run manifest; kills during start-up may add more
     assert anchored <= counts["runs_crashed"] <= 25
     assert counts["runs"] == counts["runs_crashed"] + 1 and counts["runs_unfinished"] == 0
