@@ -8,6 +8,7 @@ read is skipped or returned as None, never a crash.
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 from collections import Counter
 from collections.abc import Iterator
@@ -17,8 +18,9 @@ from typing import Any
 
 import orjson
 
-from orderbooks import gzmembers, manifest, paths
+from orderbooks import filenames, gzmembers, manifest, paths
 from orderbooks.quality.units import HOUR_MS, as_int
+from orderbooks.rows import RowReader, iter_rows
 
 #: Cycles read from a run's first file to infer its interval.
 INFER_CYCLES = 300
@@ -35,16 +37,12 @@ class QualityError(Exception):
 
 def file_hour_ms(data_file: Path) -> int | None:
     """Start of the UTC hour a data file's name says it holds; None when the name has no hour."""
-    match = paths.STEM_RE.match(paths.stem_of(data_file))
-    if not match:
-        return None
-    return paths.HourKey(match.group("date"), match.group("hour")).start_ms()
+    return filenames.hour_start_ms(data_file)
 
 
 def file_run_id(data_file: Path) -> str:
     """The run id in a data file's name (the whole stem when the name has none)."""
-    match = paths.STEM_RE.match(paths.stem_of(data_file))
-    return match.group("run_id") if match else paths.stem_of(data_file)
+    return filenames.run_id_of(data_file) or paths.stem_of(data_file)
 
 
 def data_files(data_dir: Path, since_ms: int | None = None, until_ms: int | None = None) -> list[Path]:
@@ -86,29 +84,24 @@ def scan_rows(data_file: Path, scan: FileScan) -> Iterator[dict[str, Any]]:
     """The rows of a sealed file, or of the complete members of a ``.partial``, filling *scan*.
 
     Bad lines are counted and skipped; a damaged tail ends the rows. OSError is the caller's."""
-    with open(data_file, "rb") as handle:
-        scan.size = handle.seek(0, 2)
-        handle.seek(0)
-        try:
-            for member in gzmembers.iter_members(handle):
-                scan.raw_bytes += len(member.data)
-                for line in gzmembers.split_lines(member.data):
-                    try:
-                        row = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        scan.bad_lines += 1
-                        continue
-                    if not isinstance(row, dict):
-                        scan.bad_lines += 1
-                        continue
-                    yield row
-        except gzmembers.DamagedTail as exc:
-            scan.tail_error = exc.reason
+    scan.size = os.stat(data_file).st_size
+
+    def on_member(member: gzmembers.Member) -> None:
+        scan.raw_bytes += len(member.data)
+
+    reader = RowReader(data_file, on_member=on_member, keys=())
+    for line in reader:
+        if line.obj is None:
+            scan.bad_lines += 1
+        else:
+            yield line.obj
+    if reader.result is not None:
+        scan.tail_error = reader.result.tail_error
 
 
 def file_rows(data_file: Path) -> Iterator[dict[str, Any]]:
     """The rows of a sealed file, or of the complete members of a ``.partial``; bad lines skipped."""
-    return scan_rows(data_file, FileScan())
+    return iter_rows(data_file)
 
 
 def infer_interval(data_file: Path, max_cycles: int = INFER_CYCLES) -> float | None:
