@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import manifest, paths
+from orderbooks import manifest, paths, sealed
 from orderbooks.atomic import durable_rename
 from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
@@ -53,7 +53,7 @@ def check_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     """One sealed markets file against its manifest; the shape of ``verify.check_data_file``'s answer."""
     rel = paths.relative(data_dir, data_file)
     problems: list[str] = []
-    notes: list[str] = []
+    notes: list[str] = []  # from the manifest comparison
     stats, scan = read_stats(data_file)
     problems.extend(stats.bad_lines[:5])
     if len(stats.bad_lines) > 5:
@@ -92,26 +92,17 @@ def check_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
             else:
                 recorded = loaded
     if recorded is not None:
-        for name in _COMPARED:
-            if recorded.get(name) != actual[name]:
-                problems.append(
-                    f"{name}: manifest says {recorded.get(name)!r}, data has {actual[name]!r}"[:200]
-                )
-        if recorded.get("file") != data_file.name:
-            problems.append(f"file: manifest names {recorded.get('file')!r}")
-        if recorded.get("path") != rel:
-            notes.append(f"manifest path {recorded.get('path')!r} differs from location {rel!r}")
-    return {
-        "path": rel,
-        "ok": not problems,
-        "rows": stats.records,
-        "members": stats.members,
-        "bytes": hashes.size,
-        "recovered": bool(recorded and recorded.get("recovered")),
-        "rebuilt": bool(recorded and recorded.get("rebuilt")),
-        "problems": problems,
-        "notes": notes,
-    }
+        found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED, data_file, rel)
+        problems.extend(found)
+    return sealed.check_result(
+        rel,
+        problems,
+        notes,
+        rows=stats.records,
+        members=stats.members,
+        size=hashes.size,
+        recorded=recorded,
+    )
 
 
 def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:

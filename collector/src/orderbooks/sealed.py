@@ -356,3 +356,54 @@ def find_sealed(
             continue
         found.append(item)
     return found, unusable
+
+
+# ---------------------------------------------------------------- a data file against its manifest
+
+
+def _short(value: Any) -> str:
+    text = orjson.dumps(value).decode() if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def compare_with_manifest(
+    recorded: dict[str, Any], actual: dict[str, Any], fields: tuple[str, ...], data_file: Path, rel: str
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) of a data file whose figures are *actual* against its manifest *recorded*:
+    each of *fields* must be equal and the manifest must name the file; a manifest whose path
+    differs from where the file lies is a note (a copied folder), not a problem."""
+    problems = [
+        f"{name}: manifest says {_short(recorded.get(name))}, data has {_short(actual[name])}"
+        for name in fields
+        if recorded.get(name) != actual[name]
+    ]
+    if recorded.get("file") != data_file.name:
+        problems.append(f"file: manifest names {recorded.get('file')!r}")
+    notes = []
+    if recorded.get("path") != rel:
+        notes.append(f"manifest path {recorded.get('path')!r} differs from location {rel!r}")
+    return problems, notes
+
+
+def check_result(
+    rel: str,
+    problems: list[str],
+    notes: list[str],
+    *,
+    rows: int,
+    members: int,
+    size: int,
+    recorded: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The ``files[]`` item ``orderbooks verify`` reports for one sealed file."""
+    return {
+        "path": rel,
+        "ok": not problems,
+        "rows": rows,
+        "members": members,
+        "bytes": size,
+        "recovered": bool(recorded and recorded.get("recovered")),
+        "rebuilt": bool(recorded and recorded.get("rebuilt")),
+        "problems": problems,
+        "notes": notes,
+    }

@@ -26,8 +26,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from orderbooks import failure_journal, filenames, gzmembers, manifest, market_docs_check, paths, rows, sealed
 from orderbooks.hashing import hash_file
 
@@ -54,7 +52,7 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     """Verify one sealed data file against its manifest (if any)."""
     rel = paths.relative(data_dir, data_file)
     problems: list[str] = []
-    notes: list[str] = []
+    notes: list[str] = []  # from the manifest comparison
     observed, scan = _read_rows(data_file, problems)
     hashes = hash_file(data_file)
     actual = {
@@ -81,26 +79,17 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         except sealed.ManifestProblem as exc:
             problems.append(str(exc))
     if recorded is not None:
-        for name in _COMPARED_FIELDS:
-            if recorded.get(name) != actual[name]:
-                problems.append(
-                    f"{name}: manifest says {_short(recorded.get(name))}, data has {_short(actual[name])}"
-                )
-        if recorded.get("file") != data_file.name:
-            problems.append(f"file: manifest names {recorded.get('file')!r}")
-        if recorded.get("path") != rel:
-            notes.append(f"manifest path {recorded.get('path')!r} differs from location {rel!r}")
-    return {
-        "path": rel,
-        "ok": not problems,
-        "rows": observed.rows,
-        "members": observed.members,
-        "bytes": hashes.size,
-        "recovered": bool(recorded and recorded.get("recovered")),
-        "rebuilt": bool(recorded and recorded.get("rebuilt")),
-        "problems": problems,
-        "notes": notes,
-    }
+        found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED_FIELDS, data_file, rel)
+        problems.extend(found)
+    return sealed.check_result(
+        rel,
+        problems,
+        notes,
+        rows=observed.rows,
+        members=observed.members,
+        size=hashes.size,
+        recorded=recorded,
+    )
 
 
 def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
@@ -123,11 +112,6 @@ def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats,
         problems.append(f"{bad_lines - MAX_LINE_PROBLEMS} more bad lines")
     assert reader.result is not None
     return stats, reader.result
-
-
-def _short(value: Any) -> str:
-    text = orjson.dumps(value).decode() if not isinstance(value, str) else repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
