@@ -124,3 +124,37 @@ def test_sigkill_leaves_a_markets_partial_that_the_next_start_seals(sim, collect
     code, summary = verify(data_dir)
     assert code == 0, summary["problems"]
     assert summary["counts"]["partials_leftover"] == 0
+
+
+def test_a_restart_fetches_the_close_missed_while_down_and_repeats_no_document(
+    slow_close_sim, collect, tmp_path
+):
+    sim, data_dir = slow_close_sim, tmp_path / "restarted"
+    first = collect(sim, "--interval", "0.5", "--duration", "4", "--series", "10684", data_dir=data_dir)
+    assert first.wait(timeout=60) == ExitCode.OK, first.stderr
+    before = read_docs(data_dir)
+    open_ids = {d["condition_id"] for d in before if d["kind"] == "first_seen"} - {
+        d["condition_id"] for d in before if d["kind"] == "closed"
+    }
+    truth = {
+        m["condition_id"]: m
+        for m in sim.markets_between(first.started_ms - 60_000, first.started_ms + 86_400_000)
+    }
+    earliest = min((truth[c] for c in open_ids), key=lambda m: m["closed_at_ms"])
+    # down until the simulator has closed the earliest market the first run left open
+    assert wait_for(lambda: time.time() * 1000 > earliest["closed_at_ms"] + 1_000, 60)
+    restarted_ms = time.time_ns() // 1_000_000
+    second = collect(sim, "--interval", "0.5", "--duration", "10", "--series", "10684", data_dir=data_dir)
+    assert second.wait(timeout=90) == ExitCode.OK, second.stderr
+    docs = read_docs(data_dir)
+    kinds = [(d["condition_id"], d["kind"]) for d in docs]
+    assert len(kinds) == len(set(kinds)), "a document written twice across the two runs"
+    missed = [c for c in open_ids if truth[c]["closed_at_ms"] < restarted_ms]
+    assert earliest["condition_id"] in missed
+    closed = {d["condition_id"]: d for d in docs if d["kind"] == "closed"}
+    for cid in missed:  # closed while no collector ran: documented by the second run
+        assert closed[cid]["market"]["closed"] is True and closed[cid]["recv_ms"] >= restarted_ms
+        assert closed[cid]["winner"] in truth[cid]["tokens"].values()
+    code, summary = verify(data_dir)
+    assert code == 0, summary["problems"]
+    assert len([f for f in summary["files"] if f["path"].startswith("markets/")]) == 2

@@ -218,3 +218,104 @@ def test_a_drifted_open_answer_is_schema_drift(tmp_path):
     [failure] = docs.drain_failures()
     assert (failure.error, failure.endpoint) == ("schema_drift", "GET /markets/2229686")
     assert docs.pending == 1
+
+
+# ---------------------------------------------------------------- a restart (resume)
+
+
+def next_run(tmp_path, clock, gamma, run_id="20260512T120000Z-123456", **kw):
+    """Another collector run on the same data folder: a new client, file and worker."""
+    settings = Settings(gamma_url="http://g", clob_url="http://c", series=("10684",), max_retries=0)
+    client = ApiClient(settings, clock=clock, transport=httpx.MockTransport(gamma), rng=random.Random(2))
+    files = DocsFile(tmp_path, run_id=run_id, clock=clock, host="h", version="t")
+    return MarketDocs(files, client, clock, **kw)
+
+
+def test_a_restart_documents_nothing_twice_and_fetches_the_close_missed_while_down(tmp_path):
+    docs, gamma, clock = make(tmp_path)
+    listed(docs)
+    docs.run_due()
+    docs.close()  # the run stops before the window ends
+    clock.advance(3 * 3600)  # down for 3 h: the market ended and closed meanwhile
+    again = next_run(tmp_path, clock, gamma)
+    found = again.resume(tmp_path)
+    assert (found.files, found.documents, found.markets, found.closed, found.awaiting_close) == (
+        1,
+        1,
+        1,
+        0,
+        1,
+    )
+    listed(again)  # a listing that still names it documents nothing new
+    again.run_due()
+    again.close()
+    first_seen, closed = docs_on_disk(tmp_path)
+    assert (first_seen["kind"], closed["kind"]) == ("first_seen", "closed")
+    assert closed["condition_id"] == first_seen["condition_id"] and closed["winner"] == "Up"
+    assert closed["tokens"] == first_seen["tokens"] and closed["attempts"] == 1
+    assert gamma.paths == ["/markets/2229686"] and again.drain_failures() == []
+    report = check_all(tmp_path)
+    assert [f["ok"] for f in report["files"]] == [True, True], report
+
+
+def test_a_restart_after_the_close_asks_for_nothing(tmp_path):
+    docs, gamma, clock = make(tmp_path)
+    listed(docs)
+    run_until(docs, clock, END + 200_000)
+    docs.close()
+    asked = len(gamma.paths)
+    again = next_run(tmp_path, clock, gamma)
+    assert again.resume(tmp_path).awaiting_close == 0 and again.pending == 0
+    listed(again)
+    run_until(again, clock, END + 400_000)
+    again.close()
+    assert [d["kind"] for d in docs_on_disk(tmp_path)] == ["first_seen", "closed"]
+    assert len(gamma.paths) == asked
+
+
+def test_a_resumed_market_gives_up_counting_from_the_resume(tmp_path):
+    docs, gamma, clock = make(tmp_path, close_at=2**62)
+    listed(docs)
+    docs.run_due()
+    docs.close()
+    clock.advance(3 * 3600)  # well past END + give_up_seconds
+    again = next_run(tmp_path, clock, gamma, give_up_seconds=300)
+    resumed_at = clock.wall_ms()
+    again.resume(tmp_path)
+    run_until(again, clock, resumed_at + 200_000)
+    assert again.drain_failures() == [] and again.pending == 1  # still asking
+    run_until(again, clock, resumed_at + 400_000)
+    [failure] = again.drain_failures()
+    assert failure.error == "market_document" and "no closed record" in failure.message
+    assert again.pending == 0 and len(gamma.paths) >= 5
+
+
+def test_an_unreadable_earlier_file_is_a_failure_record_and_its_markets_are_documented_again(tmp_path):
+    docs, gamma, clock = make(tmp_path)
+    listed(docs)
+    docs.run_due()
+    docs.close()
+    [sealed_file] = (tmp_path / "markets").rglob("*.jsonl.gz")
+    sealed_file.write_bytes(sealed_file.read_bytes()[:-4] + b"\0\0\0\0")  # a damaged CRC
+    again = next_run(tmp_path, clock, gamma)
+    found = again.resume(tmp_path)
+    assert found.documents == 0 and len(found.skipped) == 1 and found.markets == 0
+    [failure] = again.drain_failures()
+    assert failure.error == "market_document" and "not readable" in failure.message
+    assert sealed_file.name in failure.message
+    listed(again)
+    again.run_due()
+    again.close()
+    assert len([p for p in (tmp_path / "markets").rglob("*.jsonl.gz")]) == 2  # nothing deleted
+
+
+def test_files_of_days_past_the_horizon_are_not_read(tmp_path):
+    docs, gamma, clock = make(tmp_path)
+    listed(docs)
+    docs.run_due()
+    docs.close()
+    clock.advance(4 * 86_400)  # the market ended 4 days ago: forgotten
+    again = next_run(tmp_path, clock, gamma)
+    found = again.resume(tmp_path)
+    assert (found.files, found.markets, found.awaiting_close) == (0, 0, 0)
+    assert again.pending == 0 and gamma.paths == []

@@ -5,9 +5,9 @@ discovery thread: one queue put, nothing else). A worker thread of its own
 (``start()``), off the poll loop like discovery's, then:
 
 1. writes a ``first_seen`` document for each market of the schedule not yet
-   documented by this run: the market object exactly as Gamma returned it in
-   the listing, with its event (the event object without its ``markets``
-   list) as context;
+   documented: the market object exactly as Gamma returned it in the
+   listing, with its event (the event object without its ``markets`` list)
+   as context;
 2. after the market's window end asks Gamma for the market again
    (``GET /markets/{id}``: the listing only holds open markets), first
    ``first_seconds`` after the end, then with doubling waits up to
@@ -15,6 +15,14 @@ discovery thread: one queue put, nothing else). A worker thread of its own
    ``outcomePrices``; that answer is written verbatim as the ``closed``
    document. It gives up ``give_up_seconds`` after the end;
 3. seals the daily file when a UTC day ends (``market_docs_files.DocsFile``).
+
+Before its thread starts, ``resume(data_dir)`` reads the sealed markets files
+of the last ``FORGET_AFTER_MS`` (the collect command's recovery has sealed
+every file a crash left open). A market documented by an earlier run is not
+documented again, and one whose ``first_seen`` has no ``closed`` yet (its
+window closed while the collector was down, or the earlier run stopped
+before Gamma closed it) is asked for again: from now, with the same backoff,
+giving up ``give_up_seconds`` after the later of its end and the resume.
 
 Failures never stop anything: the request failures of the client and a
 ``market_document`` failure record (giving up, a document that could not be
@@ -31,6 +39,7 @@ import threading
 import traceback
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from orderbooks.client import ApiClient
@@ -38,6 +47,7 @@ from orderbooks.clock import Clock
 from orderbooks.gamma import Market, MarketDrift, decode_list
 from orderbooks.logs import Logger, get_logger
 from orderbooks.market_docs_files import CLOSED, DOC_SCHEMA, FIRST_SEEN, DocsFile
+from orderbooks.market_docs_resume import Resumed, read_earlier
 from orderbooks.records import FailureRecord
 
 #: First look for the closed record, after the window end (seconds).
@@ -53,7 +63,8 @@ IDLE_SECONDS = 0.5
 CRASH_PAUSE_SECONDS = 10.0
 #: Documents kept in memory while the disk refuses them (then the oldest are dropped, counted).
 MAX_UNWRITTEN = 10_000
-#: A market is documented once per run; it is forgotten this long after its end (ms).
+#: A market is documented once; it is forgotten this long after its end (ms), and
+#: ``resume`` reads the files of the days that can hold such markets.
 FORGET_AFTER_MS = 2 * 86_400_000
 ERROR = "market_document"
 
@@ -63,6 +74,7 @@ class _Pending:
     market: Market
     market_id: str
     due_ms: int
+    give_up_at_ms: int
     attempts: int = 0
     last: str = ""
 
@@ -117,6 +129,10 @@ def closed_doc(
     }
 
 
+def _usable_id(market_id: Any) -> bool:
+    return market_id is not None and str(market_id) != "" and "/" not in str(market_id)
+
+
 def _is_one(price: Any) -> bool:
     try:
         return float(price) == 1.0
@@ -163,13 +179,48 @@ class MarketDocs:
         self.dropped = 0
         self._listings: queue.SimpleQueue[tuple[str, list[Any], list[Market], str, int]] = queue.SimpleQueue()
         self._failures: queue.SimpleQueue[FailureRecord] = queue.SimpleQueue()
-        self._seen: dict[str, int] = {}  # condition_id -> end_ms (documented by this run)
+        self._seen: dict[str, int] = {}  # condition_id -> end_ms (documented by this run or resumed)
         self._pending: dict[str, _Pending] = {}  # condition_id -> the closed record still to fetch
         self._unwritten: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()  # the file: the worker's passes vs close()
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ earlier runs (before start)
+
+    def resume(self, data_dir: Path) -> Resumed:
+        """Learn from the sealed markets files of earlier runs what is documented and what is still open."""
+        now = self.clock.wall_ms()
+        horizon = now - FORGET_AFTER_MS
+        earlier = read_earlier(data_dir, horizon)
+        found = Resumed(files=earlier.files, documents=earlier.documents, skipped=earlier.skipped)
+        for cid, (market, market_id) in earlier.first_seen.items():
+            if market.end_ms <= horizon:
+                continue
+            self._seen[cid] = market.end_ms
+            if cid in earlier.closed or cid in self._pending or not _usable_id(market_id):
+                continue
+            due = max(market.end_ms + self.first_ms, now)
+            give_up = max(market.end_ms, now) + self.give_up_ms
+            self._pending[cid] = _Pending(market, str(market_id), due, give_up)
+            found.awaiting_close += 1
+        found.markets = len(self._seen)
+        found.closed = len(earlier.closed)
+        for reason in found.skipped:
+            self.log.warning("market_docs_resume_skipped", reason=reason[:300])
+        if found.skipped:
+            self._failures.put(
+                FailureRecord.observed(
+                    now,
+                    None,
+                    ERROR,
+                    f"{len(found.skipped)} markets files or documents of earlier runs not readable "
+                    f"(first: {found.skipped[0][:200]}); their markets may be documented again",
+                )
+            )
+        self.log.info("market_docs_resumed", **found.to_dict())
+        return found
 
     # ------------------------------------------------------------ intake (discovery thread)
 
@@ -231,12 +282,14 @@ class MarketDocs:
         self._seen[market.condition_id] = market.end_ms
         self._write(first_seen_doc(market, raw, event, source, recv_ms))
         market_id = raw.get("id")
-        if market_id is None or str(market_id) == "" or "/" in str(market_id):
+        if not _usable_id(market_id):
             self._failure(
                 market, f"{market.slug}: no usable market id in the Gamma record; no closed document"
             )
             return
-        self._pending[market.condition_id] = _Pending(market, str(market_id), market.end_ms + self.first_ms)
+        self._pending[market.condition_id] = _Pending(
+            market, str(market_id), market.end_ms + self.first_ms, market.end_ms + self.give_up_ms
+        )
 
     def _fetch_closed(self, item: _Pending) -> None:
         item.attempts += 1
@@ -270,12 +323,13 @@ class MarketDocs:
         else:
             reason = f"{result.error}: {result.message}"
         item.last = reason
-        if now >= item.market.end_ms + self.give_up_ms:
+        if now >= item.give_up_at_ms:
             del self._pending[item.market.condition_id]
             self._failure(
                 item.market,
-                f"{item.market.slug}: no closed record with outcomePrices {self.give_up_ms // 1000} s after "
-                f"its end ({item.attempts} attempts; last: {reason})",
+                f"{item.market.slug}: no closed record with outcomePrices "
+                f"{(now - item.market.end_ms) // 1000} s after its end "
+                f"({item.attempts} attempts; last: {reason})",
                 endpoint=f"GET {path}",
             )
             return

@@ -125,6 +125,10 @@ def collect(settings: Settings) -> int:
 
         def market_docs(client: ApiClient) -> MarketDocs:
             docs.append(MarketDocs(docs_file, client, clock))
+            try:
+                docs[-1].resume(settings.data_dir)
+            except Exception as exc:  # a bug here must not stop the collection
+                log.error("market_docs_resume_failed", error=repr(exc)[:300], action="documents again")
             return docs[-1]
 
         exit_reason = "error"
