@@ -38,3 +38,12 @@ def test_durable_rename_across_folders(tmp_path):
     atomic.durable_rename(src, tmp_path / "b" / "x")
     assert not src.exists()
     assert (tmp_path / "b" / "x").read_bytes() == b"data"
+
+
+def test_cut_durably_cuts_a_longer_file_and_leaves_a_shorter_one(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    atomic.cut_durably(path, 4)
+    assert path.read_bytes() == b"0123"
+    atomic.cut_durably(path, 8)  # never grows a file
+    assert path.read_bytes() == b"0123"

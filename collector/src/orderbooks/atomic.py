@@ -46,6 +46,17 @@ def atomic_write_json(path: str | os.PathLike[str], obj: object, mode: int = 0o6
     atomic_write_bytes(path, orjson.dumps(obj, option=orjson.OPT_INDENT_2) + b"\n", mode)
 
 
+def cut_durably(path: str | os.PathLike[str], size: int) -> None:
+    """Cut the file at *path* to *size* bytes (if longer) and fsync it: a crash leaves it cut or whole."""
+    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        if os.fstat(fd).st_size > size:
+            os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def durable_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
     """Rename and fsync the destination folder (and the source's, if different)."""
     os.replace(src, dst)

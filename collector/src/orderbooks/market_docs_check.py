@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks import manifest, paths, sealed
-from orderbooks.atomic import durable_rename
+from orderbooks.atomic import cut_durably, durable_rename
 from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
 from orderbooks.market_docs_files import (
     MANIFEST_KIND,
-    MANIFEST_SCHEMA,
     MARKETS_DIR,
     STEM_RE,
     build_manifest,
@@ -81,16 +80,9 @@ def check_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         problems.append("no manifest")
     else:
         try:
-            loaded = manifest.read_json(manifest_path)
-        except (OSError, ValueError) as exc:
-            problems.append(f"manifest unreadable: {exc}")
-        else:
-            if not isinstance(loaded, dict) or loaded.get("kind") != MANIFEST_KIND:
-                problems.append(f"manifest kind is not {MANIFEST_KIND!r}")
-            elif loaded.get("schema") != MANIFEST_SCHEMA:
-                problems.append(f"manifest schema {loaded.get('schema')!r} not supported (expected 1)")
-            else:
-                recorded = loaded
+            recorded = sealed.load_file_manifest(manifest_path, (MANIFEST_KIND,)).document
+        except sealed.ManifestProblem as exc:
+            problems.append(str(exc))
     if recorded is not None:
         found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED, data_file, rel)
         problems.extend(found)
@@ -257,13 +249,7 @@ def _recover_partial(
                 report.completed.append(paths.relative(data_dir, final))
                 return
     dropped = scan.tail_bytes
-    fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
-    try:
-        if dropped:
-            os.ftruncate(fd, scan.good_end)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    cut_durably(partial, scan.good_end)
     sealed = build_manifest(
         data_dir=data_dir,
         data_file=final,

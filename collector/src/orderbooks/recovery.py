@@ -36,7 +36,7 @@ from typing import Any
 
 from orderbooks import failure_journal, filenames, gzmembers, manifest, paths
 from orderbooks import sealed as sealed_model
-from orderbooks.atomic import atomic_write_bytes, durable_rename, fsync_dir
+from orderbooks.atomic import atomic_write_bytes, cut_durably, durable_rename, fsync_dir
 from orderbooks.hashing import hash_file
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
@@ -193,13 +193,7 @@ def _recover_partial(
             head = handle.read(scan.good_end)
         atomic_write_bytes(partial, head + gzmembers.compress_member(kept))
     else:
-        fd = os.open(partial, os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            if tail:
-                os.ftruncate(fd, scan.good_end)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        cut_durably(partial, scan.good_end)
     if kept:
         stats, _scan = manifest.stats_from_data(partial)
     hashes = hash_file(partial)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks import filenames, gzmembers, manifest, paths
+from orderbooks import filenames, gzmembers, paths, sealed
 from orderbooks.quality.units import HOUR_MS, as_int
 from orderbooks.rows import RowReader, iter_rows
 
@@ -200,24 +200,22 @@ def manifest_causes(file_manifest: dict[str, Any]) -> tuple[list[Cause], Counter
 
 
 def read_run_manifest(data_dir: Path, run_id: str) -> dict[str, Any] | None:
+    """The run manifest of *run_id* as written, if ``sealed.load_run_manifest`` accepts it."""
     try:
-        run = orjson.loads((Path(data_dir) / paths.RUNS_DIR / f"{run_id}.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        return sealed.load_run_manifest(Path(data_dir) / paths.RUNS_DIR / f"{run_id}.json").document
+    except sealed.ManifestProblem:
         return None
-    return run if isinstance(run, dict) else None
 
 
 def run_manifests(data_dir: Path) -> list[dict[str, Any]]:
-    """Every readable run manifest of a folder, in file-name order."""
+    """Every run manifest of a folder that ``sealed.load_run_manifest`` accepts, in file-name order."""
     runs_dir = Path(data_dir) / paths.RUNS_DIR
     out = []
     for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
         try:
-            run = manifest.read_json(path)
-        except (OSError, ValueError):
+            out.append(sealed.load_run_manifest(path).document)
+        except sealed.ManifestProblem:
             continue
-        if isinstance(run, dict):
-            out.append(run)
     return out
 
 
@@ -266,8 +264,6 @@ def source_runs(data_dir: Path, label: str) -> dict[tuple[str, str], dict[str, A
         }
     out = {}
     for run in run_manifests(data_dir):
-        if run.get("kind") != manifest.RUN_MANIFEST_KIND or run.get("run_id") is None:
-            continue
         out[(label, str(run["run_id"]))] = run_summary(label, run)
     return out
 
