@@ -209,3 +209,48 @@ def test_status_raises_upload_failed_and_prune_failed_from_the_runs_results_and_
     assert _offload_alarms(data_dir) == set()
     assert not bad.data.exists()
     assert_nothing_lost(data_dir, remote_root, [good, bad])
+
+
+def test_an_interrupted_upload_says_so_in_json_keeps_what_it_verified_and_the_next_run_finishes(
+    data_dir, tmp_path
+):
+    import signal
+    import subprocess
+    import time
+
+    from conftest import orderbooks_argv
+    from offload_helpers import write_wrapper
+
+    first = make_sealed(data_dir, OLD, seed=1)
+    second = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)
+    config = write_config(tmp_path / "rclone.conf")
+    remote = f"stand:{tmp_path / 'remote'}"
+    hit = tmp_path / "hit"
+    # the second hour's data file hangs in its copyto until the upload is stopped
+    hang = f'case "$*" in *copyto*{second.data.name}*) touch {hit}; exec sleep 120;; esac'
+    wrapper = write_wrapper(tmp_path / "rclone-wrapper", hang)
+    argv = [*orderbooks_argv(), "upload", "--remote", remote, "--data-dir", str(data_dir)]
+    argv += ["--rclone-config", str(config), "--rclone-binary", wrapper, "--retries", "1", "--json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not hit.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert hit.exists(), proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert b"interrupted" in stderr
+    printed = orjson.loads(stdout)
+    on_disk = orjson.loads((data_dir / "uploads" / "last-upload.json").read_bytes())
+    assert printed == on_disk and printed["result"] == "interrupted"
+    assert printed["totals"]["verified"] == 2  # the first hour's data file and manifest
+    assert outcomes(data_dir)[first.rel_data] == ["verified"]
+    assert second.rel_data not in outcomes(data_dir)
+    assert upload(data_dir, remote, config) == ExitCode.OK  # the next run sends only what is left
+    assert outcomes(data_dir)[first.rel_data] == ["verified"]
+    assert outcomes(data_dir)[second.rel_data] == ["verified"]
+    assert file_hashes(tmp_path / "remote" / second.rel_data) == (second.md5, second.sha256)

@@ -83,6 +83,14 @@ class UploadReport:
         return not self.interrupted and all(r.outcome == VERIFIED for r in self.results)
 
 
+class UploadInterrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT/SIGTERM; ``report`` holds what it did (its run manifest is written)."""
+
+    def __init__(self, report: UploadReport) -> None:
+        super().__init__(f"upload {report.run_id} interrupted")
+        self.report = report
+
+
 class Uploader:
     def __init__(
         self,
@@ -195,10 +203,10 @@ class Uploader:
                 self._record(run_id, result)
             for item in todo:
                 report.results.extend(self._one(run_id, item))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             report.interrupted = True
             self.log.warning("upload_interrupted", run_id=run_id)
-            raise
+            raise UploadInterrupted(report) from exc
         finally:
             report.run_manifest = self._write_run_manifest(report, started_ms, time.monotonic() - started)
             self.log.info(

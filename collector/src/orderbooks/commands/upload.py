@@ -43,7 +43,12 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
 from orderbooks.remote import PreconditionError
-from orderbooks.upload import Uploader, precondition_document, record_precondition_failure
+from orderbooks.upload import (
+    Uploader,
+    UploadInterrupted,
+    precondition_document,
+    record_precondition_failure,
+)
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 
@@ -95,6 +100,9 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     try:
         with exclusive(data_dir):
             report = uploader.run()
+    except UploadInterrupted as exc:  # the run manifest on disk says "interrupted"; so does --json
+        print(f"orderbooks upload: interrupted (run {exc.report.run_id})", file=sys.stderr)
+        return ExitCode.INTERRUPTED, exc.report.document
     except LedgerBusy as exc:
         return precondition_failed("upload", log, str(exc)), _failure(args, str(exc))
     except OSError as exc:
