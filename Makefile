@@ -62,7 +62,7 @@ test: system-deps setup lint ## The whole suite: lint, unit, integration, host t
 # ---------------------------------------------------------------- local runs
 .PHONY: simulator
 simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s windows).
-	cd tests/support && ../../$(PY) -m polysim --port $(SIM_PORT) --window-seconds 10
+	$(PY) -m polysim --port $(SIM_PORT) --window-seconds 10
 
 .PHONY: demo
 demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.

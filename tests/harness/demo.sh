@@ -10,7 +10,7 @@ data_dir=".cache/demo/data"
 mkdir -p "$data_dir" .cache/demo
 
 echo "==> starting the simulator (10-second windows)"
-(cd tests/support && exec "../../$venv/bin/python" -m polysim --port 0 --window-seconds 10) \
+(exec "$venv/bin/python" -m polysim --port 0 --window-seconds 10) \
     > .cache/demo/polysim.out 2> .cache/demo/polysim.err &
 sim_pid=$!
 trap 'kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT

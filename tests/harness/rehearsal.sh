@@ -145,7 +145,7 @@ chmod 0700 "$STATE"
 if [[ $SOURCE == sim ]]; then
     port_free "$SIM_PORT" && port_free "$((SIM_PORT + 1))" || die "port $SIM_PORT or $((SIM_PORT + 1)) is in use"
     step "simulator on 127.0.0.1:$SIM_PORT (10 s windows)"
-    (cd tests/support && exec "$VENV/bin/python" -m polysim --host 127.0.0.1 --port "$SIM_PORT" \
+    (exec "$VENV/bin/python" -m polysim --host 127.0.0.1 --port "$SIM_PORT" \
         --window-seconds 10 >"$STATE/polysim.log" 2>&1) &
     echo $! >"$STATE/polysim.pid"
     wait_ready "the simulator" "$STATE/polysim.pid" "$STATE/polysim.log" "$STATE/polysim.log" polysim_ready

@@ -51,7 +51,7 @@ step "disposable VPS '$NAME' (ssh on 127.0.0.1:$PORT)"
 python3 tests/harness/vps.py up --name "$NAME" --port "$PORT" --hosts-entry "127.0.0.1 $SIM_NAMES" >/dev/null
 
 step "simulator and stand-in remote on 127.0.0.1"
-(cd tests/support && exec "$VENV/bin/python" -m polysim --port 0 --window-seconds 10) \
+(exec "$VENV/bin/python" -m polysim --port 0 --window-seconds 10) \
     >"$RUN/polysim.out" 2>"$RUN/polysim.err" &
 SIM_PID=$!
 for _ in $(seq 1 100); do [[ -s $RUN/polysim.out ]] && break; sleep 0.1; done
