@@ -88,9 +88,10 @@ SOURCE ?= sim
 GATE_INVENTORY = $(or $(filter-out .vps/inventory.ini,$(INVENTORY)),.vps/default/inventory.ini)
 
 .PHONY: verify-host
-verify-host: setup ## The production gate against INVENTORY (default .vps/default/inventory.ini): reports/<UTC>/report.md.
+verify-host: setup ## The production gate against INVENTORY (default .vps/default/inventory.ini): reports/<UTC>/report.md. LAYOUT_VARS: the -e layout values site.yml ran with.
 	$(PY) -m gate.verify_host --inventory $(GATE_INVENTORY) \
-		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT)) $(if $(SOAK_REPORT),--soak-report $(SOAK_REPORT))
+		--reports-dir $(REPORTS_DIR) $(if $(LIMIT),--limit $(LIMIT)) $(if $(SOAK_REPORT),--soak-report $(SOAK_REPORT)) \
+		$(foreach v,$(LAYOUT_VARS),--extra-vars '$(v)')
 
 .PHONY: gate-selftest
 gate-selftest: setup ## Mask the collector on INVENTORY's host: the gate must say FAIL and name the gate.

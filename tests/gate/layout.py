@@ -4,6 +4,8 @@ It is written once, as the ``orderbooks_common_*`` defaults of the roles
 (roles/orderbooks_common/defaults/main.yml), and read here the way site.yml
 resolves it for a host (role defaults, group_vars, inventory, extra vars):
 ``ansible-playbook ansible/layout.yml`` prints it without contacting the host.
+A deployment run with ``-e`` layout values is judged with the same values
+(``verify-host --extra-vars``, pytest ``--layout-extra-vars``).
 ``STANDARD`` is the gate's own expectation of the default layout, used when no
 inventory is given; tests/unit/test_gate_constants.py pins it to the roles.
 
@@ -17,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -112,13 +115,29 @@ def parse_output(text: str) -> dict[str, dict[str, object]]:
     return found
 
 
-def resolve_all(inventory: str | Path, *, limit: str | None = None) -> dict[str, HostLayout]:
+def _extra_vars_argv(extra_vars: Sequence[str]) -> list[str]:
+    """``-e`` arguments for ansible-playbook; a relative ``@file`` is relative to the current folder."""
+    argv: list[str] = []
+    for value in extra_vars:
+        if value.startswith("@"):
+            path = Path(value[1:]).resolve()
+            if not path.is_file():
+                raise LayoutError(f"extra-vars file {value[1:]} does not exist")
+            value = f"@{path}"
+        argv += ["-e", value]
+    return argv
+
+
+def resolve_all(
+    inventory: str | Path, *, limit: str | None = None, extra_vars: Sequence[str] = ()
+) -> dict[str, HostLayout]:
     """The layout of every host of the inventory's ``orderbooks`` group (or of *limit*).
-    A relative *inventory* is relative to the current folder (the playbook runs in ansible/)."""
+    A relative *inventory* is relative to the current folder (the playbook runs in ansible/).
+    *extra_vars* are the ``-e`` values the deployment was run with (``key=value``, JSON or ``@file``)."""
     source = Path(inventory).resolve()
     if not source.exists():
         raise LayoutError(f"inventory {inventory} does not exist")
-    argv = [playbook_bin(), str(PLAYBOOK), "-i", str(source)]
+    argv = [playbook_bin(), str(PLAYBOOK), "-i", str(source), *_extra_vars_argv(extra_vars)]
     if limit:
         argv += ["--limit", limit]
     env = dict(
@@ -144,9 +163,9 @@ def resolve_all(inventory: str | Path, *, limit: str | None = None) -> dict[str,
     return layouts
 
 
-def resolve(inventory: str | Path, host: str | None = None) -> HostLayout:
+def resolve(inventory: str | Path, host: str | None = None, extra_vars: Sequence[str] = ()) -> HostLayout:
     """The layout of *host* (a host name or pattern); every host it selects must agree."""
-    layouts = resolve_all(inventory, limit=host)
+    layouts = resolve_all(inventory, limit=host, extra_vars=extra_vars)
     distinct = set(layouts.values())
     if len(distinct) != 1:
         raise LayoutError(f"hosts {sorted(layouts)} have different layouts; pick one")
@@ -155,7 +174,7 @@ def resolve(inventory: str | Path, host: str | None = None) -> HostLayout:
 
 def from_pytest(config) -> HostLayout:
     """The layout of testinfra's ``--hosts=ansible://<pattern>`` in ``--ansible-inventory``
-    (STANDARD without an inventory), resolved once per session."""
+    (STANDARD without an inventory) with the session's ``--layout-extra-vars``, resolved once per session."""
     cached = getattr(config, "_orderbooks_layout", None)
     if cached is not None:
         return cached
@@ -164,6 +183,7 @@ def from_pytest(config) -> HostLayout:
     if isinstance(hosts, str):
         hosts = [h for h in hosts.split(",") if h]
     patterns = [h.split("://", 1)[1] for h in hosts if h.startswith("ansible://")]
-    layout = resolve(inventory, ":".join(patterns) or None) if inventory else STANDARD
+    extra_vars = config.getoption("layout_extra_vars", default=None) or []
+    layout = resolve(inventory, ":".join(patterns) or None, extra_vars) if inventory else STANDARD
     config._orderbooks_layout = layout
     return layout

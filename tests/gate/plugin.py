@@ -116,6 +116,12 @@ def gate_of(item: pytest.Item) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--gate-evidence", default=None, help="write the gate evidence JSON to this file")
+    parser.addoption(
+        "--layout-extra-vars",
+        action="append",
+        default=[],
+        help="an ansible -e value the host was deployed with (key=value, JSON or @file); repeatable",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -361,7 +361,7 @@ def judge_host(
     host_layout = layout.STANDARD
     if problem is None and target_name is not None:
         try:
-            host_layout = layout.resolve(inventory, target_name)
+            host_layout = layout.resolve(inventory, target_name, args.extra_vars)
         except layout.LayoutError as exc:
             problem = f"cannot read the host layout of {target_name} from the inventory: {exc}"
     if problem is None and target_name is not None:
@@ -375,6 +375,7 @@ def judge_host(
         "disposable": False,
         "disposable_evidence": [],
         "error": problem,
+        "layout_extra_vars": list(args.extra_vars),
     }
     facts: dict[str, Any] = {}
     evidence: dict[str, Any] = {"tests": [], "gates": {}}
@@ -413,6 +414,7 @@ def judge_host(
             f"--hosts=ansible://{target_name}",
             f"--ansible-inventory={inventory}",
             f"--gate-evidence={evidence_file}",
+            *(f"--layout-extra-vars={value}" for value in args.extra_vars),
             f"--timeout={PYTEST_TIMEOUT_S}",
             "-v",
             "--tb=short",
@@ -514,6 +516,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group", default=DEFAULT_GROUP, help="inventory group (default: orderbooks)")
     parser.add_argument(
         "--limit", default=None, help="host(s) to check, comma-separated (default: all of the group)"
+    )
+    parser.add_argument(
+        "--extra-vars",
+        action="append",
+        default=[],
+        metavar="VARS",
+        help="an ansible -e value site.yml was run with (key=value, JSON or @file), for the host layout; "
+        "repeatable",
     )
     parser.add_argument("--reports-dir", type=Path, default=Path("reports"))
     parser.add_argument("--gates", default=",".join(GATES), help="comma-separated subset (default: all)")

@@ -140,3 +140,15 @@ def test_the_gate_does_not_import_the_collector():
                 names = [node.module]
             bad = [n for n in names if n == "orderbooks" or n.startswith("orderbooks.")]
             assert not bad, f"{source.relative_to(REPO)} imports {bad}: the gate must judge, not reuse"
+
+
+def test_layout_values_given_as_extra_vars_reach_the_gate_over_the_inventory(inventory, tmp_path):
+    """What `site.yml -e` would deploy is what the gate checks (`verify-host --extra-vars`)."""
+    moved = layout.resolve(inventory, "moved", ["orderbooks_common_data_dir=/data/ob"])
+    assert moved.data_dir == "/data/ob" and moved.user == "books"  # -e wins; the rest stays
+    vars_file = tmp_path / "layout.yml"
+    vars_file.write_text("orderbooks_common_code_root: /srv/other\n")
+    plain = layout.resolve(inventory, "plain", [f"@{vars_file}"])
+    assert plain.current_path == "/srv/other/current" and plain.data_dir == layout.STANDARD.data_dir
+    with pytest.raises(layout.LayoutError, match="does not exist"):
+        layout.resolve(inventory, "plain", [f"@{tmp_path / 'absent.yml'}"])
