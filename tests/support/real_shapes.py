@@ -89,15 +89,24 @@ GAMMA_EVENT_FILES = (
     "gamma-event-btc-updown-5m-1786844100.json",
 )
 GAMMA_EVENTS_FILES = ("gamma-events-btc-updown-5m-1784439600.json",)
+#: Closed, resolved events kept in their author's capture file: the answer is under "response".
+GAMMA_CLOSED_EVENT_CAPTURES = (
+    "gamma-event-closed-btc-updown-5m-1790617500.json",
+    "gamma-event-closed-btc-updown-15m-1790616600.json",
+)
 BOOK_FILES = ("clob-book-1786844232261.json",)
 WS_BOOK_FILES = ("ws-book-frames-1775740020016.json",)
+
+
+def real_closed_events() -> list[dict[str, Any]]:
+    return [load(name)["response"] for name in GAMMA_CLOSED_EVENT_CAPTURES]
 
 
 def real_events() -> list[dict[str, Any]]:
     events = [load(name) for name in GAMMA_EVENT_FILES]
     for name in GAMMA_EVENTS_FILES:
         events.extend(load(name))
-    return events
+    return events + real_closed_events()
 
 
 def real_books() -> list[dict[str, Any]]:
@@ -115,6 +124,11 @@ def event_shapes() -> tuple[Shape, Shape, Shape]:
     return shape_of(events), shape_of(markets), shape_of(series)
 
 
+def closed_market_shape() -> Shape:
+    """The shape of every real closed, resolved market object (``closed: true``, 1/0 prices)."""
+    return shape_of(m for e in real_closed_events() for m in e["markets"])
+
+
 def book_shapes() -> tuple[Shape, Shape]:
     """(book, level) shapes over every real book (REST and websocket ``book`` frames)."""
     books = real_books()
@@ -130,6 +144,10 @@ def event_disagreements(event: dict[str, Any]) -> list[str]:
     for i, series in enumerate(event.get("series") or []):
         out += disagreements(series, series_shape, f"event.series[{i}]")
     return out
+
+
+def closed_market_disagreements(market: dict[str, Any]) -> list[str]:
+    return disagreements(market, closed_market_shape(), "market")
 
 
 def book_disagreements(book: dict[str, Any]) -> list[str]:

@@ -13,7 +13,16 @@ import json
 import httpx
 import pytest
 from polysim import start_simulator
-from real_shapes import book_disagreements, book_shapes, event_disagreements, event_shapes, kind, load
+from real_shapes import (
+    book_disagreements,
+    book_shapes,
+    closed_market_disagreements,
+    closed_market_shape,
+    event_disagreements,
+    event_shapes,
+    kind,
+    load,
+)
 
 UA = {"User-Agent": "orderbooks-tests/1"}
 T0 = 1_795_000_000.0
@@ -99,6 +108,28 @@ def test_the_checker_catches_a_wrong_shape(answers):
     assert book_disagreements(bad_book) == [
         "book.timestamp is number, real payloads send ['decimal-string']",
         "book.bids[0].price is number, real payloads send ['decimal-string']",
+    ]
+
+
+def test_simulated_closed_markets_have_the_real_closed_shape():
+    """``GET /markets/{id}`` of a closed market and ``closed=true`` events, against real resolved ones."""
+    with (
+        start_simulator(window_seconds=10, seed=11, clock=ManualClock()) as sim,
+        httpx.Client(headers=UA, timeout=5) as client,
+    ):
+        events = client.get(
+            f"{sim.gamma_url}/events", params={"series_id": "10684", "closed": "true", "limit": "5"}
+        ).json()
+        answers = [client.get(f"{sim.gamma_url}/markets/{e['markets'][0]['id']}").json() for e in events]
+    assert answers and all(a["closed"] is True for a in answers)
+    assert closed_market_shape()["outcomePrices"] == {"json-list-string"}
+    assert closed_market_shape()["closed"] == {"bool"}
+    assert [p for a in answers for p in closed_market_disagreements(a)] == []
+    assert [p for e in events for p in event_disagreements(e)] == []
+    bad = dict(answers[0], closed="true", outcomePrices=["1", "0"])
+    assert closed_market_disagreements(bad) == [
+        "market.outcomePrices is list, real payloads send ['json-list-string']",
+        "market.closed is string, real payloads send ['bool']",
     ]
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 from orderbooks.books import validate_book
 from orderbooks.gamma import Market, decode_list, parse_events, parse_iso_ms, parse_market
+from orderbooks.market_docs import closed_doc, closed_problem
 from real_shapes import REAL_DIR, load, real_books
 
 
@@ -77,6 +78,56 @@ def test_trimmed_captures_decode_json_in_json_and_pair_by_index(name, up, down):
     if "eventStartTime" not in market and "startTime" not in event:
         with pytest.raises(ValueError, match="window"):
             parse_market(event, market, "10684")
+
+
+CLOSED_CAPTURES = [
+    ("gamma-event-closed-btc-updown-5m-1790617500.json", "10684", "Down", {"Up": "0", "Down": "1"}),
+    ("gamma-event-closed-btc-updown-15m-1790616600.json", "10192", "Up", {"Up": "1", "Down": "0"}),
+]
+
+
+@pytest.mark.parametrize(("name", "series", "winner", "prices"), CLOSED_CAPTURES)
+def test_real_closed_answers_are_accepted_and_name_the_winner(name, series, winner, prices):
+    capture = load(name)
+    assert capture["_request"].startswith("GET https://gamma-api.polymarket.com/events/slug/")
+    event = capture["response"]
+    markets, skipped = parse_events([event], series)
+    assert skipped == []
+    [market] = markets
+    assert market.closed is True
+    assert market.start_ms // 1000 == int(market.slug.rsplit("-", 1)[1])
+    raw = event["markets"][0]
+    assert raw["closed"] is True and raw["umaResolutionStatus"] == "resolved"
+    assert isinstance(raw["outcomePrices"], str)  # JSON in JSON, like outcomes and clobTokenIds
+    assert closed_problem(raw, market) == (None, False)
+    doc = closed_doc(market, raw, f"GET /markets/{raw['id']}", 1_790_618_000_000, attempts=1)
+    assert (doc["winner"], doc["outcome_prices"]) == (winner, prices)
+    assert doc["market_id"] == raw["id"] and doc["market"] is raw
+    assert doc["tokens"] == dict(zip(decode_list(raw["clobTokenIds"], "t"), ["Up", "Down"], strict=True))
+    # The winner agrees with the event's own prices: Up when the final price >= the price to beat.
+    meta = event["eventMetadata"]
+    assert winner == ("Up" if meta["finalPrice"] >= meta["priceToBeat"] else "Down")
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CLOSED_CAPTURES])
+def test_real_closed_answer_of_another_market_is_a_wrong_answer(name):
+    closed = load(name)["response"]["markets"][0]
+    other = load("gamma-event-btc-updown-5m-1778584200.json")
+    [market] = parse_events([other], "10684")[0]
+    reason, wrong = closed_problem(closed, market)
+    assert wrong is True and reason.startswith("answer is for conditionId")
+
+
+def test_real_closed_markets_close_within_two_minutes_and_drop_liquidity():
+    for name, *_ in CLOSED_CAPTURES:
+        market = load(name)["response"]["markets"][0]
+        after_end = parse_iso_ms(market["closedTime"]) - parse_iso_ms(market["endDate"])
+        assert 0 < after_end < 120_000  # 54 s (5m) and 87 s (15m) after the window end
+        assert market["acceptingOrders"] is False
+        # Closed markets carry no liquidity fields; a 76-digit token id is real too (15m Down).
+        assert "liquidity" not in market and "liquidityNum" not in market
+    tokens = decode_list(load(CLOSED_CAPTURES[1][0])["response"]["markets"][0]["clobTokenIds"], "t")
+    assert [len(t) for t in tokens] == [77, 76]
 
 
 @pytest.mark.parametrize(
