@@ -22,14 +22,15 @@ help: ## List the targets.
 # ---------------------------------------------------------------- setup
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the project needs (as root).
-	bash tests/harness/install-system-deps.sh
+	bash tools/harness/install-system-deps.sh
 
-$(VENV)/.installed: requirements-dev.txt collector/pyproject.toml tests/pyproject.toml
+$(VENV)/.installed: requirements-dev.txt collector/pyproject.toml gate/pyproject.toml tools/pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	$(BIN)/pip install --quiet -e collector
-	$(BIN)/pip install --quiet -e tests
+	$(BIN)/pip install --quiet -e gate
+	$(BIN)/pip install --quiet -e tools
 	touch $@
 
 .PHONY: setup
@@ -38,14 +39,14 @@ setup: $(VENV)/.installed ## Create the virtualenv with the pinned tools.
 # ---------------------------------------------------------------- quality gates
 .PHONY: lint
 lint: setup ## ruff and ansible-lint (production profile).
-	$(BIN)/ruff check collector tests
-	$(BIN)/ruff format --check collector tests
+	$(BIN)/ruff check collector gate tools tests
+	$(BIN)/ruff format --check collector gate tools tests
 	@if [ -d roles ] && ls roles/*/tasks/main.yml >/dev/null 2>&1; then \
 		cd ansible && ../$(BIN)/ansible-lint --profile production ../ansible ../roles; fi
 
 .PHONY: test-unit
 test-unit: setup ## Unit tests.
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest tests/unit gate/tests tools/tests
 
 .PHONY: test-integration
 test-integration: setup ## Integration tests: the real collector against the simulator.
@@ -53,7 +54,7 @@ test-integration: setup ## Integration tests: the real collector against the sim
 
 .PHONY: test
 test: system-deps setup lint ## The whole suite: lint, unit, integration, host tests, the rehearsal with its self-test, the short redundant rehearsal, the 5-minute soak on a VPS.
-	$(BIN)/pytest tests/unit tests/integration
+	$(BIN)/pytest tests/unit gate/tests tools/tests tests/integration
 	$(MAKE) --no-print-directory test-host
 	REHEARSAL_SELFTEST=1 $(MAKE) --no-print-directory rehearsal
 	$(MAKE) --no-print-directory rehearsal-redundant-ci
@@ -66,19 +67,19 @@ simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s 
 
 .PHONY: demo
 demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
-	bash tests/harness/demo.sh $(DURATION)
+	bash tools/harness/demo.sh $(DURATION)
 
 # ---------------------------------------------------------------- storage: kill campaign
 .PHONY: kill-campaign
 kill-campaign: N ?= 200
 kill-campaign: setup ## SIGKILL `orderbooks collect` N times (default 200) at random moments, restart, verify (MEMBER_CYCLES=0: the one-file-per-hour layout).
-	$(PY) tests/harness/kill_campaign.py --kills $(N) $(if $(MEMBER_CYCLES),--member-cycles $(MEMBER_CYCLES)) --report reports/kill-campaign-$(N).json
+	$(PY) tools/harness/kill_campaign.py --kills $(N) $(if $(MEMBER_CYCLES),--member-cycles $(MEMBER_CYCLES)) --report reports/kill-campaign-$(N).json
 
 # ---------------------------------------------------------------- offload (upload/prune)
 .PHONY: test-offload
 test-offload: setup ## Upload/prune tests with the real rclone (local backend + webdav on loopback, faults).
-	$(BIN)/pytest tests/unit/test_ledger.py tests/unit/test_upload.py tests/unit/test_prune.py \
-		tests/unit/test_rclone.py tests/unit/test_cli_upload.py tests/integration/test_offload_local.py \
+	$(BIN)/pytest tests/unit/store/test_ledger.py tests/unit/offload tests/unit/commands/test_cli_upload.py \
+		tests/integration/test_offload_local.py \
 		tests/integration/test_offload_webdav.py tests/integration/test_offload_three_days.py
 
 # ---------------------------------------------------------------- production gate and rehearsal
@@ -107,7 +108,7 @@ REDUNDANT_CUT_SECONDS ?= 60
 rehearsal: ## Fresh machine -> disposable VPS + simulator -> site.yml -> verify-host (SOURCE=live: real APIs; HOSTS=2: the redundant one).
 	SOURCE=$(SOURCE) REPORTS_DIR=$(REPORTS_DIR) REHEARSAL_HOSTS=$(HOSTS) \
 		REDUNDANT_SECONDS=$(REDUNDANT_SECONDS) REDUNDANT_CUT_SECONDS=$(REDUNDANT_CUT_SECONDS) \
-		bash tests/harness/rehearsal.sh
+		bash tools/harness/rehearsal.sh
 
 .PHONY: rehearsal-redundant
 rehearsal-redundant: ## Two disposable VPS, one site.yml; each cut off the API for 60 s of 240 s; fetch, quality A B, merge, verify; verify-host of both (~9 min).
@@ -119,7 +120,7 @@ rehearsal-redundant-ci: ## What CI runs: the redundant rehearsal with 25 s cuts 
 
 .PHONY: rehearsal-down
 rehearsal-down: ## Tear down what `make rehearsal` started (VPS, simulator, stand-in remote; HOSTS=2: both VPS).
-	REHEARSAL_HOSTS=$(HOSTS) bash tests/harness/rehearsal.sh down
+	REHEARSAL_HOSTS=$(HOSTS) bash tools/harness/rehearsal.sh down
 
 # ---------------------------------------------------------------- hosting: disposable VPS, cutover, host tests
 # Disposable Debian 12 VPS (systemd-nspawn, ssh on 127.0.0.1:VPS_PORT); several
@@ -133,15 +134,15 @@ EXTRA ?=
 
 .PHONY: vps-up
 vps-up: ## Boot a disposable Debian 12 VPS (VPS_NAME, VPS_PORT); inventory .vps/$(VPS_NAME)/inventory.ini.
-	python3 tests/harness/vps.py up --name $(VPS_NAME) --port $(VPS_PORT) --hosts-entry "$(VPS_HOSTS_ENTRY)"
+	python3 tools/harness/vps.py up --name $(VPS_NAME) --port $(VPS_PORT) --hosts-entry "$(VPS_HOSTS_ENTRY)"
 
 .PHONY: vps-down
 vps-down: ## Power off and remove the disposable VPS VPS_NAME.
-	python3 tests/harness/vps.py down --name $(VPS_NAME)
+	python3 tools/harness/vps.py down --name $(VPS_NAME)
 
 .PHONY: vps-status
 vps-status: ## Is the disposable VPS VPS_NAME up (pid, port, systemd state)?
-	python3 tests/harness/vps.py status --name $(VPS_NAME)
+	python3 tools/harness/vps.py status --name $(VPS_NAME)
 
 .PHONY: cutover
 cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml --ask-vault-pass').
@@ -155,7 +156,7 @@ rollback: setup ## ansible-playbook rollback.yml -i INVENTORY: current back to t
 
 .PHONY: test-host
 test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.
-	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tests/harness/test_host.sh
+	VPS_NAME=$(TEST_HOST_NAME) VPS_PORT=$(TEST_HOST_PORT) bash tools/harness/test_host.sh
 
 # ---------------------------------------------------------------- data quality and benchmarks (issue 7)
 BENCH_DIR ?= .cache/bench
@@ -167,21 +168,21 @@ quality: setup ## Data quality of DIR=... (default /var/lib/orderbooks); PLOT=fi
 
 .PHONY: bench
 bench: setup ## Local benchmarks (about 4 min): write path, collector CPU/RSS, lateness, storage size and layout.
-	$(PY) tests/bench/bench_write_path.py --dir $(BENCH_DIR)
-	$(PY) tests/bench/bench_collector.py --data-dir $(BENCH_DIR)/collector
-	$(PY) tests/bench/bench_lateness.py $(BENCH_DIR)/collector
-	$(PY) tests/bench/bench_storage_size.py --from $(BENCH_DIR)/collector
-	$(PY) tests/bench/bench_storage_size.py
-	$(PY) tests/bench/bench_storage_layout.py
+	$(PY) tools/bench/bench_write_path.py --dir $(BENCH_DIR)
+	$(PY) tools/bench/bench_collector.py --data-dir $(BENCH_DIR)/collector
+	$(PY) tools/bench/bench_lateness.py $(BENCH_DIR)/collector
+	$(PY) tools/bench/bench_storage_size.py --from $(BENCH_DIR)/collector
+	$(PY) tools/bench/bench_storage_size.py
+	$(PY) tools/bench/bench_storage_layout.py
 
 .PHONY: bench-merge
 bench-merge: setup ## Peak RSS and time of `orderbooks merge` and `quality A B C` on 3 hosts' fabricated day (~10 min).
-	$(PY) tests/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge
-	$(PY) tests/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge --what quality
+	$(PY) tools/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge
+	$(PY) tools/bench/bench_merge.py --data-dir $(BENCH_DIR)/merge --what quality
 
 .PHONY: bench-restart-gap
 bench-restart-gap: setup ## Restart gap (SIGKILL -> next row) under systemd on $(INVENTORY).
-	$(PY) tests/bench/bench_restart_gap.py --inventory $(INVENTORY)
+	$(PY) tools/bench/bench_restart_gap.py --inventory $(INVENTORY)
 
 # ---------------------------------------------------------------- soak with faults (issue 7; docs/soak.md)
 # Local mode (no INVENTORY on the command line): simulator + `orderbooks collect` here, faults on a
@@ -191,14 +192,14 @@ SOAK_INVENTORY = $(if $(filter command% environment%,$(origin INVENTORY)),$(INVE
 
 .PHONY: soak
 soak: setup ## Soak with faults for DURATION s (default 1800) [INVENTORY=...]: reports/soak-<UTC>/soak.json.
-	$(PY) tests/harness/soak.py --duration $(SOAK_DURATION) --reports-dir $(REPORTS_DIR) \
+	$(PY) tools/harness/soak.py --duration $(SOAK_DURATION) --reports-dir $(REPORTS_DIR) \
 		$(if $(SOAK_INVENTORY),--inventory $(SOAK_INVENTORY))
 
 .PHONY: soak-ci
 soak-ci: setup ## What CI runs: the 5-minute soak (every fault kind once) on a fresh disposable VPS.
-	REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/soak_vps.sh 300
+	REPORTS_DIR=$(REPORTS_DIR) bash tools/harness/soak_vps.sh 300
 
 # ---------------------------------------------------------------- soak on a disposable VPS (inventory mode; docs/soak.md)
 .PHONY: soak-vps
 soak-vps: setup ## Fresh disposable VPS "soak" -> site.yml -> soak DURATION s (default 1800) on its service; tears down.
-	REPORTS_DIR=$(REPORTS_DIR) bash tests/harness/soak_vps.sh $(SOAK_DURATION)
+	REPORTS_DIR=$(REPORTS_DIR) bash tools/harness/soak_vps.sh $(SOAK_DURATION)

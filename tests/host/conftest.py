@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gate import checks
 from gate.layout import HostLayout
+
+from gate import checks
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from gate import checks
 
 pytestmark = pytest.mark.host

@@ -1,13 +1,13 @@
 """Fixtures for the offload tests: a data folder and `rclone serve webdav` on loopback.
 
 Loaded with ``pytest_plugins = ["conftest_offload"]`` from the test modules that need it;
-the helpers they call live in tests/support/offload_helpers.py.
+the helpers they call live in tools/testkit/offload_helpers.py.
 """
 
 from __future__ import annotations
 
 import pytest
-from offload_helpers import WebDav, free_port, write_config
+from testkit.offload_helpers import WebDav, free_port, write_config
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ import time
 import orjson
 import pytest
 from conftest import orderbooks_argv
-from orderbooks import gzmembers
 from orderbooks.exitcodes import ExitCode
+from orderbooks.store import gzmembers
 from polysim import start_simulator
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
-from offload_helpers import (
+from orderbooks.exitcodes import ExitCode
+from orderbooks.store import paths
+from testkit.offload_helpers import (
     assert_nothing_lost,
     file_hashes,
     ledger_entries,
@@ -12,9 +14,7 @@ from offload_helpers import (
     upload,
     write_config,
 )
-from orderbooks import paths
-from orderbooks.exitcodes import ExitCode
-from sealed_files import all_files, make_days, make_partial, make_quarantined, make_sealed
+from testkit.sealed_files import all_files, make_days, make_partial, make_quarantined, make_sealed
 
 pytest_plugins = ["conftest_offload"]
 
@@ -124,10 +124,10 @@ def test_local_file_not_matching_its_manifest_is_skipped_not_sent(data_dir, tmp_
 
 
 def _pruner_at(data_dir, remote: str, config, now_ms: int, keep_days: int):
-    from offload_helpers import rclone_binary
-    from orderbooks.clock import FakeClock
-    from orderbooks.prune import Pruner
-    from orderbooks.rclone import Rclone
+    from orderbooks.offload.prune import Pruner
+    from orderbooks.offload.rclone import Rclone
+    from testkit.fake_clock import FakeClock
+    from testkit.offload_helpers import rclone_binary
 
     rclone = Rclone(rclone_binary(), config, retries=1, timeout_s=5)
     return Pruner(data_dir, keep_days, remote, rclone, clock=FakeClock(wall_ms=now_ms))
@@ -183,7 +183,7 @@ def test_a_failed_upload_still_lets_prune_delete_only_verified_files(data_dir, t
 
 
 def _offload_alarms(data_dir) -> set[str]:
-    from orderbooks import status
+    from orderbooks.health import status
 
     alarms = status.evaluate(data_dir).alarms
     return {a["name"] for a in alarms} & {"upload_failed", "prune_failed"}
@@ -219,7 +219,7 @@ def test_an_interrupted_upload_says_so_in_json_keeps_what_it_verified_and_the_ne
     import time
 
     from conftest import orderbooks_argv
-    from offload_helpers import write_wrapper
+    from testkit.offload_helpers import write_wrapper
 
     first = make_sealed(data_dir, OLD, seed=1)
     second = make_sealed(data_dir, paths.HourKey("2026-01-02", "04"), seed=2)

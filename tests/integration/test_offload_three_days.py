@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import time
 
-from offload_helpers import (
+from orderbooks.exitcodes import ExitCode
+from testkit.offload_helpers import (
     assert_nothing_lost,
     file_hashes,
     ledger_entries,
@@ -22,8 +23,7 @@ from offload_helpers import (
     upload,
     write_wrapper,
 )
-from orderbooks.exitcodes import ExitCode
-from sealed_files import DAY_MS, make_days, make_partial, make_quarantined
+from testkit.sealed_files import DAY_MS, make_days, make_partial, make_quarantined
 
 pytest_plugins = ["conftest_offload"]
 

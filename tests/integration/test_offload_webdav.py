@@ -14,7 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from offload_helpers import (
+from orderbooks.exitcodes import ExitCode
+from orderbooks.store import paths
+from testkit.offload_helpers import (
     WebDav,
     assert_nothing_lost,
     file_hashes,
@@ -27,9 +29,7 @@ from offload_helpers import (
     write_config,
     write_wrapper,
 )
-from orderbooks import paths
-from orderbooks.exitcodes import ExitCode
-from sealed_files import all_files, make_sealed
+from testkit.sealed_files import all_files, make_sealed
 
 pytest_plugins = ["conftest_offload"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from orderbooks.books import validate_book
-from orderbooks.gamma import Market, decode_list, parse_events, parse_iso_ms, parse_market
-from orderbooks.market_docs import closed_doc, closed_problem
-from real_shapes import REAL_DIR, load, real_books
+from orderbooks.capture.books import validate_book
+from orderbooks.markets.documents import closed_doc, closed_problem
+from orderbooks.markets.gamma import Market, decode_list, parse_events, parse_iso_ms, parse_market
+from testkit.real_shapes import REAL_DIR, load, real_books
 
 
 def test_every_fixture_is_listed_in_the_provenance_file():

@@ -21,8 +21,8 @@ from orderbooks import logs
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
-from orderbooks.rclone import Rclone
-from orderbooks.remote import prepare_rclone
+from orderbooks.offload.rclone import Rclone
+from orderbooks.offload.remote import prepare_rclone
 
 
 def non_negative_int(raw: str) -> int:

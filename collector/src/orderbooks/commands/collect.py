@@ -25,19 +25,20 @@ import threading
 from types import FrameType
 from typing import NoReturn
 
-from orderbooks import __version__, logs, paths
-from orderbooks.client import ApiClient
+from orderbooks import __version__, logs
+from orderbooks.api.client import ApiClient
+from orderbooks.capture.poll_loop import Collector
 from orderbooks.clock import SystemClock
-from orderbooks.collector import Collector
 from orderbooks.config import ConfigError, Settings, add_arguments, settings_from_args
 from orderbooks.exitcodes import ExitCode
-from orderbooks.health import HealthTracker
-from orderbooks.market_docs import MarketDocs
-from orderbooks.market_docs_check import recover as recover_market_docs
-from orderbooks.market_docs_files import DocsFile
-from orderbooks.monitor import Monitor
-from orderbooks.recovery import recover
-from orderbooks.writer import SnapshotWriter
+from orderbooks.health.monitor import Monitor
+from orderbooks.health.tracker import HealthTracker
+from orderbooks.markets.documents import MarketDocs
+from orderbooks.store import paths
+from orderbooks.store.market_check import recover as recover_market_docs
+from orderbooks.store.market_files import DocsFile
+from orderbooks.store.recovery import recover
+from orderbooks.store.writer import SnapshotWriter
 
 HELP = "collect order books from the Polymarket APIs into DATA_DIR"
 

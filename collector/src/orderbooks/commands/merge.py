@@ -27,8 +27,8 @@ from pathlib import Path
 
 import orjson
 
-from orderbooks import merge
 from orderbooks.exitcodes import ExitCode
+from orderbooks.quality import merge
 
 HELP = "merge several hosts' copies into one derived data folder (each book state once)"
 

@@ -42,10 +42,10 @@ from orderbooks.commands._offload_options import (
     rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
-from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.prune import Pruner, precondition_document
-from orderbooks.remote import PreconditionError
+from orderbooks.offload.prune import Pruner, precondition_document
+from orderbooks.offload.remote import PreconditionError
+from orderbooks.store.ledger import LedgerBusy, exclusive
 
 HELP = "delete local files verified on the remote and older than N days"
 

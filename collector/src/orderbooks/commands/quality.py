@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print("orderbooks quality: --until must be after --since", file=sys.stderr)
         return ExitCode.USAGE
     if args.plot:
-        from orderbooks import plot  # noqa: PLC0415 - matplotlib is an optional extra
+        from orderbooks.quality import plot  # noqa: PLC0415 - matplotlib is an optional extra
 
         problem = plot.unavailable()
         if problem:

@@ -21,7 +21,7 @@ import orjson
 
 from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
-from orderbooks.status import Status, evaluate
+from orderbooks.health.status import Status, evaluate
 
 HELP = "is the collector healthy? alarms and figures from the data folder (exit 1: alarm)"
 

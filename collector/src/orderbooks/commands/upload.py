@@ -40,15 +40,15 @@ from orderbooks.commands._offload_options import (
     rclone_from_args,
 )
 from orderbooks.exitcodes import ExitCode
-from orderbooks.ledger import LedgerBusy, exclusive
 from orderbooks.logs import get_logger
-from orderbooks.remote import PreconditionError
-from orderbooks.upload import (
+from orderbooks.offload.remote import PreconditionError
+from orderbooks.offload.upload import (
     Uploader,
     UploadInterrupted,
     precondition_document,
     record_precondition_failure,
 )
+from orderbooks.store.ledger import LedgerBusy, exclusive
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
 

@@ -20,9 +20,9 @@ import sys
 
 import orjson
 
-from orderbooks import verify
 from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
+from orderbooks.store import verify
 
 HELP = "verify sealed files against their manifests (exit 1 on any inconsistency)"
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orderbooks import paths
 from orderbooks.quality import reading
 from orderbooks.quality.reading import Cause
 from orderbooks.quality.units import MINUTE_MS, as_int, hour_start_ms, in_windows, iso_to_ms
+from orderbooks.store import paths
 
 #: The collector keeps only markets with exactly two outcomes and two tokens.
 TOKENS_PER_MARKET = 2

@@ -18,9 +18,9 @@ from typing import Any
 
 import orjson
 
-from orderbooks import filenames, gzmembers, paths, sealed
 from orderbooks.quality.units import HOUR_MS, as_int
-from orderbooks.rows import RowReader, iter_rows
+from orderbooks.store import filenames, gzmembers, paths, sealed
+from orderbooks.store.rows import RowReader, iter_rows
 
 #: Cycles read from a run's first file to infer its interval.
 INFER_CYCLES = 300

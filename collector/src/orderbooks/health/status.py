@@ -1,0 +1,374 @@
+"""``orderbooks status``: is the collector healthy? From what is on disk only.
+
+``evaluate(data_dir)`` reads the collector's state file (``health.tracker``), the
+sealed manifests, the upload ledger and the file system, and returns a report
+with the active alarms. Thresholds (docs/operations.md, "Alarms"):
+
+* ``no_rows``: markets are due but ``NO_ROWS_CYCLES`` cycles in a row wrote
+  nothing, or no cycle at all for ``STALL_SECONDS`` (collector down or hung);
+* ``discovery_blind``: a series tracked no market, or its discovery kept
+  failing, for ``BLIND_SECONDS``;
+* ``books_stale``: no tracked book changed its hash or timestamp for ``STALE_SECONDS``;
+* ``blocked``: a 403 or an HTML (Cloudflare) page in the last ``RECENT_SECONDS``;
+* ``rate_limited``: 429s in ``RATE_LIMITED_MINUTES`` of the last 5 minutes;
+* ``disk_low``: free space under ``DISK_LOW_FLOOR_FACTOR`` x the collector's floor,
+  or under ``DISK_LOW_DAYS`` days to the floor at the last day's write rate;
+* ``offload_lag``: a sealed file not verified on the remote ``OFFLOAD_LAG_SECONDS`` after sealing;
+* ``upload_auth``: the last upload failure says the remote refused its credentials;
+* ``upload_failed``: the newest upload run (``uploads/last-upload.json``) did not
+  verify everything, or could not start (config, binary, remote);
+* ``prune_failed``: the newest prune run (``uploads/last-prune.json``) kept files
+  the remote lost or changed, could not list the remote, or failed to delete;
+* ``market_documents``: a market's Gamma record (first seen, or closed with its
+  outcome) could not be kept in the last ``MARKET_DOCS_SECONDS``;
+* ``clock_unsynced``: the kernel says no time daemon synchronised the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from orderbooks.health import clocksync, tracker
+from orderbooks.store import diskspace, paths
+from orderbooks.timefmt import iso_ms
+
+NO_ROWS_CYCLES = 30
+STALL_SECONDS = 60.0
+BLIND_SECONDS = 300.0
+STALE_SECONDS = 600.0
+RECENT_SECONDS = 300.0
+MARKET_DOCS_SECONDS = 3600.0
+RATE_LIMITED_MINUTES = 3
+DISK_LOW_FLOOR_FACTOR = 2.0
+DISK_LOW_DAYS = 2.0
+OFFLOAD_LAG_SECONDS = 7200.0
+DEFAULT_FLOOR_BYTES = 1024 * 1024 * 1024
+ALARMS = (
+    "no_rows",
+    "discovery_blind",
+    "books_stale",
+    "blocked",
+    "rate_limited",
+    "disk_low",
+    "offload_lag",
+    "upload_auth",
+    "upload_failed",
+    "prune_failed",
+    "market_documents",
+    "clock_unsynced",
+)
+#: What rclone prints when the remote refuses its credentials.
+AUTH_RE = re.compile(
+    r"invalid_grant|unauthori[sz]ed|couldn't fetch token|token expired|oauth2|\b401\b|\binvalid_client\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Status:
+    report: dict[str, Any]
+    alarms: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.alarms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"healthy": self.healthy, "alarms": self.alarms, **self.report}
+
+
+def evaluate(
+    data_dir: Path,
+    *,
+    now_ms: int | None = None,
+    free_bytes: Callable[[Path], int] = diskspace.free_bytes,
+    clock_state: Callable[[], clocksync.ClockState] = clocksync.clock_state,
+) -> Status:
+    data_dir = Path(data_dir)
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    state = tracker.read_state(data_dir)
+    status = Status(report={"data_dir": str(data_dir), "now": iso_ms(now)})
+    alarm = _Alarms(status.alarms)
+    _collector(status.report, alarm, state, now)
+    _disk(status.report, alarm, data_dir, state, now, probe=free_bytes)
+    _offload(status.report, alarm, data_dir, now)
+    _last_runs(status.report, alarm, data_dir)
+    _clock(status.report, alarm, clock_state(), now)
+    return status
+
+
+class _Alarms:
+    def __init__(self, alarms: list[dict[str, Any]]) -> None:
+        self.alarms = alarms
+
+    def __call__(self, name: str, since_ms: int | None, detail: str) -> None:
+        since = iso_ms(since_ms) if since_ms is not None else None
+        self.alarms.append({"name": name, "since": since, "detail": detail})
+
+
+def _age(now: int, t_ms: Any) -> float | None:
+    return round((now - t_ms) / 1000, 1) if isinstance(t_ms, int) else None
+
+
+def _collector(report: dict, alarm: _Alarms, state: dict | None, now: int) -> None:
+    if state is None:
+        report["collector"] = None
+        alarm("no_rows", None, "no collector state file: the collector has not run with this data folder")
+        return
+    recent = now - tracker.WINDOW_MS
+    rows_hour = sum(
+        n for m, n in state.get("rows_by_minute", {}).items() if int(m) > recent - tracker.MINUTE_MS
+    )
+    failures_hour: dict[str, int] = {}
+    for minute, counts in state.get("failures_by_minute", {}).items():
+        if int(minute) > recent - tracker.MINUTE_MS:
+            for kind, n in counts.items():
+                failures_hour[kind] = failures_hour.get(kind, 0) + n
+    starts = [t for t in state.get("starts_ms", []) if isinstance(t, int)]
+    series = state.get("series", {})
+    report["collector"] = {
+        "pid": state.get("pid"),
+        "run_id": state.get("run_id"),
+        "version": state.get("version"),
+        "started": iso_ms(state["started_ms"]) if isinstance(state.get("started_ms"), int) else None,
+        "state_age_s": _age(now, state.get("saved_ms")),
+        "last_cycle_age_s": _age(now, state.get("last_cycle_ms")),
+        "last_row_age_s": _age(now, state.get("last_row_ms")),
+        "rows_last_hour": rows_hour,
+        "rows_total_this_run": state.get("rows_total", 0),
+        "failures_last_hour": dict(sorted(failures_hour.items())),
+        "failures_total_this_run": state.get("failures_total", {}),
+        "restarts_24h": max(0, sum(1 for t in starts if now - t < 86_400_000) - 1),
+        "starts_7d": len(starts),
+        "series": {
+            sid: {
+                "markets": entry.get("markets", 0),
+                "tokens": entry.get("tokens", 0),
+                "last_discovery_age_s": _age(now, entry.get("discovery_ok_ms")),
+            }
+            for sid, entry in sorted(series.items())
+        },
+        "books_changed_age_s": _age(now, state.get("books_changed_ms")),
+    }
+    interval = float(state.get("interval_s") or 1.0)
+    stall_ms = max(STALL_SECONDS, NO_ROWS_CYCLES * interval) * 1000
+    last_cycle = state.get("last_cycle_ms") or state.get("started_ms")
+    if isinstance(last_cycle, int) and now - last_cycle > stall_ms:
+        alarm(
+            "no_rows",
+            last_cycle,
+            f"no poll cycle for {(now - last_cycle) / 1000:.0f} s: collector stopped or hung",
+        )
+    elif state.get("due_without_rows", 0) >= NO_ROWS_CYCLES:
+        alarm(
+            "no_rows",
+            state.get("due_without_rows_since_ms"),
+            f"markets due but nothing written for {state['due_without_rows']} cycles",
+        )
+    for sid, entry in sorted(series.items()):
+        empty = entry.get("empty_since_ms")
+        failing = entry.get("discovery_failing_since_ms")
+        if isinstance(empty, int) and now - empty > BLIND_SECONDS * 1000:
+            alarm("discovery_blind", empty, f"series {sid}: no open market for {(now - empty) / 1000:.0f} s")
+        elif isinstance(failing, int) and now - failing > BLIND_SECONDS * 1000:
+            alarm(
+                "discovery_blind",
+                failing,
+                f"series {sid}: discovery failing for {(now - failing) / 1000:.0f} s",
+            )
+    changed = state.get("books_changed_ms")
+    tracked = sum(entry.get("tokens", 0) for entry in series.values())
+    if tracked and isinstance(changed, int) and now - changed > STALE_SECONDS * 1000:
+        alarm(
+            "books_stale",
+            changed,
+            f"no book of {tracked} tracked tokens changed for {(now - changed) / 1000:.0f} s",
+        )
+    _recent_failures(alarm, state.get("failures_by_minute", {}), now)
+
+
+def _recent_failures(alarm: _Alarms, by_minute: dict[str, dict[str, int]], now: int) -> None:
+    recent = {int(m): c for m, c in by_minute.items() if now - int(m) <= RECENT_SECONDS * 1000}
+    blocked = sorted(m for m, c in recent.items() if c.get("blocked") or c.get("html_body"))
+    if blocked:
+        count = sum(recent[m].get("blocked", 0) + recent[m].get("html_body", 0) for m in blocked)
+        alarm("blocked", blocked[0], f"{count} answers were 403 or an HTML page in the last 5 minutes")
+    limited = sorted(m for m, c in recent.items() if c.get("rate_limited"))
+    if len(limited) >= RATE_LIMITED_MINUTES:
+        count = sum(recent[m]["rate_limited"] for m in limited)
+        alarm("rate_limited", limited[0], f"{count} answers were 429 in {len(limited)} of the last 5 minutes")
+    docs = sorted(
+        int(m)
+        for m, c in by_minute.items()
+        if c.get("market_document") and now - int(m) <= MARKET_DOCS_SECONDS * 1000
+    )
+    if docs:
+        count = sum(by_minute[str(m)]["market_document"] for m in docs)
+        alarm("market_documents", docs[0], f"{count} market documents could not be kept in the last hour")
+
+
+def _disk(
+    report: dict, alarm: _Alarms, data_dir: Path, state: dict | None, now: int, *, probe: Callable
+) -> None:
+    floor = int((state or {}).get("disk_floor_bytes") or DEFAULT_FLOOR_BYTES)
+    try:
+        free = int(probe(data_dir))
+    except OSError as exc:
+        report["disk"] = {"error": str(exc)}
+        alarm("disk_low", None, f"free space of {data_dir} unknown: {exc}")
+        return
+    written = 0
+    for path in paths.iter_files(data_dir, paths.DATA_SUFFIX):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if now - st.st_mtime * 1000 < 86_400_000:
+            written += st.st_size
+    days = (free - floor) / written if written else None
+    report["disk"] = {
+        "free_bytes": free,
+        "floor_bytes": floor,
+        "written_last_24h_bytes": written,
+        "days_to_floor": round(days, 1) if days is not None else None,
+    }
+    if free < floor * DISK_LOW_FLOOR_FACTOR:
+        alarm("disk_low", None, f"{free // 2**20} MiB free, floor {floor // 2**20} MiB")
+    elif days is not None and days < DISK_LOW_DAYS:
+        alarm("disk_low", None, f"{days:.1f} days to the floor at the last day's rate")
+
+
+def read_upload_ledger(data_dir: Path) -> tuple[set[tuple[str, str]], dict[str, Any] | None]:
+    """(verified (path, md5) pairs, last upload failure after the last verified upload).
+
+    The one place status reads DATA_DIR/uploads/ledger.jsonl, tolerant of
+    extra fields and of torn or foreign lines. A ``verified`` upload counts for
+    the remote of the newest upload line (lines without a ``remote``, from
+    older ledgers, count when that one has none either), until a later
+    ``prune`` line of that remote says ``remote_lost`` or ``remote_mismatch``.
+    """
+    entries: list[dict[str, Any]] = []
+    try:
+        lines = (Path(data_dir) / paths.UPLOADS_DIR / paths.LEDGER_NAME).read_bytes().splitlines()
+    except OSError:
+        return set(), None
+    for line in lines:
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(entry, dict) and entry.get("action") in ("upload", "prune"):
+            entries.append(entry)
+    uploads = [e for e in entries if e.get("action") == "upload"]
+    remote = uploads[-1].get("remote") if uploads else None
+    verified: set[tuple[str, str]] = set()
+    last_failure: dict[str, Any] | None = None
+    for entry in entries:
+        key = (str(entry.get("path")), str(entry.get("md5")))
+        outcome = entry.get("outcome")
+        same_remote = entry.get("remote") == remote
+        if entry.get("action") == "upload" and outcome == "verified":
+            if same_remote:
+                verified.add(key)
+            last_failure = None
+        elif entry.get("action") == "upload" and outcome == "failed":
+            last_failure = entry
+        elif outcome in ("remote_lost", "remote_mismatch") and same_remote:
+            verified = {v for v in verified if v[0] != key[0]}
+    return verified, last_failure
+
+
+def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
+    verified, last_failure = read_upload_ledger(data_dir)
+    oldest: int | None = None
+    pending = 0
+    for manifest_path in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
+        try:
+            manifest = orjson.loads(manifest_path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if (
+            not isinstance(manifest, dict)
+            or (str(manifest.get("path")), str(manifest.get("md5"))) in verified
+        ):
+            continue
+        pending += 1
+        sealed = manifest.get("sealed_at")
+        if not isinstance(sealed, int):
+            sealed = int(os.stat(manifest_path).st_mtime * 1000)
+        oldest = sealed if oldest is None else min(oldest, sealed)
+    report["offload"] = {"unverified_files": pending, "oldest_unverified_age_s": _age(now, oldest)}
+    if oldest is not None and now - oldest > OFFLOAD_LAG_SECONDS * 1000:
+        alarm(
+            "offload_lag",
+            oldest,
+            f"{pending} sealed files not verified on the remote; oldest {(now - oldest) / 3.6e6:.1f} h",
+        )
+    detail = str((last_failure or {}).get("detail", ""))
+    if last_failure is not None and AUTH_RE.search(detail):
+        alarm("upload_auth", None, f"{last_failure.get('ts')}: {detail[:200]}")
+
+
+#: Results of the newest upload or prune that raise an alarm; ``interrupted`` (a stop) does not.
+FAILED_RESULTS = ("failed", "precondition_failed")
+
+
+def _read_result(path: Path) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _last_runs(report: dict, alarm: _Alarms, data_dir: Path) -> None:
+    """The newest upload and prune results, written by those runs for this purpose."""
+    uploads = data_dir / paths.UPLOADS_DIR
+    upload = _read_result(uploads / paths.LAST_UPLOAD_NAME)
+    prune = _read_result(uploads / paths.LAST_PRUNE_NAME)
+    report["last_upload"] = (
+        {k: upload.get(k) for k in ("finished_at", "remote", "result", "totals")} if upload else None
+    )
+    report["last_prune"] = (
+        {k: prune.get(k) for k in ("finished_at", "remote", "result", "totals")} if prune else None
+    )
+    if upload and upload.get("result") in FAILED_RESULTS:
+        failures = upload.get("failures") if isinstance(upload.get("failures"), list) else []
+        first = failures[0] if failures and isinstance(failures[0], dict) else {}
+        alarm(
+            "upload_failed",
+            None,
+            f"{upload.get('finished_at')}: {upload.get('result')}, {len(failures)} file(s) not verified"
+            + (f"; first: {first.get('path')}: {str(first.get('detail', ''))[:160]}" if first else ""),
+        )
+    if prune and prune.get("result") in FAILED_RESULTS:
+        totals = prune.get("totals") if isinstance(prune.get("totals"), dict) else {}
+        reason = prune.get("remote_error") or (
+            f"{totals.get('kept_remote', 0)} kept (lost or changed on the remote), "
+            f"{totals.get('errors', 0)} delete errors"
+        )
+        alarm("prune_failed", None, f"{prune.get('finished_at')}: {str(reason)[:200]}")
+
+
+def _clock(report: dict, alarm: _Alarms, clock: clocksync.ClockState, now: int) -> None:
+    report["clock"] = {
+        "synchronized": clock.synchronized,
+        "source": clock.source,
+        "container": clock.container,
+    }
+    if clock.synchronized is not False:
+        return
+    if clock.container:
+        report["clock"]["note"] = (
+            f"in a container ({clock.container}): the clock is the host's, which keeps it; not checked here"
+        )
+        return
+    alarm("clock_unsynced", None, f"the kernel says the clock is not synchronised ({clock.source})")

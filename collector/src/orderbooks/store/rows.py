@@ -1,0 +1,98 @@
+"""The one row iterator: the JSONL lines of a data file's complete gzip members, each judged.
+
+``RowReader(path)`` yields one ``Line`` per line of every complete,
+CRC-checked member (``gzmembers.Walk``), in file order. A line is a *row*
+when it is a JSON object with every row key (``records.ROW_KEYS``);
+otherwise ``Line.problem`` says why not (``not JSON (...)``, ``not a JSON
+object``, ``missing keys [...]``) and ``Line.obj`` holds the JSON object, if
+it was one, so counts can still use it. After the iteration, ``result`` is
+the file's ``gzmembers.ScanResult`` (members, good end, damaged tail) and
+``members_read`` the members whose lines were yielded.
+
+``upto`` skips members that end after that offset (a truncation not yet done
+on disk). ``on_member`` is called with each member before its lines (an
+empty member has none).
+
+``iter_rows(path)`` is the short form for readers that want the JSON
+objects only: bad lines are skipped, a damaged tail ends the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from orderbooks.records import ROW_KEYS
+from orderbooks.store import gzmembers
+
+
+@dataclass(frozen=True)
+class Line:
+    member: int  # index of the member it is in
+    number: int  # 1-based line number within that member
+    obj: dict[str, Any] | None  # the JSON object (None: not JSON, or JSON but not an object)
+    problem: str | None  # None: a full row
+
+    @property
+    def is_row(self) -> bool:
+        return self.problem is None
+
+
+def judge(line: bytes, keys: tuple[str, ...] = ROW_KEYS) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object or None, why it is not a row or None)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        return None, f"not JSON ({exc})"
+    if not isinstance(value, dict):
+        return None, "not a JSON object"
+    missing = [key for key in keys if key not in value]
+    if missing:
+        return value, f"missing keys {missing}"
+    return value, None
+
+
+class RowReader:
+    """Iterate the lines of *path*'s complete members; see the module docstring."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        upto: int | None = None,
+        on_member: Callable[[gzmembers.Member], None] | None = None,
+        keys: tuple[str, ...] = ROW_KEYS,
+    ) -> None:
+        self.path = Path(path)
+        self.upto = upto
+        self.on_member = on_member
+        self.keys = keys
+        self.members_read = 0
+        self._walk = gzmembers.Walk(self.path)
+
+    @property
+    def result(self) -> gzmembers.ScanResult | None:
+        """The scan of the whole file, once the iteration has ended (None before)."""
+        return self._walk.result
+
+    def __iter__(self) -> Iterator[Line]:
+        for member in self._walk:
+            if self.upto is not None and member.end > self.upto:
+                continue
+            self.members_read += 1
+            if self.on_member is not None:
+                self.on_member(member)
+            for number, raw in enumerate(gzmembers.split_lines(member.data), start=1):
+                obj, problem = judge(raw, self.keys)
+                yield Line(member.index, number, obj, problem)
+
+
+def iter_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of *path*'s complete members (bad lines skipped, a damaged tail ends them)."""
+    for line in RowReader(path, keys=()):
+        if line.obj is not None:
+            yield line.obj

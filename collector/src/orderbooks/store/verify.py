@@ -1,0 +1,313 @@
+"""Check a data folder: every sealed file against its manifest, member by member.
+
+``verify_data_dir()`` walks DATA_DIR (the live folder, or a copy downloaded
+from Drive) and returns a summary dict (schema documented in
+docs/data-format.md, "verify --json"). A data folder is consistent when:
+
+* every sealed ``.jsonl.gz`` has a manifest, and its bytes, sha256, md5, rows,
+  members, first/last ``recv_ms``, rows per series and per token match it;
+* every gzip member decompresses with a good CRC, ends with a newline, and
+  each line is a JSON object with every row key;
+* every manifest has its data file (or its ``.partial`` while it is being sealed);
+* every run manifest parses;
+* the same for the market documents under DATA_DIR/markets
+  (``market_check.check_all``: their own line and manifest fields).
+
+Open ``.partial`` files (their run is alive) and leftover ones (no live run:
+the next ``orderbooks collect`` recovers them) and quarantined files are
+reported, and fail the check only with ``strict=True``. So are failure
+journals (``<stem>.failures.jsonl``): ``open`` while their run is alive,
+``leftover`` otherwise (recovery merges or removes them).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from orderbooks.store import (
+    failure_journal,
+    filenames,
+    gzmembers,
+    manifest,
+    market_check,
+    paths,
+    rows,
+    sealed,
+)
+from orderbooks.store.hashing import hash_file
+
+VERIFY_SCHEMA = 1
+VERIFY_KIND = "orderbooks.verify"
+
+#: How many bad lines of one file are described before the rest are only counted.
+MAX_LINE_PROBLEMS = 5
+
+_COMPARED_FIELDS = (
+    "bytes",
+    "sha256",
+    "md5",
+    "rows",
+    "members",
+    "first_recv_ms",
+    "last_recv_ms",
+    "rows_per_series",
+    "rows_per_token",
+)
+
+
+def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
+    """Verify one sealed data file against its manifest (if any)."""
+    rel = paths.relative(data_dir, data_file)
+    problems: list[str] = []
+    notes: list[str] = []  # from the manifest comparison
+    observed, scan = _read_rows(data_file, problems)
+    hashes = hash_file(data_file)
+    actual = {
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
+        "rows": observed.rows,
+        "members": observed.members,
+        "first_recv_ms": observed.first_recv_ms,
+        "last_recv_ms": observed.last_recv_ms,
+        "rows_per_series": dict(sorted(observed.per_series.items())),
+        "rows_per_token": dict(sorted(observed.per_token.items())),
+    }
+    if scan.tail_error is not None:
+        problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
+
+    manifest_path = paths.manifest_path_for(data_file)
+    recorded: dict[str, Any] | None = None
+    if not manifest_path.exists():
+        problems.append("no manifest")
+    else:
+        try:
+            recorded = sealed.load_file_manifest(manifest_path).document
+        except sealed.ManifestProblem as exc:
+            problems.append(str(exc))
+    if recorded is not None:
+        found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED_FIELDS, data_file, rel)
+        problems.extend(found)
+    return sealed.check_result(
+        rel,
+        problems,
+        notes,
+        rows=observed.rows,
+        members=observed.members,
+        size=hashes.size,
+        recorded=recorded,
+    )
+
+
+def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
+    stats = manifest.RowStats()
+    bad_lines = 0
+
+    def on_member(member: gzmembers.Member) -> None:
+        if member.data and not member.data.endswith(b"\n"):
+            problems.append(f"member {member.index} (byte {member.start}) does not end with a newline")
+
+    reader = rows.RowReader(data_file, on_member=on_member)
+    for line in reader:
+        stats.add_row(line.obj or {})
+        if line.problem is not None:
+            bad_lines += 1
+            if bad_lines <= MAX_LINE_PROBLEMS:
+                problems.append(f"member {line.member} line {line.number}: {line.problem}")
+    stats.members = reader.members_read
+    if bad_lines > MAX_LINE_PROBLEMS:
+        problems.append(f"{bad_lines - MAX_LINE_PROBLEMS} more bad lines")
+    assert reader.result is not None
+    return stats, reader.result
+
+
+def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
+    run_id = filenames.run_id_of(partial)
+    live = manifest.run_is_live(data_dir, run_id) if run_id else None
+    stats, scan = manifest.stats_from_data(partial)
+    sealing = paths.manifest_path_for(partial).exists()
+    state = "open" if live else ("unknown" if live is None else "leftover")
+    # rows of the member being written (sync-flushed, no trailer yet): on disk, recovery keeps them
+    kept, _used = manifest.salvage_rows(partial, scan.good_end) if scan.tail_bytes else (b"", 0)
+    return {
+        "path": paths.relative(data_dir, partial),
+        "state": state,
+        "sealing": sealing,
+        "bytes": scan.size,
+        "members": scan.members,
+        "rows": stats.rows,
+        "rows_flushed_open_member": kept.count(b"\n"),
+        "tail_bytes": scan.tail_bytes,
+    }
+
+
+def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
+    stem = paths.stem_of(journal)
+    run_id = filenames.run_id_of(journal)
+    live = manifest.run_is_live(data_dir, run_id) if run_id else None
+    neighbours = {
+        s
+        for s in (paths.PARTIAL_SUFFIX, paths.DATA_SUFFIX, paths.MANIFEST_SUFFIX)
+        if journal.with_name(stem + s).exists()
+    }
+    beside = "partial" if paths.PARTIAL_SUFFIX in neighbours else ("sealed" if neighbours else "none")
+    contents = failure_journal.read(journal)
+    return {
+        "path": paths.relative(data_dir, journal),
+        "state": "open" if live else ("unknown" if live is None else "leftover"),
+        "beside": beside,
+        "records": len(contents.records),
+        "bad_lines": contents.bad_lines,
+    }
+
+
+def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
+    """Verify everything under *data_dir*; see the module docstring."""
+    data_dir = Path(data_dir)
+    files = [check_data_file(data_dir, f) for f in paths.iter_files(data_dir, paths.DATA_SUFFIX)]
+    partials = [check_partial(data_dir, p) for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)]
+    journals = [check_journal(data_dir, j) for j in paths.iter_files(data_dir, paths.FAILURES_SUFFIX)]
+
+    orphan_manifests: list[str] = []
+    for manifest_file in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
+        stem = paths.stem_of(manifest_file)
+        data_file = manifest_file.with_name(stem + paths.DATA_SUFFIX)
+        partial = manifest_file.with_name(stem + paths.PARTIAL_SUFFIX)
+        if not data_file.exists() and not partial.exists():
+            orphan_manifests.append(paths.relative(data_dir, manifest_file))
+
+    known = (paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX, paths.FAILURES_SUFFIX)
+    stray = [
+        paths.relative(data_dir, Path(dirpath) / name)
+        for dirpath, _dirs, names in os.walk(data_dir / paths.RAW_DIR)
+        for name in sorted(names)
+        if name.startswith(".") or not name.endswith(known)
+    ]
+    quarantined = [
+        {
+            "path": paths.relative(data_dir, Path(dirpath) / name),
+            "bytes": (Path(dirpath) / name).stat().st_size,
+        }
+        for dirpath, _dirs, names in os.walk(data_dir / paths.QUARANTINE_DIR)
+        for name in sorted(names)
+    ]
+    runs, run_problems = _check_runs(data_dir)
+    # Market documents (DATA_DIR/markets): checked by their own module, reported like book files.
+    markets = market_check.check_all(data_dir)
+    files += markets["files"]
+    partials += markets["partials"]
+    orphan_manifests += markets["orphan_manifests"]
+    stray += markets["stray"]
+
+    problems: list[str] = []
+    for checked in files:
+        problems.extend(f"{checked['path']}: {p}" for p in checked["problems"])
+    problems.extend(f"{m}: manifest without data file" for m in orphan_manifests)
+    problems.extend(run_problems)
+    if strict:
+        problems.extend(f"{p['path']}: {p['state']} partial (strict)" for p in partials)
+        problems.extend(f"{j['path']}: {j['state']} failure journal (strict)" for j in journals)
+        problems.extend(f"{q['path']}: quarantined (strict)" for q in quarantined)
+
+    counts = {
+        "files": len(files),
+        "files_ok": sum(1 for f in files if f["ok"]),
+        "files_failed": sum(1 for f in files if not f["ok"]),
+        "rows": sum(f["rows"] for f in files),
+        "bytes": sum(f["bytes"] for f in files),
+        "recovered": sum(1 for f in files if f["recovered"]),
+        "rebuilt": sum(1 for f in files if f["rebuilt"]),
+        "partials_open": sum(1 for p in partials if p["state"] == "open"),
+        "partials_leftover": sum(1 for p in partials if p["state"] != "open"),
+        "journals_open": sum(1 for j in journals if j["state"] == "open"),
+        "journals_leftover": sum(1 for j in journals if j["state"] != "open"),
+        "orphan_data": sum(1 for f in files if "no manifest" in f["problems"]),
+        "orphan_manifests": len(orphan_manifests),
+        "quarantined": len(quarantined),
+        "runs": len(runs),
+        "runs_unfinished": sum(1 for r in runs if r["exit_reason"] is None),
+        "runs_crashed": sum(1 for r in runs if r["exit_reason"] == "crashed"),
+        "stray": len(stray),
+    }
+    return {
+        "schema": VERIFY_SCHEMA,
+        "kind": VERIFY_KIND,
+        "data_dir": str(data_dir),
+        "strict": strict,
+        "ok": not problems,
+        "counts": counts,
+        "problems": problems,
+        "files": files,
+        "partials": partials,
+        "journals": journals,
+        "orphan_data": [f["path"] for f in files if "no manifest" in f["problems"]],
+        "orphan_manifests": orphan_manifests,
+        "quarantined": quarantined,
+        "runs": runs,
+        "stray": stray,
+    }
+
+
+def _check_runs(data_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    runs: list[dict[str, Any]] = []
+    problems: list[str] = []
+    runs_dir = data_dir / paths.RUNS_DIR
+    if not runs_dir.is_dir():
+        return runs, problems
+    for run_path in sorted(runs_dir.glob("*.json")):
+        rel = paths.relative(data_dir, run_path)
+        try:
+            run = sealed.load_run_manifest(run_path)
+        except sealed.ManifestProblem as exc:
+            problems.append(f"{rel}: not a valid run manifest: {exc}")
+            continue
+        runs.append(
+            {
+                "run_id": run.run_id,
+                "exit_reason": run.exit_reason,
+                "live": manifest.run_is_live(data_dir, run.run_id) if run.exit_reason is None else False,
+                "files": len(run.files),
+            }
+        )
+    return runs, problems
+
+
+def format_text(summary: dict[str, Any]) -> str:
+    """The human summary printed by ``orderbooks verify`` without ``--json``."""
+    counts = summary["counts"]
+    lines: list[str] = []
+    for problem in summary["problems"]:
+        lines.append(f"FAIL  {problem}")
+    for partial in summary["partials"]:
+        extra = ", being sealed" if partial["sealing"] else ""
+        lines.append(
+            f"note  {partial['path']}: {partial['state']} partial, {partial['members']} complete members, "
+            f"{partial['rows']} rows, {partial['tail_bytes']} tail bytes{extra}"
+        )
+    for journal in summary["journals"]:
+        if journal["state"] != "open":
+            where = {"partial": "beside its partial", "sealed": "beside a sealed file", "none": "alone"}
+            lines.append(
+                f"note  {journal['path']}: {journal['state']} failure journal {where[journal['beside']]}, "
+                f"{journal['records']} records, {journal['bad_lines']} unreadable lines"
+            )
+    for item in summary["quarantined"]:
+        lines.append(f"note  {item['path']}: quarantined ({item['bytes']} bytes)")
+    for path in summary["stray"]:
+        lines.append(f"note  {path}: not an orderbooks file")
+    for checked in summary["files"]:
+        lines.extend(f"note  {checked['path']}: {n}" for n in checked["notes"])
+    verdict = "OK" if summary["ok"] else "FAILED"
+    lines.append(
+        f"verify {verdict}: {counts['files_ok']}/{counts['files']} sealed files consistent, "
+        f"{counts['rows']} rows, {counts['recovered']} recovered, {counts['rebuilt']} rebuilt; "
+        f"{counts['partials_open']} open and {counts['partials_leftover']} leftover partials; "
+        f"{counts['journals_leftover']} leftover failure journals; "
+        f"{counts['orphan_data']} data files without manifest; {counts['orphan_manifests']} manifests "
+        f"without data; {counts['quarantined']} quarantined; {counts['runs']} runs "
+        f"({counts['runs_crashed']} crashed, {counts['runs_unfinished']} unfinished)"
+        + (" [strict]" if summary["strict"] else "")
+    )
+    return "\n".join(lines)
