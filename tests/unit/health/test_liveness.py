@@ -22,8 +22,8 @@ from orderbooks.health.clocksync import ClockState
 from orderbooks.health.monitor import Monitor
 from orderbooks.health.tracker import HealthTracker
 from orderbooks.records import CycleResult, FailureRecord
-from test_collector import T0, Exchange, MemorySink
 from testkit.fake_clock import FakeClock
+from testkit.fake_exchange import T0, Exchange, MemorySink
 
 SYNCED = ClockState(True, "adjtimex")
 GIB = 2**30
