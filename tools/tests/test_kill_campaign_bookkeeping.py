@@ -8,6 +8,7 @@ showed up as "N partials recovered but N+1 files marked recovered".
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -82,3 +83,28 @@ def test_a_quarantined_lone_journal_is_not_reported_as_vanished(tmp_path):
     violations, pending, outcome = book.violations, book.pending, book.outcome
     assert violations == [] and pending == {} and outcome["quarantined"] == 1
     assert Path(tmp_path / "quarantine" / "2023-11-14" / "22" / journal.name).exists()
+
+
+def test_the_command_line_passes_every_option_to_the_campaign_and_writes_the_report(tmp_path, monkeypatch):
+    got = {}
+
+    def campaign(kills, **kw):
+        got.update(kw, kills=kills)
+        return {"ok": False, "kills": kills}
+
+    monkeypatch.setattr(kill_campaign, "run_campaign", campaign)
+    report = tmp_path / "out" / "report.json"
+    argv = ["--kills", "3", "--seed", "9", "--member-cycles", "0", "--report", str(report)]
+    assert kill_campaign.main(argv) == 1  # the exit status follows result["ok"]
+    assert got == {
+        "kills": 3,
+        "seed": 9,
+        "work_dir": None,
+        "min_wait": 0.05,
+        "max_wait": 2.5,
+        "interval": 0.1,
+        "torn_tail_rate": 0.3,
+        "anchor_rate": 0.5,
+        "member_cycles": 0,
+    }
+    assert json.loads(report.read_text()) == {"ok": False, "kills": 3}
