@@ -16,8 +16,8 @@ from harness import kill_campaign
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store.recovery import recover
 from orderbooks.store.verify import verify_data_dir
-from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 RUN_ID = "20231114T220000Z-dddddd"
@@ -48,9 +48,7 @@ class Bookkeeping:
 def test_a_lone_journal_left_by_a_kill_is_counted_when_recovery_seals_it(tmp_path):
     clock = FakeClock(wall_ms=T0 + 1000)
     live = tmp_path / "live"
-    writer = SnapshotWriter(
-        live, run_id=RUN_ID, clock=clock, collector_version="0.1.0", host="h1", disk_probe=lambda _p: 1 << 40
-    )
+    writer = new_writer(live, clock, RUN_ID)
     timeout = FailureRecord(t_ms=T0 + 1000, cycle=1, error="timeout", message="read timed out")
     writer.write_cycle(CycleResult(1, T0 + 1000, rows=[], failures=[timeout], ok=False))
     assert writer.open_partial is None  # only the journal is on disk
