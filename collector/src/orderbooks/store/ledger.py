@@ -46,7 +46,6 @@ SKIPPED = "skipped"
 PRUNED = "pruned"
 REMOTE_LOST = "remote_lost"
 REMOTE_MISMATCH = "remote_mismatch"
-OUTCOMES = (VERIFIED, MISMATCH, FAILED, SKIPPED, PRUNED, REMOTE_LOST, REMOTE_MISMATCH)
 #: Prune outcomes that withdraw an earlier ``verified`` on that remote.
 WITHDRAWN = (REMOTE_LOST, REMOTE_MISMATCH)
 
