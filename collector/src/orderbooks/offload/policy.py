@@ -53,7 +53,6 @@ LOST = REMOTE_LOST
 DIFFERENT = REMOTE_MISMATCH
 #: Answers the caller gives for one copy, besides LOST and DIFFERENT.
 PRESENT = "present"
-REMOTE_STATES = (PRESENT, LOST, DIFFERENT)
 
 DATA = "data"
 MANIFEST = "manifest"
