@@ -173,9 +173,6 @@ class Pruner:
         self.ledger = Ledger(self.data_dir)
         self.kinds = kinds
 
-    def cutoff_ms(self) -> int:
-        return policy.cutoff_ms(self.clock.wall_ms(), self.keep_days)
-
     def run(self, dry_run: bool = False) -> PruneReport:
         report = PruneReport()
         index = VerifiedIndex.load(self.data_dir, self.remote)
