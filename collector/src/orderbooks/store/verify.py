@@ -7,7 +7,12 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
 * every sealed ``.jsonl.gz`` has a manifest, and its bytes, sha256, md5, rows,
   members, first/last ``recv_ms``, rows per series and per token match it;
 * every gzip member decompresses with a good CRC, ends with a newline, and
-  each line is a JSON object with every row key;
+  each line is a JSON object with every key its row schema version requires
+  (``rows.judge``): the version the row declares, else its manifest's
+  ``row_schema`` (a manifest without one predates it: version 1); a version
+  this code does not know (``records.ROW_SCHEMAS``) is a problem, in a row or
+  in the manifest, as is a ``row_schema`` other than the highest version its
+  rows declare;
 * every manifest has its data file (or its ``.partial`` while it is being sealed);
 * every run manifest parses;
 * the same for the market documents under DATA_DIR/markets
@@ -62,7 +67,18 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     rel = paths.relative(data_dir, data_file)
     problems: list[str] = []
     notes: list[str] = []  # from the manifest comparison
-    observed, scan = _read_rows(data_file, problems)
+    manifest_path = paths.manifest_path_for(data_file)
+    recorded: dict[str, Any] | None = None
+    manifest_problems: list[str] = []
+    if not manifest_path.exists():
+        manifest_problems.append("no manifest")
+    else:
+        try:
+            recorded = sealed.load_file_manifest(manifest_path).document
+        except sealed.ManifestProblem as exc:
+            manifest_problems.append(str(exc))
+    row_schema = (recorded or {}).get("row_schema", rows.UNDECLARED_ROW_SCHEMA)
+    observed, scan = _read_rows(data_file, problems, row_schema)
     hashes = hash_file(data_file)
     actual = {
         "bytes": hashes.size,
@@ -78,18 +94,11 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     if scan.tail_error is not None:
         problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
 
-    manifest_path = paths.manifest_path_for(data_file)
-    recorded: dict[str, Any] | None = None
-    if not manifest_path.exists():
-        problems.append("no manifest")
-    else:
-        try:
-            recorded = sealed.load_file_manifest(manifest_path).document
-        except sealed.ManifestProblem as exc:
-            problems.append(str(exc))
+    problems.extend(manifest_problems)
     if recorded is not None:
         found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED_FIELDS, data_file, rel)
         problems.extend(found)
+        problems.extend(_row_schema_problems(recorded, observed))
     return sealed.check_result(
         rel,
         problems,
@@ -101,7 +110,21 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
     )
 
 
-def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
+def _row_schema_problems(recorded: dict[str, Any], observed: manifest.RowStats) -> list[str]:
+    """The manifest's ``row_schema``: a version this code knows, the highest its rows declare."""
+    if "row_schema" not in recorded:
+        return []  # written before manifests named it: version 1, as its rows are judged
+    declared = recorded["row_schema"]
+    if rows.required_keys(declared) is None:
+        return [f"row_schema: {rows.unknown_version(declared)}"]
+    if observed.row_schemas and observed.row_schema() != declared:
+        return [f"row_schema: manifest says {declared!r}, rows declare up to {observed.row_schema()}"]
+    return []
+
+
+def _read_rows(
+    data_file: Path, problems: list[str], row_schema: Any
+) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
     stats = manifest.RowStats()
     bad_lines = 0
 
@@ -109,7 +132,7 @@ def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats,
         if member.data and not member.data.endswith(b"\n"):
             problems.append(f"member {member.index} (byte {member.start}) does not end with a newline")
 
-    reader = rows.RowReader(data_file, on_member=on_member)
+    reader = rows.RowReader(data_file, on_member=on_member, schema=row_schema)
     for line in reader:
         stats.add_row(line.obj or {})
         if line.problem is not None:
