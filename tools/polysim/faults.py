@@ -8,7 +8,9 @@ requests. ``down`` as a mode closes the API port (the server acts on
 ``down_changed``); ``down`` drawn by ``random`` closes it for
 ``down_seconds``. ``blocked`` answers an HTML 403 (a blocked address) and
 ``throttle`` delays a normal answer by ``throttle_seconds`` (Cloudflare
-queueing); ``random`` draws neither unless ``kinds`` names them. Every
+queueing); ``drip`` sends the headers of a normal answer at once and then its
+body one byte every ``drip_seconds`` (a body that never trips an idle read
+timeout); ``random`` draws none of these three unless ``kinds`` names them. Every
 injected fault is recorded (time, endpoint, kind, status) so tests can
 match them with the client's failure records.
 Decisions come from a seeded RNG: the same request sequence gets the same
@@ -25,10 +27,24 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-KINDS = ("down", "5xx", "429", "425", "slow", "reset", "truncate", "html", "drift", "blocked", "throttle")
+KINDS = (
+    "down",
+    "5xx",
+    "429",
+    "425",
+    "slow",
+    "reset",
+    "truncate",
+    "html",
+    "drift",
+    "blocked",
+    "throttle",
+    "drip",
+)
 #: ``random`` draws these unless told: not ``down`` (closes the port), ``blocked`` (a 403
-#: that is not retried) or ``throttle`` (a Cloudflare-style delay, no failure at all).
-RANDOM_DEFAULT_KINDS = tuple(k for k in KINDS if k not in ("down", "blocked", "throttle"))
+#: that is not retried), ``throttle`` (a Cloudflare-style delay, no failure at all) or
+#: ``drip`` (a body that takes minutes).
+RANDOM_DEFAULT_KINDS = tuple(k for k in KINDS if k not in ("down", "blocked", "throttle", "drip"))
 MODES = ("none", *KINDS, "random")
 TARGETS = ("gamma", "clob", "all")
 #: Status an injected fault answers with (None: no HTTP answer at all).
@@ -41,6 +57,7 @@ STATUS = {
     "drift": 200,
     "blocked": 403,
     "throttle": 200,
+    "drip": 200,
 }
 FIVE_XX = (500, 502, 503)
 MAX_RECORDS = 100_000
@@ -54,6 +71,7 @@ class FaultConfig:
     retry_after: int = 1
     slow_seconds: float = 5.0
     throttle_seconds: float = 0.3
+    drip_seconds: float = 0.5
     down_seconds: float = 2.0
     kinds: tuple[str, ...] = RANDOM_DEFAULT_KINDS
 
@@ -90,7 +108,7 @@ def parse_config(cfg: dict[str, Any], base: FaultConfig | None = None) -> FaultC
         raise ValueError("rate must be a number in [0, 1]")
     if not isinstance(out.retry_after, int) or out.retry_after < 0:
         raise ValueError("retry_after must be a non-negative integer (seconds)")
-    for name in ("slow_seconds", "down_seconds", "throttle_seconds"):
+    for name in ("slow_seconds", "down_seconds", "throttle_seconds", "drip_seconds"):
         value = getattr(out, name)
         if not isinstance(value, int | float) or value < 0:
             raise ValueError(f"{name} must be a non-negative number")

@@ -146,7 +146,9 @@ class QuietHandler(BaseHTTPRequestHandler):
         body: bytes,
         content_type: str,
         headers: dict[str, str] | None = None,
+        *,
         truncate: bool = False,
+        drip_seconds: float | None = None,
     ) -> None:
         encoding = None
         if len(body) >= GZIP_MIN_BYTES and "gzip" in self.headers.get("Accept-Encoding", ""):
@@ -169,7 +171,20 @@ class QuietHandler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             raise Aborted
+        if drip_seconds is not None:
+            self.drip(body, drip_seconds)
+            return
         self.wfile.write(body)
+
+    def drip(self, body: bytes, seconds: float) -> None:
+        """The body one byte every *seconds*: each read gets a byte before any
+        idle timeout, yet the whole exchange takes len(body) x seconds."""
+        sim = self.server.sim
+        for i in range(len(body)):
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
+            if sim.stopping.wait(seconds):
+                raise Aborted
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = orjson.dumps(payload)
@@ -420,4 +435,11 @@ class ApiHandler(QuietHandler):
         body = orjson.dumps(payload)
         if reply.status >= 400:
             body += b"\n"
-        self.send_bytes(reply.status, body, "application/json", reply.headers, truncate=kind == "truncate")
+        self.send_bytes(
+            reply.status,
+            body,
+            "application/json",
+            reply.headers,
+            truncate=kind == "truncate",
+            drip_seconds=cfg.drip_seconds if kind == "drip" else None,
+        )

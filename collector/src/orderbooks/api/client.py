@@ -8,12 +8,15 @@ sleep, exponential backoff with jitter (``schedule.wait_backoff``), the
 server's Retry-After on 429/425/503, and stop before the caller's deadline
 (``schedule.stop_before_deadline``): a retry never pushes a cycle past the
 next cycle's due time. Each attempt's timeouts are also capped by the time
-left before the deadline.
+left before the deadline, and the whole exchange (connect, headers and every
+byte of the body) has an overall limit: a body that trickles in a byte at a
+time, never idle for a read timeout, still ends as a ``timeout`` failure.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,11 +171,17 @@ def classify_exception(exc: Exception) -> RequestFailed:
     return RequestFailed("reset", text, retryable=True)
 
 
-def read_capped(response: httpx.Response, cap: int) -> bytes:
+def read_capped(
+    response: httpx.Response,
+    cap: int,
+    deadline: float | None = None,
+    monotonic: Callable[[], float] | None = None,
+) -> bytes:
     """The decoded (gunzipped) body, streamed; more than *cap* bytes raises ``oversize``.
 
     The cap applies after decoding, so a decompression bomb stops at *cap*
-    bytes in memory; the rest of the body is never read.
+    bytes in memory; the rest of the body is never read. Past *deadline* (on
+    the *monotonic* clock) it stops reading and raises ``timeout``.
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > cap:
@@ -184,6 +193,12 @@ def read_capped(response: httpx.Response, cap: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
+        if deadline is not None and monotonic is not None and monotonic() > deadline:
+            raise RequestFailed(
+                "timeout",
+                f"the whole exchange took longer than its limit (body still arriving after {size} bytes)",
+                status=response.status_code,
+            )
         size += len(chunk)
         if size > cap:
             raise RequestFailed(
@@ -342,11 +357,12 @@ class ApiClient:
         self.budget.record(keys, now)
         started = self.clock.monotonic()
         cap = self.body_cap(url)
+        exchange_deadline = started + min(remaining, self.exchange_limit())
         try:
             with self.http.stream(
                 method, url, params=params, content=content, headers=headers, timeout=timeout
             ) as response:
-                body = read_capped(response, cap)
+                body = read_capped(response, cap, exchange_deadline, self.clock.monotonic)
         except httpx.HTTPError as exc:
             raise classify_exception(exc) from None
         result.latency_ms = max(0, round((self.clock.monotonic() - started) * 1000))
@@ -360,6 +376,10 @@ class ApiClient:
             if failed.status == 404:
                 failed.error = not_found_error
             raise
+
+    def exchange_limit(self) -> float:
+        """The longest one exchange may take, connect to last byte: a connect and a read timeout."""
+        return self.settings.connect_timeout + self.settings.read_timeout
 
     def body_cap(self, url: str) -> int:
         """Largest decoded body accepted from *url*: /books has its own (larger) cap."""
