@@ -11,7 +11,8 @@ The output is an ordinary data folder: one sealed file per UTC hour with its
 manifest (written like the collector's), and one run manifest; both carry
 ``derived`` (merged from which sources and runs), so ``orderbooks verify`` accepts
 the folder and ``orderbooks quality`` reads it as the union. The sources are only
-read.
+read. This module decides what goes where; the store writes the files
+(``store.merged.HourFileWriter``, ``store.run_manifests.write``).
 
 Memory: hour by hour. Pass 1 reads an hour's files (every source) and keeps, per
 state, only its observations; the next hour is read before an hour is written, so
