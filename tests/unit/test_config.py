@@ -77,22 +77,6 @@ def test_duration_shorter_than_interval_is_a_usage_error(tmp_path):
     assert info.value.code == ExitCode.USAGE
 
 
-def test_unwritable_data_dir_is_an_environment_error(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    with pytest.raises(ConfigError) as info:
-        config.check_data_dir(blocker / "sub")
-    assert info.value.code == ExitCode.ENVIRONMENT
-    assert "not writable" in str(info.value)
-
-
-def test_data_dir_is_created_and_probe_leaves_nothing(tmp_path):
-    target = tmp_path / "a" / "b"
-    config.check_data_dir(target)
-    assert target.is_dir()
-    assert list(target.iterdir()) == []
-
-
 def test_every_option_has_an_environment_name_in_help():
     from orderbooks.cli import build_parser
 

@@ -1,8 +1,9 @@
 """The repository's shape holds: the collector's sub-packages import only
 downward (docs/architecture.md, "Import rules"), the top level stays small, no
-module grows past its limit, the gate imports nothing from the collector, the
-dev tooling is installed from tools/pyproject.toml and nothing under tests/ is
-reached through PYTHONPATH."""
+module grows past its limit, only store/ touches the file system (it owns the
+data folder), the gate imports nothing from the collector, the dev tooling is
+installed from tools/pyproject.toml and nothing under tests/ is reached through
+PYTHONPATH."""
 
 import ast
 import tomllib
@@ -137,3 +138,143 @@ def test_no_pythonpath_into_tests():
         if "PYTHONPATH" in text or "pythonpath" in text:
             offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+# ---------------------------------------------------------------- the data folder's one owner
+#: Calls that touch the file system. store/ owns DATA_DIR (docs/architecture.md): it alone opens,
+#: lists, probes, creates, renames or removes what lies there, so these appear nowhere else.
+FS_FUNCTIONS = {
+    "open",
+    *(f"os.{n}" for n in ("open", "stat", "lstat", "scandir", "listdir", "walk", "unlink", "remove",
+                          "rmdir", "mkdir", "makedirs", "rename", "replace", "truncate", "access",
+                          "chmod", "utime", "link", "symlink")),
+    *(f"os.path.{n}" for n in ("exists", "lexists", "isfile", "isdir", "getsize", "getmtime")),
+    *(f"shutil.{n}" for n in ("rmtree", "move", "copy", "copy2", "copyfile", "copytree")),
+    *(f"tempfile.{n}" for n in ("mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryFile")),
+}  # fmt: skip
+#: store.atomic's writers, however reached (``atomic_write_json(...)``, ``atomic.atomic_write_json(...)``).
+STORE_WRITERS = {"atomic_write_bytes", "atomic_write_json", "durable_rename", "fsync_dir", "cut_durably"}
+#: Path methods: a call of one of these on any object counts (the checker cannot know its type).
+FS_METHODS = {
+    "read_bytes", "read_text", "write_bytes", "write_text", "open", "glob", "rglob", "iterdir",
+    "mkdir", "unlink", "rmdir", "touch", "exists", "is_file", "is_dir", "chmod", "lstat",
+    "symlink_to", "hardlink_to",
+}  # fmt: skip
+#: Path methods whose name other types share: counted only with the Path signature's
+#: positional arguments (``path.stat()``, not ``rclone.stat(name)``; ``path.replace(target)``,
+#: not ``text.replace(old, new)``).
+FS_METHODS_BY_ARGS = {"stat": 0, "rename": 1, "replace": 1}
+#: Modules (or ``module:function``) outside store/ that may touch the file system, each because
+#: what it touches is NOT under the data folder. Keep it short; say why.
+FS_ALLOWED = {
+    "quality/plot.py",  # the PNG the user names with --plot (and its folder)
+    "health/clocksync.py",  # /run/systemd/container
+    "health/metrics.py",  # the Prometheus textfile, in node-exporter's folder
+    "offload/rclone.py",  # the rclone binary's lookup; a nameless temporary file for its stderr
+    "offload/remote.py",  # the rclone config file
+    "commands/check_config.py",  # the environment file it is asked to check
+}
+
+
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr}" if base else None
+    return None
+
+
+def file_system_calls(path: Path) -> list[tuple[int, str, str]]:
+    """(line, enclosing function, call) of every call in *path* that touches the file system;
+    ``from os import unlink`` and the like are followed."""
+    tree = ast.parse(path.read_text())
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in ("os", "os.path", "shutil", "tempfile"):
+            aliases |= {a.asname or a.name: f"{node.module}.{a.name}" for a in node.names}
+    found: list[tuple[int, str, str]] = []
+
+    def visit(node: ast.AST, scope: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = scope
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = f"{scope}.{child.name}" if scope else child.name
+            if isinstance(child, ast.Call):
+                name = _dotted(child.func) or ""
+                name = aliases.get(name, name)
+                method = child.func.attr if isinstance(child.func, ast.Attribute) else None
+                if name in FS_FUNCTIONS or name.rsplit(".", 1)[-1] in STORE_WRITERS:
+                    found.append((child.lineno, scope, name))
+                elif method in FS_METHODS or (
+                    method in FS_METHODS_BY_ARGS and len(child.args) == FS_METHODS_BY_ARGS[method]
+                ):
+                    found.append((child.lineno, scope, f".{method}"))
+            visit(child, inner)
+
+    visit(tree, "")
+    return found
+
+
+def test_only_the_store_touches_the_file_system():
+    """No module outside store/ opens, lists, probes or changes a path (issue 21): the data
+    folder is read and written through store/'s API; FS_ALLOWED lists the exceptions."""
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE).as_posix()
+        if module.startswith("store/") or module in FS_ALLOWED:
+            continue
+        for line, scope, call in file_system_calls(path):
+            if f"{module}:{scope.split('.')[0]}" not in FS_ALLOWED:
+                offenders.append(f"{module}:{line} {scope or '<module>'}: {call}")
+    assert offenders == []
+
+
+def test_every_file_system_exception_is_still_needed():
+    """An allowed module that no longer touches the file system leaves FS_ALLOWED."""
+    unused = []
+    for entry in sorted(FS_ALLOWED):
+        module, _, function = entry.partition(":")
+        calls = file_system_calls(PACKAGE / module)
+        if not any(not function or scope.split(".")[0] == function for _, scope, _ in calls):
+            unused.append(entry)
+    assert unused == []
+
+
+def test_the_file_system_rule_catches_a_read(tmp_path):
+    """The checker itself: reads, writes, listings and probes are reported, look-alikes are not."""
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import os\n"
+        "from os import unlink as drop\n"
+        "from pathlib import Path\n"
+        "from orderbooks.store.atomic import atomic_write_json\n"
+        "\n"
+        "def load(data_dir):\n"
+        "    return Path(data_dir, 'state', 'collector.json').read_bytes()\n"
+        "\n"
+        "class Runs:\n"
+        "    def listed(self, data_dir):\n"
+        "        return sorted((data_dir / 'runs').glob('*.json'))\n"
+        "\n"
+        "    def gone(self, path):\n"
+        "        drop(path)\n"
+        "        os.replace(path, path)\n"
+        "        atomic_write_json(path, {})\n"
+        "        with open(path) as handle:\n"
+        "            return handle, path.stat(), path.exists(), path.replace(path)\n"
+        "\n"
+        "def harmless(text, rclone, name):\n"
+        "    return text.replace('a', 'b'), rclone.stat(name), name.startswith('x'), os.getpid()\n"
+    )
+    assert file_system_calls(bad) == [
+        (7, "load", ".read_bytes"),
+        (11, "Runs.listed", ".glob"),
+        (14, "Runs.gone", "os.unlink"),
+        (15, "Runs.gone", "os.replace"),
+        (16, "Runs.gone", "atomic_write_json"),
+        (17, "Runs.gone", "open"),
+        (18, "Runs.gone", ".stat"),
+        (18, "Runs.gone", ".exists"),
+        (18, "Runs.gone", ".replace"),
+    ]

@@ -5,15 +5,14 @@ Every option is an argparse argument whose ``type=`` function raises
 to the command line and to ``ORDERBOOKS_<OPTION>`` environment variables
 (``cli.apply_environment`` calls the same functions). ``settings_from_args``
 turns the namespace into a frozen ``Settings`` and checks what needs more
-than one value or the file system (the data folder must be writable).
+than one value; whether the data folder is writable is the store's to prove
+(``store.folder.check_data_dir``, called by ``orderbooks collect``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -256,14 +255,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Build Settings from parsed arguments and check the data folder.
+    """Build Settings from parsed arguments (the data folder is checked by ``store.folder``).
 
-    Raises ConfigError (USAGE for a bad value, ENVIRONMENT for an unusable folder).
+    Raises ConfigError (USAGE for a bad value).
     """
     values = {name: getattr(args, name) for name in Settings.__dataclass_fields__ if hasattr(args, name)}
     settings = Settings(**values)
     check_settings(settings)
-    check_data_dir(settings.data_dir)
     return settings
 
 
@@ -275,18 +273,3 @@ def check_settings(settings: Settings) -> None:
         )
     if not settings.series:
         raise ConfigError("--series: at least one series id is needed")
-
-
-def check_data_dir(data_dir: Path) -> None:
-    """Create *data_dir* if needed and prove it is writable (ENVIRONMENT otherwise)."""
-    path = Path(data_dir)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        if not path.is_dir():
-            raise NotADirectoryError(f"not a directory: {path}")
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ConfigError(f"data dir {str(path)!r} is not writable: {reason}", ExitCode.ENVIRONMENT) from None

@@ -8,12 +8,12 @@ readable, or the command prints one line and exits ENVIRONMENT.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
+from orderbooks.store.folder import is_readable_folder
 
 
 def add_data_folder_arguments(parser: argparse.ArgumentParser, *, purpose: str) -> None:
@@ -31,7 +31,7 @@ def add_data_folder_arguments(parser: argparse.ArgumentParser, *, purpose: str) 
 def readable_data_folder(args: argparse.Namespace, command: str) -> Path | None:
     """The chosen data folder, or None (after one line on stderr) when it is not a readable folder."""
     data_dir = Path(args.dir or args.data_dir or DEFAULT_DATA_DIR)
-    if not data_dir.is_dir() or not os.access(data_dir, os.R_OK | os.X_OK):
+    if not is_readable_folder(data_dir):
         print(f"orderbooks {command}: {data_dir} is not a readable folder", file=sys.stderr)
         return None
     return data_dir

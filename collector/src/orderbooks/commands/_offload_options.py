@@ -23,6 +23,7 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
 from orderbooks.offload.rclone import Rclone
 from orderbooks.offload.remote import prepare_rclone
+from orderbooks.store.folder import is_folder
 
 
 def non_negative_int(raw: str) -> int:
@@ -119,7 +120,7 @@ def precondition_failed(command: str, log: Logger, message: str) -> int:
 def existing_data_dir(raw: str | Path, command: str, log: Logger) -> Path | None:
     """The data folder *raw*, or None (reported by precondition_failed) when it is not a folder."""
     data_dir = Path(raw)
-    if data_dir.is_dir():
+    if is_folder(data_dir):
         return data_dir
     precondition_failed(command, log, f"data folder {data_dir} does not exist")
     return None

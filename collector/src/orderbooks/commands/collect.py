@@ -34,7 +34,7 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.health.monitor import Monitor
 from orderbooks.health.tracker import HealthTracker
 from orderbooks.markets.documents import MarketDocs
-from orderbooks.store import paths
+from orderbooks.store import folder, paths
 from orderbooks.store.market_check import recover as recover_market_docs
 from orderbooks.store.market_files import DocsFile
 from orderbooks.store.recovery import recover
@@ -57,6 +57,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args)
+        folder.check_data_dir(settings.data_dir)
         logs.configure(settings.log_level)
     except ConfigError as exc:
         print(f"orderbooks collect: error: {exc}", file=sys.stderr)

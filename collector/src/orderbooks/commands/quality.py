@@ -35,6 +35,7 @@ from orderbooks import quality
 from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
 from orderbooks.exitcodes import ExitCode
 from orderbooks.quality.units import iso_to_ms
+from orderbooks.store.folder import is_folder
 
 HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
 #: What the environment may set: the data folder only. What this command
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.ENVIRONMENT
     dirs = [data_dir, *(Path(d) for d in args.more_dirs)]
     for extra in dirs[1:]:
-        if not extra.is_dir():
+        if not is_folder(extra):
             print(f"orderbooks quality: {extra} is not a readable folder", file=sys.stderr)
             return ExitCode.ENVIRONMENT
     several = len(dirs) > 1 or quality.derived_info(data_dir) is not None

@@ -48,6 +48,7 @@ from orderbooks.offload.upload import (
     precondition_document,
     record_precondition_failure,
 )
+from orderbooks.store.folder import is_folder
 from orderbooks.store.ledger import LedgerBusy, exclusive
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
@@ -82,7 +83,7 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         rclone, version = rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
         document = _failure(args, str(exc))
-        if Path(args.data_dir).is_dir() and not args.dry_run:
+        if is_folder(args.data_dir) and not args.dry_run:
             with contextlib.suppress(OSError):
                 record_precondition_failure(Path(args.data_dir), document)
         return precondition_failed("upload", log, str(exc)), document

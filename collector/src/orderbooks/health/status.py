@@ -1,8 +1,8 @@
 """``orderbooks status``: is the collector healthy? From what is on disk only.
 
-``evaluate(data_dir)`` reads the collector's state file (``health.tracker``), the
-sealed manifests, the upload ledger and the file system, and returns a report
-with the active alarms. Thresholds (docs/operations.md, "Alarms"):
+``evaluate(data_dir)`` reads the collector's state file (``health.tracker``, through
+``store.health_state``), the sealed manifests, the upload ledger and the file
+system, and returns a report with the active alarms. Thresholds (docs/operations.md, "Alarms"):
 
 * ``no_rows``: markets are due but ``NO_ROWS_CYCLES`` cycles in a row wrote
   nothing, or no cycle at all for ``STALL_SECONDS`` (collector down or hung);
@@ -26,7 +26,6 @@ with the active alarms. Thresholds (docs/operations.md, "Alarms"):
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable
@@ -34,10 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from orderbooks.health import clocksync, tracker
-from orderbooks.store import diskspace, ledger, paths
+from orderbooks.store import diskspace, health_state, ledger, results, survey
 from orderbooks.timefmt import iso_ms
 
 NO_ROWS_CYCLES = 30
@@ -94,7 +91,7 @@ def evaluate(
 ) -> Status:
     data_dir = Path(data_dir)
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    state = tracker.read_state(data_dir)
+    state = health_state.read_state(data_dir)
     status = Status(report={"data_dir": str(data_dir), "now": iso_ms(now)})
     alarm = _Alarms(status.alarms)
     _collector(status.report, alarm, state, now)
@@ -226,13 +223,9 @@ def _disk(
         alarm("disk_low", None, f"free space of {data_dir} unknown: {exc}")
         return
     written = 0
-    for path in paths.iter_files(data_dir, paths.DATA_SUFFIX):
-        try:
-            st = path.stat()
-        except OSError:
-            continue
-        if now - st.st_mtime * 1000 < 86_400_000:
-            written += st.st_size
+    for mtime_s, size in survey.data_file_stats(data_dir):
+        if now - mtime_s * 1000 < 86_400_000:
+            written += size
     days = (free - floor) / written if written else None
     report["disk"] = {
         "free_bytes": free,
@@ -277,17 +270,13 @@ def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
     index, last_failure = read_upload_ledger(data_dir)
     oldest: int | None = None
     pending = 0
-    for manifest_path in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
-        try:
-            manifest = orjson.loads(manifest_path.read_bytes())
-        except (OSError, orjson.JSONDecodeError):
-            continue
-        if not isinstance(manifest, dict) or _verified(index, manifest):
+    for manifest_path, manifest in survey.book_manifests(data_dir):
+        if _verified(index, manifest):
             continue
         pending += 1
         sealed = manifest.get("sealed_at")
         if not isinstance(sealed, int):
-            sealed = int(os.stat(manifest_path).st_mtime * 1000)
+            sealed = survey.modified_ms(manifest_path)
         oldest = sealed if oldest is None else min(oldest, sealed)
     report["offload"] = {"unverified_files": pending, "oldest_unverified_age_s": _age(now, oldest)}
     if oldest is not None and now - oldest > OFFLOAD_LAG_SECONDS * 1000:
@@ -313,19 +302,10 @@ def _verified(index: ledger.VerifiedIndex, manifest: dict[str, Any]) -> bool:
 FAILED_RESULTS = ("failed", "precondition_failed")
 
 
-def _read_result(path: Path) -> dict[str, Any] | None:
-    try:
-        document = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def _last_runs(report: dict, alarm: _Alarms, data_dir: Path) -> None:
     """The newest upload and prune results, written by those runs for this purpose."""
-    uploads = data_dir / paths.UPLOADS_DIR
-    upload = _read_result(uploads / paths.LAST_UPLOAD_NAME)
-    prune = _read_result(uploads / paths.LAST_PRUNE_NAME)
+    upload = results.read_last_upload(data_dir)
+    prune = results.read_last_prune(data_dir)
     report["last_upload"] = (
         {k: upload.get(k) for k in ("finished_at", "remote", "result", "totals")} if upload else None
     )

@@ -1,5 +1,8 @@
 """The collector's health state on disk: DATA_DIR/state/collector.json.
 
+The file's format (where it lies, how it is written and read) is
+``store.health_state``'s; this module decides what it holds and when it is saved.
+
 ``HealthTracker`` lives in the poll thread. After every cycle it is handed
 the cycle's result and tracked tokens (``cycle_written``), and the failures
 recorded outside cycles (``failures``); it keeps what ``orderbooks status``
@@ -31,14 +34,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from orderbooks.clock import Clock
 from orderbooks.records import CycleResult, FailureRecord
-from orderbooks.store.atomic import atomic_write_bytes
+from orderbooks.store import health_state
 
-STATE_DIR = "state"
-STATE_NAME = "collector.json"
 STATE_SCHEMA = 1
 #: Most often the state file is replaced (seconds).
 SAVE_SECONDS = 5.0
@@ -47,19 +46,6 @@ WINDOW_MS = 3_600_000
 #: Starts older than this are dropped from ``starts_ms`` (ms).
 STARTS_KEEP_MS = 7 * 86_400_000
 MINUTE_MS = 60_000
-
-
-def state_path(data_dir: Path) -> Path:
-    return Path(data_dir) / STATE_DIR / STATE_NAME
-
-
-def read_state(data_dir: Path) -> dict[str, Any] | None:
-    """The state file's contents, or None when missing or torn; PermissionError propagates."""
-    try:
-        state = orjson.loads(state_path(data_dir).read_bytes())
-    except (FileNotFoundError, NotADirectoryError, orjson.JSONDecodeError):
-        return None
-    return state if isinstance(state, dict) else None
 
 
 class HealthTracker:
@@ -78,7 +64,7 @@ class HealthTracker:
         self.clock = clock
         now = clock.wall_ms()
         try:
-            previous = read_state(self.data_dir) or {}
+            previous = health_state.read_state(self.data_dir) or {}
         except OSError:
             previous = {}
         starts = [t for t in previous.get("starts_ms", []) if isinstance(t, int) and now - t < STARTS_KEEP_MS]
@@ -162,9 +148,7 @@ class HealthTracker:
         now = self.clock.wall_ms()
         self._expire(now)
         self.state["saved_ms"] = now
-        path = state_path(self.data_dir)
-        path.parent.mkdir(mode=0o750, exist_ok=True)
-        atomic_write_bytes(path, orjson.dumps(self.state), mode=0o640)
+        health_state.write_state(self.data_dir, self.state)
 
     # ------------------------------------------------------------ internals
 

@@ -33,8 +33,6 @@ folders are fsynced, and hour/day folders left empty are removed.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -44,8 +42,7 @@ from orderbooks.logs import Logger, get_logger
 from orderbooks.offload import policy
 from orderbooks.offload.rclone import Rclone, RcloneError, RemoteObject
 from orderbooks.offload.remote import remote_path_for
-from orderbooks.store import paths
-from orderbooks.store.atomic import atomic_write_json, fsync_dir
+from orderbooks.store import paths, removal, results
 from orderbooks.store.hashing import hash_file
 from orderbooks.store.ledger import ACTION_PRUNE, PRUNED, REMOTE_LOST, REMOTE_MISMATCH, Ledger, VerifiedIndex
 from orderbooks.store.sealed import (
@@ -259,7 +256,7 @@ class Pruner:
             "errors": [{"path": p, "error": e} for p, e in report.errors],
         }
         try:
-            atomic_write_json(self.data_dir / paths.UPLOADS_DIR / LAST_PRUNE_NAME, document)
+            results.write_last_prune(self.data_dir, document)
         except OSError as exc:
             self.log.error("prune_result_not_written", error=str(exc))
         if failed:
@@ -307,9 +304,9 @@ class Pruner:
         facts = replace(
             facts,
             local_read=True,
-            partial_twin=partial_beside(kind, manifest_path).exists(),
+            partial_twin=removal.present(partial_beside(kind, manifest_path)),
             data=policy.Copy(policy.DATA, sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256),
-            data_present=sealed.data_path.exists(),
+            data_present=removal.present(sealed.data_path),
             data_pruned=sealed.rel_data in index.pruned,
             data_record=index.verified_entry(sealed.rel_data, sealed.md5, sealed.sha256),
         )
@@ -392,8 +389,7 @@ class Pruner:
     def _delete(self, report: PruneReport, victim: Victim, period: Period) -> bool:
         path, rel, size, md5, sha256 = victim.path, victim.rel, victim.size, victim.md5, victim.sha256
         try:
-            os.unlink(path)
-            fsync_dir(path.parent)
+            removal.delete_durably(path)
         except OSError as exc:
             report.errors.append((rel, str(exc)))
             self.log.error("delete_failed", path=rel, error=str(exc))
@@ -420,11 +416,6 @@ class Pruner:
     def _remove_empty_dirs(self, report: PruneReport, touched: set[tuple[Path, Path]]) -> None:
         """Remove the folders files were deleted from, and their parents, when empty (never the top)."""
         for top, period_dir in sorted(touched):
-            for folder in (period_dir, period_dir.parent):
-                if folder == top or top not in folder.parents:
-                    continue
-                with contextlib.suppress(OSError):  # not empty (or already gone): keep it
-                    folder.rmdir()
-                    fsync_dir(folder.parent)
-                    report.removed_dirs.append(paths.relative(self.data_dir, folder))
-                    self.log.info("removed_empty_folder", path=paths.relative(self.data_dir, folder))
+            for folder in removal.remove_empty_folders(top, period_dir):
+                report.removed_dirs.append(paths.relative(self.data_dir, folder))
+                self.log.info("removed_empty_folder", path=paths.relative(self.data_dir, folder))

@@ -33,8 +33,7 @@ from orderbooks.logs import Logger, get_logger
 from orderbooks.offload.rclone import Rclone
 from orderbooks.offload.remote import remote_path_for
 from orderbooks.offload.transfer import Expected, FileResult, send_and_verify
-from orderbooks.store import paths
-from orderbooks.store.atomic import atomic_write_json
+from orderbooks.store import paths, results
 from orderbooks.store.hashing import hash_file
 from orderbooks.store.ledger import (
     ACTION_UPLOAD,
@@ -44,7 +43,6 @@ from orderbooks.store.ledger import (
     VERIFIED,
     Ledger,
     VerifiedIndex,
-    uploads_dir,
 )
 from orderbooks.store.sealed import SealedFile, Unusable, find_sealed
 from orderbooks.timefmt import iso_ms
@@ -293,12 +291,8 @@ class Uploader:
 
     def _write_run_manifest(self, report: UploadReport, started_ms: int, seconds: float) -> Path | None:
         report.document = document = self._run_document(report, started_ms, seconds)
-        runs = uploads_dir(self.data_dir) / "runs"
         try:
-            runs.mkdir(parents=True, exist_ok=True)
-            target = runs / f"{report.run_id}.json"
-            atomic_write_json(target, document)
-            atomic_write_json(uploads_dir(self.data_dir) / LAST_UPLOAD_NAME, document)
+            target = results.write_upload_run(self.data_dir, report.run_id, document)
         except OSError as exc:
             self.log.error("run_manifest_not_written", error=str(exc))
             return None
@@ -331,5 +325,4 @@ def precondition_document(remote: str, error: str, now_ms: int) -> dict[str, Any
 
 def record_precondition_failure(data_dir: Path, document: dict[str, Any]) -> None:
     """An upload that could not start still leaves its result (``precondition_document``) for alarms."""
-    uploads_dir(data_dir).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(uploads_dir(data_dir) / LAST_UPLOAD_NAME, document)
+    results.write_last_upload(data_dir, document)

@@ -8,6 +8,7 @@ from typing import Any
 
 from orderbooks.quality import reading, report
 from orderbooks.quality.analysis import Analysis
+from orderbooks.store.folder import is_folder
 
 
 def analyze(
@@ -21,7 +22,7 @@ def analyze(
 ) -> dict[str, Any]:
     """The quality report of *data_dir* (see the package docstring and docs/quality.md)."""
     data_dir = Path(data_dir)
-    if not data_dir.is_dir():
+    if not is_folder(data_dir):
         raise reading.QualityError(f"data folder {data_dir} does not exist or is not a folder")
     analysis = Analysis(
         data_dir, interval_s=interval_s, since_ms=since_ms, until_ms=until_ms, exclude=exclude

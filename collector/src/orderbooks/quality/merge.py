@@ -11,7 +11,8 @@ The output is an ordinary data folder: one sealed file per UTC hour with its
 manifest (written like the collector's), and one run manifest; both carry
 ``derived`` (merged from which sources and runs), so ``orderbooks verify`` accepts
 the folder and ``orderbooks quality`` reads it as the union. The sources are only
-read.
+read. This module decides what goes where; the store writes the files
+(``store.merged.HourFileWriter``, ``store.run_manifests.write``).
 
 Memory: hour by hour. Pass 1 reads an hour's files (every source) and keeps, per
 state, only its observations; the next hour is read before an hour is written, so
@@ -38,10 +39,8 @@ import orjson
 
 from orderbooks.quality import reading, union
 from orderbooks.quality.units import as_int, hour_start_ms
-from orderbooks.store import gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename
-from orderbooks.store.hashing import hash_file
-from orderbooks.store.writer import DATA_MODE, make_dirs_durable, write_all
+from orderbooks.store import folder, manifest, paths, run_manifests
+from orderbooks.store.merged import HourFileWriter
 
 MERGE_KIND = "orderbooks.merge"
 #: Rows per gzip member of a merged file.
@@ -207,9 +206,7 @@ class Merger:
     ) -> None:
         """Pass 2: the hour's rows in time order, each state's first row once, with its observations."""
         hour = paths.HourKey.from_epoch_ms(hour_ms)
-        final = paths.data_path(self.out_dir, hour, self.run_id)
-        partial = paths.partial_path(self.out_dir, hour, self.run_id)
-        make_dirs_durable(partial.parent)
+        out = HourFileWriter(self.out_dir, hour, self.run_id)
         seq = itertools.count()
         streams = [
             ((_recv(row), next(seq), row, obs) for row, obs in self._rows(source, data_file))
@@ -217,8 +214,7 @@ class Merger:
         ]
         stats = manifest.RowStats()
         pending: list[bytes] = []
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, DATA_MODE)
-        try:
+        with out:
             for _recv_ms, _n, row, obs in heapq.merge(*streams, key=lambda item: (item[0], item[1])):
                 key = state_key(row, str(obs.get("source")))
                 state = states.pop(key, None)
@@ -234,22 +230,18 @@ class Merger:
                 stats.add_row(merged)
                 pending.append(orjson.dumps(merged) + b"\n")
                 if len(pending) >= ROWS_PER_MEMBER:
-                    _write_member(fd, pending, stats)
+                    _write_member(out, pending, stats)
             if pending:
-                _write_member(fd, pending, stats)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+                _write_member(out, pending, stats)
         file_manifest = manifest.build_file_manifest(
-            data_dir=self.out_dir, data_file=final, hashes=hash_file(partial), stats=stats,
+            data_dir=self.out_dir, data_file=out.final, hashes=out.hashes(), stats=stats,
             failures=manifest.FailureLog(), cycles_ok=0, cycles_failed=0, recovered=False,
             bytes_dropped=0, rebuilt=False, collector_version=VERSION, host=self.run["host"],
             run_id=self.run_id, hour=hour.label(), opened_at=self.now_ms, sealed_at=self.now_ms,
         )  # fmt: skip
         file_manifest["derived"] = self.derived(with_runs=False)
         file_manifest["source_files"] = sorted(f"{s.label}:{paths.relative(s.data_dir, f)}" for s, f in files)
-        manifest.write_manifest(paths.manifest_path_for(final), file_manifest)
-        durable_rename(partial, final)
+        out.seal(file_manifest)
         self.run["files"].append(manifest.file_entry(file_manifest))
         self.result.files.append(file_manifest["path"])
 
@@ -309,8 +301,7 @@ class Merger:
         self.run["merge"] = {
             k: v for k, v in self.result.to_dict().items() if k not in ("files", "sources", "out_dir")
         }
-        (self.out_dir / paths.RUNS_DIR).mkdir(parents=True, exist_ok=True)
-        manifest.write_manifest(manifest.run_manifest_path(self.out_dir, self.run_id), self.run)
+        run_manifests.write(self.out_dir, self.run)
 
 
 def _observation_order(sighting: tuple[Any, ...]) -> tuple[int, str]:
@@ -321,8 +312,8 @@ def _recv(item: dict[str, Any]) -> int:
     return as_int(item.get("recv_ms")) or 0
 
 
-def _write_member(fd: int, lines: list[bytes], stats: manifest.RowStats) -> None:
-    write_all(fd, gzmembers.compress_member(b"".join(lines)))
+def _write_member(out: HourFileWriter, lines: list[bytes], stats: manifest.RowStats) -> None:
+    out.write_member(lines)
     stats.members += 1
     lines.clear()
 
@@ -331,10 +322,10 @@ def merge(out_dir: Path, src_dirs: list[Path], *, now_ms: int) -> MergeResult:
     """Merge *src_dirs* into *out_dir* (which must not hold data yet); see the module docstring."""
     out_dir = Path(out_dir)
     for src in src_dirs:
-        if not Path(src).is_dir():
+        if not folder.is_folder(src):
             raise MergeError(f"source {src} is not a folder")
         if Path(src).resolve() == out_dir.resolve():
             raise MergeError(f"the output folder {out_dir} is also a source")
-    if (out_dir / paths.RAW_DIR).exists() or (out_dir / paths.RUNS_DIR).exists():
+    if folder.holds_data(out_dir):
         raise MergeError(f"{out_dir} already holds a data folder; merge into a new folder")
     return Merger(out_dir, [Path(s) for s in src_dirs], now_ms=now_ms).run_merge()

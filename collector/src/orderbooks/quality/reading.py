@@ -8,7 +8,6 @@ read is skipped or returned as None, never a crash.
 from __future__ import annotations
 
 import itertools
-import os
 import statistics
 from collections import Counter
 from collections.abc import Iterator
@@ -16,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from orderbooks.quality.units import HOUR_MS, as_int
-from orderbooks.store import filenames, gzmembers, paths, sealed
+from orderbooks.store import filenames, gzmembers, paths, survey
+from orderbooks.store import run_manifests as stored_runs
 from orderbooks.store.rows import RowReader, iter_rows
 
 #: Cycles read from a run's first file to infer its interval.
@@ -84,7 +82,7 @@ def scan_rows(data_file: Path, scan: FileScan) -> Iterator[dict[str, Any]]:
     """The rows of a sealed file, or of the complete members of a ``.partial``, filling *scan*.
 
     Bad lines are counted and skipped; a damaged tail ends the rows. OSError is the caller's."""
-    scan.size = os.stat(data_file).st_size
+    scan.size = survey.file_size(data_file)
 
     def on_member(member: gzmembers.Member) -> None:
         scan.raw_bytes += len(member.data)
@@ -128,11 +126,7 @@ def infer_interval(data_file: Path, max_cycles: int = INFER_CYCLES) -> float | N
 
 def read_manifest(data_file: Path) -> dict[str, Any] | None:
     """The file manifest beside *data_file*, None when it is missing or not a JSON object."""
-    try:
-        file_manifest = orjson.loads(paths.manifest_path_for(data_file).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return file_manifest if isinstance(file_manifest, dict) else None
+    return survey.manifest_beside(data_file)
 
 
 @dataclass
@@ -201,22 +195,12 @@ def manifest_causes(file_manifest: dict[str, Any]) -> tuple[list[Cause], Counter
 
 def read_run_manifest(data_dir: Path, run_id: str) -> dict[str, Any] | None:
     """The run manifest of *run_id* as written, if ``sealed.load_run_manifest`` accepts it."""
-    try:
-        return sealed.load_run_manifest(Path(data_dir) / paths.RUNS_DIR / f"{run_id}.json").document
-    except sealed.ManifestProblem:
-        return None
+    return stored_runs.load(data_dir, run_id)
 
 
 def run_manifests(data_dir: Path) -> list[dict[str, Any]]:
     """Every run manifest of a folder that ``sealed.load_run_manifest`` accepts, in file-name order."""
-    runs_dir = Path(data_dir) / paths.RUNS_DIR
-    out = []
-    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
-        try:
-            out.append(sealed.load_run_manifest(path).document)
-        except sealed.ManifestProblem:
-            continue
-    return out
+    return stored_runs.load_all(data_dir)
 
 
 def series_from_run_manifest(run: dict[str, Any] | None) -> list[str]:

@@ -37,6 +37,7 @@ from orderbooks.quality import folder, reading
 from orderbooks.quality.analysis import Analysis, RunInfo
 from orderbooks.quality.report import build, public
 from orderbooks.quality.units import as_int
+from orderbooks.store.folder import is_folder
 
 UNION_KIND = "orderbooks.quality.union"
 #: Run id of the single run the union's rows are fed to the analysis under.
@@ -171,7 +172,7 @@ def analyze_union(
     """The union report of *dirs* (see the module docstring and docs/quality.md)."""
     sources = label_sources(dirs)
     for source in sources:
-        if not source.data_dir.is_dir():
+        if not is_folder(source.data_dir):
             raise reading.QualityError(f"data folder {source.data_dir} does not exist or is not a folder")
     reports = {}
     for source in sources:
