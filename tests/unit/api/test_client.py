@@ -222,3 +222,53 @@ def test_other_endpoints_have_the_smaller_cap_and_the_caps_are_settings():
     client, clock = make_client(script(httpx.Response(200, content=big))[0], settings=roomy)
     assert client.get_json("clob", "/book", deadline=clock.monotonic() + 5).ok
     assert "oversize" in ERROR_CLASSES
+
+
+class Trickle(httpx.SyncByteStream):
+    """A body that arrives a byte at a time; every byte moves the fake clock on."""
+
+    def __init__(self, body: bytes, clock: FakeClock, seconds_per_byte: float) -> None:
+        self.body, self.clock, self.seconds = body, clock, seconds_per_byte
+        self.sent = 0
+
+    def __iter__(self):
+        for i in range(len(self.body)):
+            self.clock.advance(self.seconds)
+            self.sent += 1
+            yield self.body[i : i + 1]
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_trickling_body_ends_as_a_timeout_at_the_exchange_limit(gzipped):
+    """Each byte comes well inside the read timeout, yet the whole exchange has a
+    limit; a gzip decoder that holds the trickle back does not hide it."""
+    import gzip
+
+    payload = b'[{"asset_id": "1", "bids": [], "asks": []}]' * 40
+    body = gzip.compress(payload) if gzipped else payload
+    headers = {"content-encoding": "gzip"} if gzipped else {}
+    streams: list[Trickle] = []
+    clock = FakeClock()
+
+    def handler(request):
+        streams.append(Trickle(body, clock, 0.5))
+        return httpx.Response(200, headers=headers, stream=streams[-1])
+
+    client, _ = make_client(handler, clock=clock)
+    limit = client.exchange_limit()
+    res = client.post_json("clob", "/books", body=[{"token_id": "1"}], deadline=clock.monotonic() + 60)
+    assert not res.ok and {f.error for f in res.failures} == {"timeout"}
+    assert "whole exchange" in res.failures[0].message
+    # It stopped reading near the limit, not after the whole body (len(body) x 0.5 s).
+    assert streams[0].sent <= limit / 0.5 + 1 < len(body)
+
+
+def test_a_body_inside_the_exchange_limit_is_read_whole():
+    clock = FakeClock()
+    body = b'{"ok": true}'
+
+    def handler(request):
+        return httpx.Response(200, stream=Trickle(body, clock, 0.01))
+
+    client, _ = make_client(handler, clock=clock)
+    assert client.get_json("clob", "/book", deadline=clock.monotonic() + 60).data == {"ok": True}

@@ -16,7 +16,7 @@ time, never idle for a read timeout, still ends as a ``timeout`` failure.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,6 +171,29 @@ def classify_exception(exc: Exception) -> RequestFailed:
     return RequestFailed("reset", text, retryable=True)
 
 
+class _BodyDeadline(httpx.SyncByteStream):
+    """The response's raw byte stream, ending in a ``timeout`` failure past *deadline*."""
+
+    def __init__(self, inner: Any, deadline: float, monotonic: Callable[[], float], status: int) -> None:
+        self.inner, self.deadline, self.monotonic, self.status = inner, deadline, monotonic, status
+
+    def __iter__(self) -> Iterator[bytes]:
+        received = 0
+        for chunk in self.inner:
+            if self.monotonic() > self.deadline:
+                raise RequestFailed(
+                    "timeout",
+                    "the whole exchange took longer than its limit "
+                    f"(body still arriving after {received} bytes)",
+                    status=self.status,
+                )
+            received += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 def read_capped(
     response: httpx.Response,
     cap: int,
@@ -190,15 +213,12 @@ def read_capped(
             f"body of {int(declared)} bytes (Content-Length) exceeds the cap of {cap} bytes",
             status=response.status_code,
         )
+    if deadline is not None and monotonic is not None:
+        # Checked on every raw chunk: a gzip decoder may hold a trickled body back for minutes.
+        response.stream = _BodyDeadline(response.stream, deadline, monotonic, response.status_code)
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_bytes():
-        if deadline is not None and monotonic is not None and monotonic() > deadline:
-            raise RequestFailed(
-                "timeout",
-                f"the whole exchange took longer than its limit (body still arriving after {size} bytes)",
-                status=response.status_code,
-            )
         size += len(chunk)
         if size > cap:
             raise RequestFailed(
