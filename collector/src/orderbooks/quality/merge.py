@@ -39,9 +39,8 @@ import orjson
 from orderbooks.quality import reading, union
 from orderbooks.quality.units import as_int, hour_start_ms
 from orderbooks.store import gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename
+from orderbooks.store.atomic import DATA_MODE, durable_rename, make_dirs_durable, write_all
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.writer import DATA_MODE, make_dirs_durable, write_all
 
 MERGE_KIND = "orderbooks.merge"
 #: Rows per gzip member of a merged file.

@@ -20,7 +20,7 @@ from typing import Any
 
 from orderbooks.logs import Logger, get_logger
 from orderbooks.store import manifest, paths, sealed
-from orderbooks.store.atomic import cut_durably, durable_rename
+from orderbooks.store.atomic import cut_durably, durable_rename, make_dirs_durable
 from orderbooks.store.hashing import hash_file
 from orderbooks.store.market_files import (
     MANIFEST_KIND,
@@ -31,7 +31,6 @@ from orderbooks.store.market_files import (
     manifests,
     read_stats,
 )
-from orderbooks.store.writer import make_dirs_durable
 
 _COMPARED = (
     "bytes",

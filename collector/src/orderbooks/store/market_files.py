@@ -32,9 +32,8 @@ import orjson
 from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.store import gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename, fsync_dir
+from orderbooks.store.atomic import DATA_MODE, durable_rename, fsync_dir, make_dirs_durable, write_all
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.writer import DATA_MODE, make_dirs_durable, write_all
 
 MARKETS_DIR = "markets"
 DOC_SCHEMA = 1
@@ -72,11 +71,6 @@ def data_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
 def partial_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
     final = data_path(data_dir, day, run_id)
     return final.with_name(paths.stem_of(final) + paths.PARTIAL_SUFFIX)
-
-
-def in_markets(data_dir: Path, path: Path) -> bool:
-    """Is *path* under DATA_DIR/markets?"""
-    return (Path(data_dir) / MARKETS_DIR) in Path(path).parents
 
 
 def manifests(data_dir: Path) -> list[Path]:

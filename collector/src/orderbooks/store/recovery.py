@@ -38,9 +38,14 @@ from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
 from orderbooks.store import failure_journal, filenames, gzmembers, manifest, paths
 from orderbooks.store import sealed as sealed_model
-from orderbooks.store.atomic import atomic_write_bytes, cut_durably, durable_rename, fsync_dir
+from orderbooks.store.atomic import (
+    atomic_write_bytes,
+    cut_durably,
+    durable_rename,
+    fsync_dir,
+    make_dirs_durable,
+)
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.writer import make_dirs_durable
 
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 TEMP_RE = re.compile(r"^\..+\.tmp$")
