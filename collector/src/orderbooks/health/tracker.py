@@ -35,10 +35,11 @@ import orjson
 
 from orderbooks.clock import Clock
 from orderbooks.records import CycleResult, FailureRecord
+from orderbooks.store import paths
 from orderbooks.store.atomic import atomic_write_bytes
 
-STATE_DIR = "state"
-STATE_NAME = "collector.json"
+STATE_DIR = paths.STATE_DIR
+STATE_NAME = paths.STATE_NAME
 STATE_SCHEMA = 1
 #: Most often the state file is replaced (seconds).
 SAVE_SECONDS = 5.0

@@ -14,7 +14,7 @@ discovery thread: one queue put, nothing else). A worker thread of its own
    ``max_backoff_seconds``, until the answer says ``closed: true`` with
    ``outcomePrices``; that answer is written verbatim as the ``closed``
    document. It gives up ``give_up_seconds`` after the end;
-3. seals the daily file when a UTC day ends (``market_docs_files.DocsFile``).
+3. seals the daily file when a UTC day ends (``store.market_files.DocsFile``).
 
 Before its thread starts, ``resume(data_dir)`` reads the sealed markets files
 of the last ``FORGET_AFTER_MS`` (the collect command's recovery has sealed
