@@ -64,6 +64,8 @@ SERIES_PART_RE = re.compile(r"[^0-9A-Za-z]")
 MARKETS_STEM_RE = re.compile(r"^markets-(?P<date>\d{4}-\d{2}-\d{2})-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$")
 #: A run id anywhere in a name (the temporary files of atomic writes carry their target's name).
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+#: The temporary file of an atomic write (``atomic.atomic_write_bytes``): ``.<name>.<random>.tmp``.
+TEMP_RE = re.compile(r"^\..+\.tmp$")
 
 
 def new_run_id(epoch_ms: int | None = None) -> str:

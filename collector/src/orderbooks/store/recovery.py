@@ -39,7 +39,6 @@ to its last complete document and sealed with ``recovered: true`` and
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +56,6 @@ from orderbooks.store.atomic import (
     make_dirs_durable,
 )
 from orderbooks.store.hashing import hash_file
-
-RUN_ID_RE = paths.RUN_ID_RE
-TEMP_RE = re.compile(r"^\..+\.tmp$")
 
 
 @dataclass
@@ -514,9 +510,9 @@ def _remove_stale_temp_files(
             continue
         for dirpath, _dirs, names in os.walk(root):
             for name in names:
-                if not TEMP_RE.match(name):
+                if not paths.TEMP_RE.match(name):
                     continue
-                run = RUN_ID_RE.search(name)
+                run = paths.RUN_ID_RE.search(name)
                 if run is not None and manifest.run_is_live(data_dir, run.group(0)):
                     continue
                 path = Path(dirpath) / name
