@@ -15,14 +15,23 @@ SIM_PORT ?= 8765
 DURATION ?= 120
 INVENTORY ?= .vps/inventory.ini
 
+# The variables whose values `make help` shows in place of their names.
+HELP_VARIABLES = DURATION INVENTORY SIM_PORT VENV VPS_NAME
+
 .PHONY: help
-help: ## List the targets.
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+help: ## List the targets (with the values of the variables they name).
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) \
+		| sed $(foreach v,$(HELP_VARIABLES),-e 's|$$($(v))|$($(v))|g') \
+		| awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- setup
 .PHONY: system-deps
 system-deps: ## Install the Debian packages the project needs (as root).
 	bash tools/harness/install-system-deps.sh
+
+.PHONY: system-deps-python
+system-deps-python: ## Install only what the virtualenv needs (as root): no VPS packages.
+	bash tools/harness/install-system-deps.sh python
 
 $(VENV)/.installed: requirements-dev.txt collector/pyproject.toml gate/pyproject.toml tools/pyproject.toml
 	python3 -m venv $(VENV)
@@ -66,7 +75,7 @@ simulator: setup ## Run the Polymarket simulator on 127.0.0.1:$(SIM_PORT) (10 s 
 	$(PY) -m polysim --port $(SIM_PORT) --window-seconds 10
 
 .PHONY: demo
-demo: system-deps setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
+demo: system-deps-python setup ## Collect for $(DURATION) s from the simulator into .cache/demo, then verify.
 	bash tools/harness/demo.sh $(DURATION)
 
 # ---------------------------------------------------------------- storage: kill campaign
@@ -147,12 +156,12 @@ vps-status: ## Is the disposable VPS VPS_NAME up (pid, port, systemd state)?
 .PHONY: cutover
 cutover: setup ## ansible-playbook site.yml -i INVENTORY (EXTRA='-e @vault.yml --ask-vault-pass').
 	@test -f "$(INVENTORY)" || { echo "cutover: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
-	cd ansible && $(abspath $(BIN))/ansible-playbook site.yml -i $(abspath $(INVENTORY)) $(EXTRA)
+	ANSIBLE_CONFIG=$(abspath ansible/ansible.cfg) $(BIN)/ansible-playbook ansible/site.yml -i $(INVENTORY) $(EXTRA)
 
 .PHONY: rollback
 rollback: setup ## ansible-playbook rollback.yml -i INVENTORY: current back to the release before it (EXTRA='-e orderbooks_release=<UTC name>').
 	@test -f "$(INVENTORY)" || { echo "rollback: INVENTORY=$(INVENTORY) not found (start from inventory.example)" >&2; exit 2; }
-	cd ansible && $(abspath $(BIN))/ansible-playbook rollback.yml -i $(abspath $(INVENTORY)) $(EXTRA)
+	ANSIBLE_CONFIG=$(abspath ansible/ansible.cfg) $(BIN)/ansible-playbook ansible/rollback.yml -i $(INVENTORY) $(EXTRA)
 
 .PHONY: test-host
 test-host: setup ## Fresh VPS: site.yml twice (2nd changed=0), --check, host tests, deploy/rollback; tears down.

@@ -41,6 +41,11 @@ def test_row_keys_the_gate_requires_are_keys_the_collector_writes_in_its_order()
     assert list(probe.ROW_KEYS) == [k for k in records.ROW_KEYS if k in probe.ROW_KEYS]
 
 
+def test_the_row_schema_the_gate_expects_is_the_one_the_collector_writes():
+    assert probe.ROW_SCHEMA == records.ROW_SCHEMA
+    assert set(probe.ROW_KEYS) <= set(records.ROW_SCHEMAS[probe.ROW_SCHEMA])
+
+
 def test_file_suffixes_match_the_collector():
     assert probe.DATA_SUFFIX == paths.DATA_SUFFIX
     assert probe.PARTIAL_SUFFIX == paths.PARTIAL_SUFFIX

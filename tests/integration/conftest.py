@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 from polysim import start_simulator
+from testkit.sealed_files import read_rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,11 +26,8 @@ def orderbooks_argv() -> list[str]:
 @pytest.fixture
 def sim():
     """A simulator with 10-second windows, no faults; stopped after the test."""
-    handle = start_simulator(port=0, control_port=0, window_seconds=10, seed=1)
-    try:
+    with start_simulator(port=0, control_port=0, window_seconds=10, seed=1) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 @dataclass
@@ -69,14 +66,6 @@ class CollectRun:
 
     def failures(self) -> list[dict]:
         return [f for m in self.manifests() for f in m["failures"]]
-
-
-def read_rows(data_dir: Path) -> list[dict]:
-    rows = []
-    for path in sorted((data_dir / "raw").rglob("*.jsonl.gz")):
-        with gzip.open(path, "rb") as handle:  # reads every gzip member
-            rows.extend(orjson.loads(line) for line in handle if line.strip())
-    return rows
 
 
 def read_manifests(data_dir: Path) -> list[dict]:

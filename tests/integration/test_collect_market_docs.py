@@ -24,11 +24,8 @@ from polysim import start_simulator
 @pytest.fixture
 def slow_close_sim():
     """10-second windows that close 6-8 s after their end (the first look, 5 s after, is early)."""
-    handle = start_simulator(window_seconds=10, seed=3, close_after_seconds=6, close_spread_seconds=2)
-    try:
+    with start_simulator(window_seconds=10, seed=3, close_after_seconds=6, close_spread_seconds=2) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def read_docs(data_dir, pattern="*.jsonl.gz"):

@@ -17,11 +17,11 @@ from orderbooks.exitcodes import ExitCode
 from testkit.offload_helpers import (
     assert_nothing_lost,
     file_hashes,
+    kill_server_before_copyto,
     ledger_entries,
     outcomes,
     prune,
     upload,
-    write_wrapper,
 )
 from testkit.sealed_files import DAY_MS, make_days, make_partial, make_quarantined
 
@@ -45,13 +45,7 @@ def test_three_days_through_faults_then_prune(data_dir, tmp_path, webdav):
     impostor.write_bytes(b"not the same bytes at all")
 
     # run 1: the server dies before the 4th copyto
-    counter = tmp_path / "copyto.count"
-    wrapper = write_wrapper(
-        tmp_path / "rclone-wrapper",
-        f'if [ "$1" = copyto ]; then n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); '
-        f"echo $n > {counter}; "
-        f'if [ "$n" -eq 4 ]; then kill -9 "$(cat {webdav.pid_file})"; sleep 0.2; fi; fi',
-    )
+    wrapper = kill_server_before_copyto(tmp_path, webdav, 4)
     assert upload(data_dir, "dav:archive", config, binary=wrapper) == ExitCode.FAILED
     first = outcomes(data_dir)
     assert first[victim.rel_data] == ["mismatch"]

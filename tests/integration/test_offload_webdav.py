@@ -21,13 +21,13 @@ from testkit.offload_helpers import (
     assert_nothing_lost,
     file_hashes,
     free_port,
+    kill_server_before_copyto,
     ledger_entries,
     outcomes,
     prune,
     rclone_binary,
     upload,
     write_config,
-    write_wrapper,
 )
 from testkit.sealed_files import all_files, make_sealed
 
@@ -56,13 +56,7 @@ def test_remote_down_in_the_middle_of_a_run_is_picked_up_next_run(data_dir, tmp_
     made = [make_sealed(data_dir, hour) for hour in hours(4)]
     config = webdav.client_config(tmp_path / "rclone.conf")
     # the 5th copyto (3rd data file) finds the server killed just before it
-    counter = tmp_path / "copyto.count"
-    wrapper = write_wrapper(
-        tmp_path / "rclone-wrapper",
-        f'if [ "$1" = copyto ]; then n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); '
-        f"echo $n > {counter}; "
-        f'if [ "$n" -eq 5 ]; then kill -9 "$(cat {webdav.pid_file})"; sleep 0.2; fi; fi',
-    )
+    wrapper = kill_server_before_copyto(tmp_path, webdav, 5)
     assert upload(data_dir, "dav:archive", config, binary=wrapper) == ExitCode.FAILED
     seen = outcomes(data_dir)
     assert seen[made[0].rel_data] == ["verified"] and seen[made[1].rel_manifest] == ["verified"]

@@ -31,3 +31,19 @@ def test_gate_module_list_names_existing_modules_only():
     assert listed
     assert [m for m in listed if not (here / f"{m}.py").is_file()] == []
     assert sorted(listed) == sorted(p.stem for p in here.glob("*.py") if p.stem != "__init__")
+
+
+def test_every_repository_path_the_docs_name_exists():
+    """A command in the docs that names a test, script or file of this
+    repository names one that is there."""
+    named = set()
+    texts = [*(REPO / "docs").glob("*.md"), REPO / "README.md", REPO / "Makefile", REPO / "inventory.example"]
+    for path in texts:
+        named |= set(
+            re.findall(
+                r"\b(?:tests|tools|gate|collector|roles|ansible)/[\w./-]+\.(?:py|sh|toml|yml|j2)\b",
+                path.read_text(),
+            )
+        )
+    assert named
+    assert sorted(p for p in named if not (REPO / p).exists()) == []

@@ -14,26 +14,17 @@ interval + 1 s.
 from __future__ import annotations
 
 import argparse
-import gzip
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import orjson
 from _common import ROOT, figure, machine
 from polysim import start_simulator
+from testkit.sealed_files import read_rows
 
 SERIES = "10684,10192,10114,10331,41"
-
-
-def rows_of(data_dir: Path) -> list[dict]:
-    rows = []
-    for path in sorted((data_dir / "raw").rglob("*.jsonl.gz")):
-        with gzip.open(path, "rb") as handle:
-            rows.extend(orjson.loads(line) for line in handle if line.strip())
-    return rows
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -58,7 +49,7 @@ def main() -> int:
         argv += ["--clob-url", sim.clob_url, "--series", SERIES, "--interval", str(args.interval)]
         argv += ["--duration", str(args.duration), "--log-level", "warning"]
         subprocess.run(argv, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-        rows = rows_of(data_dir)
+        rows = read_rows(data_dir)
         first = min(r["recv_ms"] for r in rows)
         last = max(r["recv_ms"] for r in rows)
         delays = []

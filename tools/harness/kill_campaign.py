@@ -366,23 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the data and logs here")
     parser.add_argument("--report", type=Path, default=None, help="also write the JSON summary here")
-    args = parser.parse_args(argv)
-    result = run_campaign(
-        args.kills,
-        seed=args.seed,
-        work_dir=args.work_dir,
-        min_wait=args.min_wait,
-        max_wait=args.max_wait,
-        interval=args.interval,
-        torn_tail_rate=args.torn_tail_rate,
-        anchor_rate=args.anchor_rate,
-        member_cycles=args.member_cycles,
-    )
+    options = vars(parser.parse_args(argv))
+    report = options.pop("report")  # every other option is a keyword of run_campaign
+    result = run_campaign(**options)
     text = json.dumps(result, indent=2)
     print(text)
-    if args.report is not None:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(text + "\n")
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(text + "\n")
     return 0 if result["ok"] else 1
 
 

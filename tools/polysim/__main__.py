@@ -75,29 +75,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    control_port = args.control_port
-    if control_port is None:
-        control_port = args.port + 1 if args.port else 0
+    # every option is a keyword of Simulator by the same name; two need converting first
+    options = vars(parser().parse_args(argv))
+    if options["control_port"] is None:
+        options["control_port"] = options["port"] + 1 if options["port"] else 0
     try:
-        sim = Simulator(
-            host=args.host,
-            port=args.port,
-            control_port=control_port,
-            window_seconds=args.window_seconds,
-            seed=args.seed,
-            series=args.series,
-            prelist=args.prelist,
-            close_after_seconds=args.close_after_seconds,
-            close_spread_seconds=args.close_spread_seconds,
-            behaviour=orjson.loads(args.behaviour) if args.behaviour else None,
-            same_window=args.same_window,
-            fault_rate=args.fault_rate,
-            faults=args.faults,
-            verbose=args.verbose,
-            book_levels=args.book_levels,
-            book_changes=args.book_changes,
-        ).start()
+        options["behaviour"] = orjson.loads(options["behaviour"]) if options["behaviour"] else None
+        sim = Simulator(**options).start()
     except (ValueError, OSError) as exc:
         print(f"polysim: {exc}", file=sys.stderr)
         return 2

@@ -155,3 +155,16 @@ def write_wrapper(path: Path, body: str) -> str:
     path.write_text(f'#!/bin/bash\n{body}\nexec "{rclone_binary()}" "$@"\n')
     path.chmod(0o755)
     return str(path)
+
+
+def kill_server_before_copyto(folder: Path, server: WebDav, n: int) -> str:
+    """A stand-in rclone (see write_wrapper) that SIGKILLs *server* just before the *n*-th
+    ``rclone copyto`` of all its runs (a real connection refused from then on); it counts
+    the copies in folder/copyto.count."""
+    counter = folder / "copyto.count"
+    return write_wrapper(
+        folder / "rclone-wrapper",
+        f'if [ "$1" = copyto ]; then n=$(( $(cat {counter} 2>/dev/null || echo 0) + 1 )); '
+        f"echo $n > {counter}; "
+        f'if [ "$n" -eq {n} ]; then kill -9 "$(cat {server.pid_file})"; sleep 0.2; fi; fi',
+    )

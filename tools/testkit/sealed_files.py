@@ -198,3 +198,13 @@ def all_files(data_dir: Path) -> set[str]:
     root = Path(data_dir)
     found = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
     return {p for p in found if not (p.startswith("uploads/last-") and p.endswith(".json"))}
+
+
+def read_rows(data_dir: Path) -> list[dict[str, Any]]:
+    """Every row of the book files under DATA_DIR/raw (sealed or partial, every gzip member),
+    in file-name order."""
+    rows = []
+    for path in sorted((Path(data_dir) / "raw").rglob("*.jsonl.gz")):
+        with gzip.open(path, "rb") as handle:  # reads every gzip member
+            rows.extend(orjson.loads(line) for line in handle if line.strip())
+    return rows

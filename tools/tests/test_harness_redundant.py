@@ -27,19 +27,24 @@ def _gap(start_s, end_s, cause="connect"):
     return {"start_ms": T0 + int(start_s * 1000), "end_ms": T0 + int(end_s * 1000), "cause": cause}
 
 
-def _measured(**changes):
-    cuts = cut_schedule(["a", "b"], 100, 25)
-    report = {
-        "totals": {"coverage_pct": 99.1},
+A_CUT_SEEN = _gap(12.6, 39.0)  # host a's cut (12.5-37.5 s) as its own data shows it
+B_CUT_SEEN = _gap(62.6, 88.0)
+
+
+def _union(union_pct, *, a_pct=72.0, a_gaps=(A_CUT_SEEN,), b_gaps=(B_CUT_SEEN,)):
+    """A union report of hosts a and b cut as _measured schedules them (source b at 73.5 %)."""
+    return {
+        "totals": {"coverage_pct": union_pct},
         "sources": [
-            {"source": "a", "totals": {"coverage_pct": 72.0}, "gaps": [_gap(12.6, 39.0)]},
-            {
-                "source": "b",
-                "totals": {"coverage_pct": 73.5},
-                "gaps": [_gap(62.6, 88.0), _gap(1, 2, "restart")],
-            },
+            {"source": "a", "totals": {"coverage_pct": a_pct}, "gaps": list(a_gaps)},
+            {"source": "b", "totals": {"coverage_pct": 73.5}, "gaps": list(b_gaps)},
         ],
     }
+
+
+def _measured(**changes):
+    cuts = cut_schedule(["a", "b"], 100, 25)
+    report = _union(99.1, b_gaps=(B_CUT_SEEN, _gap(1, 2, "restart")))
     fields = dict(
         cuts=cuts,
         t0_ms=T0,
@@ -83,36 +88,18 @@ def test_each_failure_is_named():
 
 
 def test_a_cut_that_did_not_show_in_a_source_fails():
-    report = {
-        "totals": {"coverage_pct": 99.0},
-        "sources": [
-            {"source": "a", "totals": {"coverage_pct": 95.0}, "gaps": [_gap(12.6, 16.0)]},
-            {"source": "b", "totals": {"coverage_pct": 73.5}, "gaps": [_gap(62.6, 88.0)]},
-        ],
-    }
+    report = _union(99.0, a_pct=95.0, a_gaps=[_gap(12.6, 16.0)])
     failed = _failed(_measured(report=report))
     assert failed == ["each source at or under 90 %", "a's own data shows its cut, with a recorded cause"]
 
 
 def test_a_cut_without_a_recorded_cause_fails():
-    report = {
-        "totals": {"coverage_pct": 99.0},
-        "sources": [
-            {"source": "a", "totals": {"coverage_pct": 72.0}, "gaps": [_gap(12.6, 39.0, "unexplained")]},
-            {"source": "b", "totals": {"coverage_pct": 73.5}, "gaps": [_gap(62.6, 88.0)]},
-        ],
-    }
+    report = _union(99.0, a_gaps=[_gap(12.6, 39.0, "unexplained")])
     assert _failed(_measured(report=report)) == ["a's own data shows its cut, with a recorded cause"]
 
 
 def test_a_union_with_a_hole_fails():
-    union = {
-        "totals": {"coverage_pct": 90.0},
-        "sources": [
-            {"source": "a", "totals": {"coverage_pct": 72.0}, "gaps": [_gap(12.6, 39.0)]},
-            {"source": "b", "totals": {"coverage_pct": 73.5}, "gaps": [_gap(62.6, 88.0)]},
-        ],
-    }
+    union = _union(90.0)
     assert "the union at or over 97 %" in _failed(
         _measured(report=union, merged_report={"totals": {"coverage_pct": 90.0}})
     )

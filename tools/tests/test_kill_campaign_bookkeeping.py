@@ -8,6 +8,7 @@ showed up as "N partials recovered but N+1 files marked recovered".
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from harness import kill_campaign
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store.recovery import recover
 from orderbooks.store.verify import verify_data_dir
-from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 RUN_ID = "20231114T220000Z-dddddd"
@@ -47,9 +48,7 @@ class Bookkeeping:
 def test_a_lone_journal_left_by_a_kill_is_counted_when_recovery_seals_it(tmp_path):
     clock = FakeClock(wall_ms=T0 + 1000)
     live = tmp_path / "live"
-    writer = SnapshotWriter(
-        live, run_id=RUN_ID, clock=clock, collector_version="0.1.0", host="h1", disk_probe=lambda _p: 1 << 40
-    )
+    writer = new_writer(live, clock, RUN_ID)
     timeout = FailureRecord(t_ms=T0 + 1000, cycle=1, error="timeout", message="read timed out")
     writer.write_cycle(CycleResult(1, T0 + 1000, rows=[], failures=[timeout], ok=False))
     assert writer.open_partial is None  # only the journal is on disk
@@ -82,3 +81,28 @@ def test_a_quarantined_lone_journal_is_not_reported_as_vanished(tmp_path):
     violations, pending, outcome = book.violations, book.pending, book.outcome
     assert violations == [] and pending == {} and outcome["quarantined"] == 1
     assert Path(tmp_path / "quarantine" / "2023-11-14" / "22" / journal.name).exists()
+
+
+def test_the_command_line_passes_every_option_to_the_campaign_and_writes_the_report(tmp_path, monkeypatch):
+    got = {}
+
+    def campaign(kills, **kw):
+        got.update(kw, kills=kills)
+        return {"ok": False, "kills": kills}
+
+    monkeypatch.setattr(kill_campaign, "run_campaign", campaign)
+    report = tmp_path / "out" / "report.json"
+    argv = ["--kills", "3", "--seed", "9", "--member-cycles", "0", "--report", str(report)]
+    assert kill_campaign.main(argv) == 1  # the exit status follows result["ok"]
+    assert got == {
+        "kills": 3,
+        "seed": 9,
+        "work_dir": None,
+        "min_wait": 0.05,
+        "max_wait": 2.5,
+        "interval": 0.1,
+        "torn_tail_rate": 0.3,
+        "anchor_rate": 0.5,
+        "member_cycles": 0,
+    }
+    assert json.loads(report.read_text()) == {"ok": False, "kills": 3}

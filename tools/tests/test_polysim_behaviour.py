@@ -21,11 +21,8 @@ def clock():
 
 @pytest.fixture
 def sim(clock):
-    handle = start_simulator(window_seconds=10, seed=3, series=("10684",), clock=clock)
-    try:
+    with start_simulator(window_seconds=10, seed=3, series=("10684",), clock=clock) as handle:
         yield handle
-    finally:
-        handle.stop()
 
 
 def get(sim, path, **params):

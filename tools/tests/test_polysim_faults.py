@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from polysim import start_simulator
+from polysim import Simulator, start_simulator
 
 UA = {"User-Agent": "orderbooks-tests/1"}
 SUPPORT = Path(__file__).resolve().parents[1]
@@ -246,11 +247,39 @@ def test_command_line_prints_ready_line_and_exits_0_on_sigterm():
     assert out == b""  # nothing after the ready line
 
 
-def test_command_line_rejects_bad_values():
+@pytest.mark.parametrize(
+    ("option", "complaint"),
+    [(["--faults", "nope"], b"unknown fault kind"), (["--behaviour", "{nope"], b"polysim: ")],
+)
+def test_command_line_rejects_bad_values(option, complaint):
     r = subprocess.run(
-        [sys.executable, "-m", "polysim", "--port", "0", "--faults", "nope"],
+        [sys.executable, "-m", "polysim", "--port", "0", *option],
         cwd=SUPPORT,
         capture_output=True,
         timeout=10,
     )
-    assert r.returncode == 2 and b"unknown fault kind" in r.stderr and r.stdout == b""
+    assert r.returncode == 2 and complaint in r.stderr and r.stdout == b""
+
+
+def test_command_line_options_reach_the_simulator(monkeypatch):
+    import polysim.__main__ as cli
+
+    built = {}
+
+    class Stop(Exception):
+        pass
+
+    def capture(**kw):
+        built.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(cli, "Simulator", capture)
+    argv = ["--port", "7000", "--series", "41", "--book-levels", "5"]
+    argv += ["--behaviour", '{"offset_sunset": true}']
+    with pytest.raises(Stop):
+        cli.main(argv)
+    assert built["port"] == 7000 and built["control_port"] == 7001  # default: port + 1
+    assert built["series"] == "41" and built["book_levels"] == 5
+    assert built["behaviour"] == {"offset_sunset": True}
+    assert set(built) == {a.dest for a in cli.parser()._actions if a.dest != "help"}
+    assert set(built) <= set(inspect.signature(Simulator).parameters)

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from orderbooks import __version__
 from orderbooks.exitcodes import ExitCode
@@ -40,30 +40,43 @@ def env_name(option: str) -> str:
     return ENV_PREFIX + option.lstrip("-").replace("-", "_").upper()
 
 
-def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) -> None:
-    """Make ``ORDERBOOKS_<OPTION>`` the default of every long option of *parser*.
+def apply_environment(
+    parser: argparse.ArgumentParser, environ: dict[str, str], options: Collection[str] | None = None
+) -> None:
+    """Make ``ORDERBOOKS_<OPTION>`` the default of the long options of *parser*:
+    every one, or only those in *options* (a command's ``FROM_ENVIRONMENT``).
 
-    Flags (store_true) accept 1/true/yes/on and 0/false/no/off.
+    Flags (store_true) accept 1/true/yes/on and 0/false/no/off. Every bad value
+    is reported, in one ``UsageError``, not only the first.
     """
+    problems: list[str] = []
     for action in parser._actions:
         longs = [o for o in action.option_strings if o.startswith("--")]
         if not longs or action.dest in ("help", "version"):
+            continue
+        if options is not None and longs[0] not in options:
             continue
         name = env_name(longs[0])
         if name not in environ:
             continue
         raw = environ[name]
-        if isinstance(action, argparse._StoreTrueAction):
-            value: object = parse_bool(raw, name)
-        elif action.type is not None:
-            try:
-                value = action.type(raw)
-            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
-                raise UsageError(f"{name}={raw!r}: {exc}") from exc
-        else:
-            value = raw
+        try:
+            if isinstance(action, argparse._StoreTrueAction):
+                value: object = parse_bool(raw, name)
+            elif action.type is not None:
+                try:
+                    value = action.type(raw)
+                except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                    raise UsageError(f"{name}={raw!r}: {exc}") from exc
+            else:
+                value = raw
+        except UsageError as exc:
+            problems.append(str(exc))
+            continue
         action.default = value
         action.required = False
+    if problems:
+        raise UsageError("; ".join(problems))
 
 
 def parse_bool(raw: str, name: str) -> bool:
@@ -94,8 +107,14 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure(sub)
-        apply_environment(sub, environ)
-        sub.set_defaults(_run=module.run, _environ=environ)
+        # A bad value is the chosen command's error only: ORDERBOOKS_INTERVAL is
+        # the collector's setting, never a reason for `verify` to fail.
+        try:
+            apply_environment(sub, environ, getattr(module, "FROM_ENVIRONMENT", None))
+            problem = None
+        except UsageError as exc:
+            problem = exc
+        sub.set_defaults(_run=module.run, _environ=environ, _environment_problem=problem)
     return parser
 
 
@@ -103,6 +122,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     try:
         parser = build_parser(environ)
         args = parser.parse_args(argv)
+        if args._environment_problem is not None:
+            raise args._environment_problem
         return int(args._run(args))
     except UsageError as exc:
         print(f"orderbooks: error: {exc}", file=sys.stderr)

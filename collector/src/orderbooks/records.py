@@ -11,25 +11,33 @@ import queue
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-#: Version of the row format written to the JSONL files.
+#: Version of the row format the collector writes (each row's ``schema``).
 ROW_SCHEMA = 1
 
-#: Keys every row has, in the order the collector writes them (docs/data-format.md).
+#: The keys each row schema version requires, in the order the collector writes
+#: them: what ``verify`` checks a row of that version against. A published
+#: version's keys never change (files on disk and in the archive were written to
+#: them); a new key is a new version (docs/data-format.md, "Row schema versions").
 #: A row may also carry ``book_errors`` when the book's shape was not as expected.
-ROW_KEYS = (
-    "schema",
-    "recv_ms",
-    "latency_ms",
-    "cycle",
-    "series",
-    "slug",
-    "condition_id",
-    "token_id",
-    "outcome",
-    "window_start",
-    "window_end",
-    "book",
-)
+ROW_SCHEMAS: dict[int, tuple[str, ...]] = {
+    1: (
+        "schema",
+        "recv_ms",
+        "latency_ms",
+        "cycle",
+        "series",
+        "slug",
+        "condition_id",
+        "token_id",
+        "outcome",
+        "window_start",
+        "window_end",
+        "book",
+    ),
+}
+
+#: Keys every row the collector writes has, in its order (docs/data-format.md).
+ROW_KEYS = ROW_SCHEMAS[ROW_SCHEMA]
 
 #: Longest ``FailureRecord.message`` that ``FailureRecord.observed`` keeps.
 MESSAGE_MAX_CHARS = 200

@@ -30,6 +30,7 @@ DATA_SUFFIX = ".jsonl.gz"
 PARTIAL_SUFFIX = ".jsonl.gz.partial"
 MANIFEST_SUFFIX = ".manifest.json"
 SERIES_FILE_RE = re.compile(r"(Z-\d{8}T\d{6}Z-[0-9a-f]{6})-s[0-9A-Za-z]+$")
+ROW_SCHEMA = 1  # the row schema version a host running this collector writes
 ROW_KEYS = ("schema", "recv_ms", "cycle", "series", "slug", "token_id", "book")
 HOSTS_FILE = "/etc/hosts"
 
@@ -135,7 +136,7 @@ def row_problem(row):
     missing = [k for k in ROW_KEYS if k not in row]
     if missing:
         return "missing " + ",".join(missing)
-    if row.get("schema") != 1:
+    if row.get("schema") != ROW_SCHEMA:
         return f"schema {row.get('schema')!r}"
     if not isinstance(row.get("recv_ms"), int):
         return "recv_ms not an integer"

@@ -224,6 +224,16 @@ def host_facts(ev: GateEvidence, where: HostLayout) -> dict[str, Any]:
     return facts
 
 
+def run_fields(started: float, finished: float, inventory: Path) -> dict[str, Any]:
+    """The run's times and inventory, as every manifest (a host's or the group's) takes them."""
+    return {
+        "started_at": utc_iso(started),
+        "finished_at": utc_iso(finished),
+        "duration_s": finished - started,
+        "inventory": str(inventory),
+    }
+
+
 def judge_host(
     args: argparse.Namespace,
     inventory: Path,
@@ -349,10 +359,7 @@ def judge_host(
     finished = time.time()
     manifest = build_manifest(
         decision=decision,
-        started_at=utc_iso(started),
-        finished_at=utc_iso(finished),
-        duration_s=finished - started,
-        inventory=str(args.inventory),
+        **run_fields(started, finished, args.inventory),
         target=target,
         host_facts=facts,
         commands=log.commands + [dict(c, gate=None) for c in host_commands],
@@ -454,10 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         decision = combine({str(name): d for name, (d, _) in judged.items()})
         manifest = build_group_manifest(
             decision=decision,
-            started_at=utc_iso(started),
-            finished_at=utc_iso(finished),
-            duration_s=finished - started,
-            inventory=str(args.inventory),
+            **run_fields(started, finished, args.inventory),
             hosts=hosts,
             host_manifests={str(name): m for name, (_, m) in judged.items()},
             commands=log.commands,

@@ -8,20 +8,13 @@ from orderbooks import cli
 from orderbooks.exitcodes import ExitCode
 from orderbooks.records import ROW_KEYS, CycleResult
 from orderbooks.store import paths
-from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 
 def make_data_dir(path):
     clock = FakeClock(wall_ms=1_699_999_200_000)
-    writer = SnapshotWriter(
-        path,
-        run_id="20231114T220000Z-123456",
-        clock=clock,
-        collector_version="0.1.0",
-        host="h",
-        disk_probe=lambda _p: 1 << 40,
-    )
+    writer = new_writer(path, clock, "20231114T220000Z-123456", host="h")
     row = dict.fromkeys(ROW_KEYS, "x") | {"recv_ms": clock.wall_ms()}
     writer.write_cycle(CycleResult(cycle=1, started_ms=0, rows=[row, row]))
     writer.close("stop")

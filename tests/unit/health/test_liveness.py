@@ -22,8 +22,8 @@ from orderbooks.health.clocksync import ClockState
 from orderbooks.health.monitor import Monitor
 from orderbooks.health.tracker import HealthTracker
 from orderbooks.records import CycleResult, FailureRecord
-from test_collector import T0, Exchange, MemorySink
 from testkit.fake_clock import FakeClock
+from testkit.fake_exchange import T0, Exchange, MemorySink
 
 SYNCED = ClockState(True, "adjtimex")
 GIB = 2**30
@@ -119,6 +119,17 @@ def row(clock, token="t1", book_hash="h1"):
     return {"recv_ms": clock.wall_ms(), "token_id": token, "series": "10684", "book": {"hash": book_hash}}
 
 
+def tracker_after_one_row(tmp_path):
+    """A fresh tracker (and its clock) that has written one cycle of one row of series 10684."""
+    clock = FakeClock()
+    t = tracker(tmp_path, clock)
+    clock.advance(1)
+    t.cycle_written(
+        CycleResult(cycle=0, started_ms=clock.wall_ms(), rows=[row(clock)]), [Token("10684", "m", "t1")]
+    )
+    return clock, t
+
+
 def evaluate(tmp_path, clock, free=100 * GIB, clock_state=SYNCED):
     return status.evaluate(
         tmp_path, now_ms=clock.wall_ms(), free_bytes=lambda _p: free, clock_state=lambda: clock_state
@@ -157,12 +168,7 @@ def test_healthy_while_rows_come_and_no_rows_after_30_empty_due_cycles(tmp_path)
 
 
 def test_a_stalled_collector_is_no_rows_and_a_restart_is_counted(tmp_path):
-    clock = FakeClock()
-    t = tracker(tmp_path, clock)
-    clock.advance(1)
-    t.cycle_written(
-        CycleResult(cycle=0, started_ms=clock.wall_ms(), rows=[row(clock)]), [Token("10684", "m", "t1")]
-    )
+    clock, t = tracker_after_one_row(tmp_path)
     t.save()
     clock.advance(status.STALL_SECONDS + 1)
     result = evaluate(tmp_path, clock)
@@ -249,12 +255,7 @@ def test_offload_lag_and_upload_auth_from_manifests_and_the_ledger(tmp_path):
 
 
 def test_metrics_hold_every_named_metric_and_are_replaced_atomically(tmp_path):
-    clock = FakeClock()
-    t = tracker(tmp_path, clock)
-    clock.advance(1)
-    t.cycle_written(
-        CycleResult(cycle=0, started_ms=clock.wall_ms(), rows=[row(clock)]), [Token("10684", "m", "t1")]
-    )
+    clock, t = tracker_after_one_row(tmp_path)
     t.failures([FailureRecord.observed(clock.wall_ms(), 0, "timeout", "x")])
     t.save()
     target = tmp_path / "node-exporter" / "orderbooks.prom"

@@ -83,6 +83,20 @@ def make(count=8, extra=(), **settings):
     return Discovery(client, s, clock), gamma, clock
 
 
+def refresh_after_a_change(cycle, **gamma_changes):
+    """A first refresh that finds the windows; then Gamma changes (``fail=True``, ...) and, a
+    minute later, the next refresh. Returns the discovery, the clock, what the first refresh
+    knew and the second one's failures."""
+    d, gamma, clock = make()
+    d.refresh_due(clock.monotonic() + 5)
+    known = dict(d.known)
+    for name, value in gamma_changes.items():
+        assert hasattr(gamma, name), name
+        setattr(gamma, name, value)
+    clock.advance(60)
+    return d, clock, known, d.refresh_due(clock.monotonic() + 5, cycle=cycle)
+
+
 def test_query_uses_the_documented_parameters():
     d, gamma, clock = make()
     assert d.refresh_due(clock.monotonic() + 5) == []
@@ -127,12 +141,7 @@ def test_falls_back_to_plain_events_without_offset_on_the_first_page(monkeypatch
 
 
 def test_an_answer_without_the_series_is_a_blind_discovery_failure():
-    d, gamma, clock = make()
-    d.refresh_due(clock.monotonic() + 5)
-    known = dict(d.known)
-    gamma.ignore_series = True
-    clock.advance(60)
-    failures = d.refresh_due(clock.monotonic() + 5, cycle=3)
+    d, _, known, failures = refresh_after_a_change(3, ignore_series=True)
     assert [f.error for f in failures] == ["discovery"]
     assert failures[0].series == "10684" and "none of series 10684" in failures[0].message
     assert d.known == known  # the known windows are kept and polled
@@ -208,12 +217,7 @@ def test_rollover_on_time_without_a_refresh():
 
 
 def test_failed_refresh_keeps_the_known_set_and_records_discovery():
-    d, gamma, clock = make()
-    d.refresh_due(clock.monotonic() + 5)
-    known = dict(d.known)
-    gamma.fail = True
-    clock.advance(60)
-    failures = d.refresh_due(clock.monotonic() + 5, cycle=9)
+    d, clock, known, failures = refresh_after_a_change(9, fail=True)
     assert failures[-1].error == "discovery" and failures[-1].series == "10684" and failures[-1].cycle == 9
     assert {f.error for f in failures[:-1]} == {"http_status"}
     assert d.known.keys() >= {k for k, m in known.items() if m.end_ms + 3000 > clock.wall_ms()}

@@ -11,8 +11,8 @@ import pytest
 from orderbooks.api.ratelimit import RequestBudget
 from orderbooks.markets.discovery_worker import DiscoveryWorker
 from orderbooks.records import ERROR_CLASSES
-from test_collector import MemorySink, run
 from test_discovery import T0, WIN, make
+from testkit.fake_exchange import MemorySink, run
 
 K = (T0 + 2_000) // WIN  # the window open at make()'s start
 

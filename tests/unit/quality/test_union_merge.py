@@ -3,7 +3,6 @@ written by the real SnapshotWriter (tools/testkit/fabricate.py): two hosts, diff
 
 from __future__ import annotations
 
-import gzip
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from orderbooks.store import verify
 from orderbooks.store.writer import SnapshotWriter
 from testkit.fabricate import T0_MS, Scenario, write_run
 from testkit.fake_clock import FakeClock
+from testkit.sealed_files import read_rows
 
 FIVE_MIN = {"10684": 300}
 CYCLES = 600
@@ -35,14 +35,6 @@ def two_hosts(tmp_path: Path, *, change_every: int = 1) -> tuple[Path, Path]:
         ),
     )  # fmt: skip
     return a, b
-
-
-def rows_of(data_dir: Path) -> list[dict]:
-    out = []
-    for path in sorted((data_dir / "raw").rglob("*.jsonl.gz")):
-        with gzip.open(path, "rb") as handle:
-            out.extend(orjson.loads(line) for line in handle if line.strip())
-    return out
 
 
 def test_union_covers_what_any_source_has(tmp_path: Path) -> None:
@@ -113,10 +105,10 @@ def test_merge_writes_each_state_once_and_verifies(tmp_path: Path, change_every:
     }  # sources untouched
     summary = verify.verify_data_dir(out)
     assert summary["ok"], summary["problems"]
-    rows = rows_of(out)
+    rows = read_rows(out)
     keys = Counter((r["token_id"], r["book"]["timestamp"], r["book"]["hash"]) for r in rows)
     assert max(keys.values()) == 1
-    source_rows = rows_of(a) + rows_of(b)
+    source_rows = read_rows(a) + read_rows(b)
     assert set(keys) == {(r["token_id"], r["book"]["timestamp"], r["book"]["hash"]) for r in source_rows}
     assert sum(len(r["observations"]) for r in rows) == len(source_rows)  # no sighting lost
     assert [r["recv_ms"] for r in rows] == sorted(r["recv_ms"] for r in rows)
@@ -139,7 +131,7 @@ def test_merge_writes_each_state_once_and_verifies(tmp_path: Path, change_every:
 def test_merge_reports_conflicts_and_keeps_both(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = two_hosts(tmp_path)
     # host b saw the other hash for one (token, timestamp) and swapped one token's outcome
-    rows = rows_of(b)
+    rows = read_rows(b)
     victim = rows[10]
     for row in rows:
         if row["token_id"] == victim["token_id"] and row["book"]["timestamp"] == victim["book"]["timestamp"]:
@@ -158,7 +150,7 @@ def test_merge_reports_conflicts_and_keeps_both(tmp_path: Path, capsys: pytest.C
     assert summary["outcome_conflicts"] == 1
     kinds = {c["conflict"] for c in summary["conflicts"]}
     assert kinds == {"hash", "outcome"}
-    merged = rows_of(tmp_path / "m")
+    merged = read_rows(tmp_path / "m")
     assert {r["book"]["hash"] for r in merged if r["token_id"] == victim["token_id"]} >= {
         victim["book"]["hash"],
         "f" * 40,
@@ -199,13 +191,13 @@ def test_a_state_seen_on_both_sides_of_an_hour_boundary_is_one_row(tmp_path: Pat
     result = merge.merge(tmp_path / "m", [a, b], now_ms=start + 7_200_000)
 
     assert len(result.files) == 2  # two hours
-    rows = rows_of(tmp_path / "m")
+    rows = read_rows(tmp_path / "m")
     keys = Counter((r["token_id"], r["book"]["timestamp"], r["book"]["hash"]) for r in rows)
     assert max(keys.values()) == 1
     assert result.split_states == 0
     straddling = [r for r in rows if len({o["recv_ms"] // 3_600_000 for o in r["observations"]}) == 2]
     assert straddling  # states whose observations straddle the boundary stayed one row
-    assert sum(len(r["observations"]) for r in rows) == len(rows_of(a)) + len(rows_of(b))
+    assert sum(len(r["observations"]) for r in rows) == len(read_rows(a)) + len(read_rows(b))
     assert verify.verify_data_dir(tmp_path / "m")["ok"]
     assert (
         union.analyze_union([tmp_path / "m"])["totals"]["observed_cycles"]

@@ -14,6 +14,7 @@ from orderbooks.store.recovery import recover
 from orderbooks.store.sealed import find_sealed
 from orderbooks.store.verify import format_text, verify_data_dir
 from orderbooks.store.writer import SnapshotWriter
+from testkit import writers as testkit_writers
 from testkit.fake_clock import FakeClock
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
@@ -43,15 +44,7 @@ def failure(t_ms: int, error: str, cycle: int | None = None) -> FailureRecord:
 
 
 def new_writer(data_dir: Path, clock: FakeClock, **kw) -> SnapshotWriter:
-    return SnapshotWriter(
-        data_dir,
-        run_id=RUN_ID,
-        clock=clock,
-        collector_version="0.1.0",
-        host="h1",
-        disk_probe=lambda _p: 1 << 40,
-        **kw,
-    )
+    return testkit_writers.new_writer(data_dir, clock, RUN_ID, **kw)
 
 
 def failing_run(data_dir: Path) -> tuple[SnapshotWriter, list[FailureRecord]]:

@@ -105,3 +105,13 @@ def test_exclusive_lock_refuses_a_second_holder(tmp_path):
         pass
     with exclusive(tmp_path):  # released after the first
         pass
+
+
+def test_the_unnamed_remote_of_older_ledgers_counts_only_lines_without_a_remote():
+    lost = entry("raw/c", action="prune", outcome="remote_lost", remote=None)
+    entries = [entry("raw/a"), entry("raw/old", remote=None), entry("raw/c", remote=None), lost]
+    unnamed = VerifiedIndex(entries, None)
+    assert unnamed.is_verified("raw/old", "a" * 32, "b" * 64)
+    assert not unnamed.is_verified("raw/a", "a" * 32, "b" * 64)  # a named remote's line
+    assert not unnamed.is_verified("raw/c", "a" * 32, "b" * 64)  # withdrawn
+    assert not VerifiedIndex(entries, REMOTE).is_verified("raw/old", "a" * 32, "b" * 64)

@@ -18,6 +18,7 @@ from orderbooks.store.recovery import recover
 from orderbooks.store.verify import verify_data_dir
 from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 RUN_ID = "20231114T220000Z-cccccc"
@@ -44,14 +45,7 @@ def make_row(cycle: int, token: str, recv_ms: int) -> dict:
 def crashed_run(tmp_path: Path, cycles: int = 3, tokens=("t1", "t3")) -> tuple[Path, SnapshotWriter]:
     """A data dir holding a live writer's partial after *cycles* flushed cycles (never closed)."""
     clock = FakeClock(wall_ms=T0 + 1000)
-    writer = SnapshotWriter(
-        tmp_path / "live",
-        run_id=RUN_ID,
-        clock=clock,
-        collector_version="0.1.0",
-        host="h1",
-        disk_probe=lambda _p: 1 << 40,
-    )
+    writer = new_writer(tmp_path / "live", clock, RUN_ID)
     for cycle in range(1, cycles + 1):
         rows = [make_row(cycle, t, clock.wall_ms()) for t in tokens]
         writer.write_cycle(CycleResult(cycle=cycle, started_ms=clock.wall_ms(), rows=rows))

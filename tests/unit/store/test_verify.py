@@ -12,6 +12,7 @@ from orderbooks.store import gzmembers, paths
 from orderbooks.store.verify import format_text, verify_data_dir
 from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 
@@ -26,14 +27,7 @@ def row(cycle: int, recv_ms: int, token: str = "t1") -> dict:
 
 def write_hours(data_dir: Path, hours: int = 2, run_id: str = "20231114T220000Z-dddddd") -> SnapshotWriter:
     clock = FakeClock(wall_ms=T0 + 1000)
-    writer = SnapshotWriter(
-        data_dir,
-        run_id=run_id,
-        clock=clock,
-        collector_version="0.1.0",
-        host="h",
-        disk_probe=lambda _p: 1 << 40,
-    )
+    writer = new_writer(data_dir, clock, run_id, host="h")
     for cycle in range(hours * 2):
         writer.write_cycle(
             CycleResult(cycle=cycle, started_ms=0, rows=[row(cycle, clock.wall_ms(), "t1")] * 2)

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store import gzmembers, paths
+from orderbooks.store.diskspace import free_bytes
 from orderbooks.store.verify import verify_data_dir
-from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import PLENTY, new_writer
 
 HOUR_MS = 3_600_000
 T0 = 1_700_000_000_000 - (1_700_000_000_000 % HOUR_MS)  # 2023-11-14T22:00:00Z
-PLENTY = 1 << 40
 
 
 def make_row(cycle: int, token: str, recv_ms: int, series: str = "s-5m") -> dict:
@@ -41,13 +41,6 @@ def make_row(cycle: int, token: str, recv_ms: int, series: str = "s-5m") -> dict
 def cycle_result(clock: FakeClock, cycle: int, tokens=("t1", "t2"), **kw) -> CycleResult:
     rows = [make_row(cycle, t, clock.wall_ms()) for t in tokens]
     return CycleResult(cycle=cycle, started_ms=clock.wall_ms(), rows=rows, **kw)
-
-
-def new_writer(
-    tmp_path: Path, clock: FakeClock, run_id: str = "20231114T220000Z-aaaaaa", **kw
-) -> SnapshotWriter:
-    kw.setdefault("disk_probe", lambda _p: PLENTY)
-    return SnapshotWriter(tmp_path, run_id=run_id, clock=clock, collector_version="0.1.0", host="h1", **kw)
 
 
 def sealed_files(data_dir: Path) -> list[Path]:
@@ -348,14 +341,7 @@ def test_real_enospc_on_a_full_tmpfs(tiny_fs):
     clock = FakeClock(wall_ms=T0)
     filler = tiny_fs / "filler"
     filler.write_bytes(b"\0" * (300 * 1024))
-    writer = SnapshotWriter(
-        tiny_fs,
-        run_id="20231114T220000Z-aaaaaa",
-        clock=clock,
-        collector_version="0.1.0",
-        host="h1",
-        disk_floor_bytes=0,
-    )
+    writer = new_writer(tiny_fs, clock, disk_floor_bytes=0, disk_probe=free_bytes)  # the real disk
     cycle = 0
     while "enospc" not in writer.run_manifest["totals"]["failures_by_class"]:
         cycle += 1
@@ -380,14 +366,7 @@ def test_real_enospc_on_a_full_tmpfs(tiny_fs):
 
 def test_real_floor_pause_and_resume_on_tmpfs(tiny_fs):
     clock = FakeClock(wall_ms=T0)
-    writer = SnapshotWriter(
-        tiny_fs,
-        run_id="20231114T220000Z-aaaaaa",
-        clock=clock,
-        collector_version="0.1.0",
-        host="h1",
-        disk_floor_bytes=512 * 1024,
-    )
+    writer = new_writer(tiny_fs, clock, disk_floor_bytes=512 * 1024, disk_probe=free_bytes)
     writer.write_cycle(incompressible_cycle(clock, 1, kib=16))
     filler = tiny_fs / "filler"
     filler.write_bytes(b"\0" * (700 * 1024))

@@ -15,6 +15,7 @@ from orderbooks.store.recovery import recover
 from orderbooks.store.verify import verify_data_dir
 from orderbooks.store.writer import SnapshotWriter
 from testkit.fake_clock import FakeClock
+from testkit.writers import new_writer
 
 T0 = 1_699_999_200_000  # 2023-11-14T22:00:00Z
 RUN_ID = "20231114T220000Z-ffffff"
@@ -40,16 +41,7 @@ def make_row(cycle: int, series: str, token: str, recv_ms: int) -> dict:
 
 def run(data_dir: Path, cycles: int, **kw) -> tuple[SnapshotWriter, FakeClock, list[dict]]:
     clock = FakeClock(wall_ms=T0 + 1000)
-    writer = SnapshotWriter(
-        data_dir,
-        run_id=RUN_ID,
-        clock=clock,
-        collector_version="0.1.0",
-        host="h1",
-        member_cycles=3,
-        disk_probe=lambda _p: 1 << 40,
-        **kw,
-    )
+    writer = new_writer(data_dir, clock, RUN_ID, member_cycles=3, **kw)
     written = []
     for cycle in range(1, cycles + 1):
         rows = [make_row(cycle, s, f"{s}-{t}", clock.wall_ms()) for s in SERIES for t in ("up", "down")]

@@ -31,6 +31,9 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.quality import merge
 
 HELP = "merge several hosts' copies into one derived data folder (each book state once)"
+#: What the environment may set: nothing. The sources and the output are
+#: named on the command line; a collector setting never changes a merge.
+FROM_ENVIRONMENT: tuple[str, ...] = ()
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

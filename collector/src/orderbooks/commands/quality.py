@@ -37,6 +37,9 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.quality.units import iso_to_ms
 
 HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
+#: What the environment may set: the data folder only. What this command
+#: measures or prints is never changed by a collector setting.
+FROM_ENVIRONMENT = ("--data-dir",)
 
 
 def moment_ms(raw: str) -> int:

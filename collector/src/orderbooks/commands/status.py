@@ -24,6 +24,9 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.health.status import Status, evaluate
 
 HELP = "is the collector healthy? alarms and figures from the data folder (exit 1: alarm)"
+#: What the environment may set: the data folder only. What this command
+#: measures or prints is never changed by a collector setting.
+FROM_ENVIRONMENT = ("--data-dir",)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -25,6 +25,9 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.store import verify
 
 HELP = "verify sealed files against their manifests (exit 1 on any inconsistency)"
+#: What the environment may set: the data folder only. What this command
+#: measures or prints is never changed by a collector setting.
+FROM_ENVIRONMENT = ("--data-dir",)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

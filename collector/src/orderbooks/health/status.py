@@ -37,7 +37,7 @@ from typing import Any
 import orjson
 
 from orderbooks.health import clocksync, tracker
-from orderbooks.store import diskspace, paths
+from orderbooks.store import diskspace, ledger, paths
 from orderbooks.timefmt import iso_ms
 
 NO_ROWS_CYCLES = 30
@@ -246,48 +246,35 @@ def _disk(
         alarm("disk_low", None, f"{days:.1f} days to the floor at the last day's rate")
 
 
-def read_upload_ledger(data_dir: Path) -> tuple[set[tuple[str, str]], dict[str, Any] | None]:
-    """(verified (path, md5) pairs, last upload failure after the last verified upload).
+def read_upload_ledger(data_dir: Path) -> tuple[ledger.VerifiedIndex, dict[str, Any] | None]:
+    """(the verified index of the remote uploads go to, last upload failure after the last verified upload).
 
-    The one place status reads DATA_DIR/uploads/ledger.jsonl, tolerant of
-    extra fields and of torn or foreign lines. A ``verified`` upload counts for
-    the remote of the newest upload line (lines without a ``remote``, from
-    older ledgers, count when that one has none either), until a later
-    ``prune`` line of that remote says ``remote_lost`` or ``remote_mismatch``.
+    Status reads DATA_DIR/uploads/ledger.jsonl as prune does: through
+    ``store.ledger``'s reader (torn and foreign lines ignored) and its
+    ``VerifiedIndex``, so a file counts as verified here exactly when prune
+    would count it verified on that remote (same remote, ``gdrive:x`` and
+    ``gdrive:x/`` alike; the manifest's md5 and sha256; not withdrawn by a later
+    ``remote_lost``/``remote_mismatch``). Status has no ``--remote``: the remote
+    is the one the newest upload line names; when it names none (an older
+    ledger), the lines without a ``remote`` count.
     """
-    entries: list[dict[str, Any]] = []
     try:
-        lines = (Path(data_dir) / paths.UPLOADS_DIR / paths.LEDGER_NAME).read_bytes().splitlines()
+        entries = ledger.Ledger(data_dir).read().entries
     except OSError:
-        return set(), None
-    for line in lines:
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and entry.get("action") in ("upload", "prune"):
-            entries.append(entry)
-    uploads = [e for e in entries if e.get("action") == "upload"]
+        entries = []
+    uploads = [e for e in entries if e.get("action") == ledger.ACTION_UPLOAD]
     remote = uploads[-1].get("remote") if uploads else None
-    verified: set[tuple[str, str]] = set()
     last_failure: dict[str, Any] | None = None
-    for entry in entries:
-        key = (str(entry.get("path")), str(entry.get("md5")))
-        outcome = entry.get("outcome")
-        same_remote = entry.get("remote") == remote
-        if entry.get("action") == "upload" and outcome == "verified":
-            if same_remote:
-                verified.add(key)
+    for entry in uploads:
+        if entry.get("outcome") == ledger.VERIFIED:
             last_failure = None
-        elif entry.get("action") == "upload" and outcome == "failed":
+        elif entry.get("outcome") == ledger.FAILED:
             last_failure = entry
-        elif outcome in ("remote_lost", "remote_mismatch") and same_remote:
-            verified = {v for v in verified if v[0] != key[0]}
-    return verified, last_failure
+    return ledger.VerifiedIndex(entries, remote if isinstance(remote, str) and remote else None), last_failure
 
 
 def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
-    verified, last_failure = read_upload_ledger(data_dir)
+    index, last_failure = read_upload_ledger(data_dir)
     oldest: int | None = None
     pending = 0
     for manifest_path in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
@@ -295,10 +282,7 @@ def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
             manifest = orjson.loads(manifest_path.read_bytes())
         except (OSError, orjson.JSONDecodeError):
             continue
-        if (
-            not isinstance(manifest, dict)
-            or (str(manifest.get("path")), str(manifest.get("md5"))) in verified
-        ):
+        if not isinstance(manifest, dict) or _verified(index, manifest):
             continue
         pending += 1
         sealed = manifest.get("sealed_at")
@@ -315,6 +299,14 @@ def _offload(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
     detail = str((last_failure or {}).get("detail", ""))
     if last_failure is not None and AUTH_RE.search(detail):
         alarm("upload_auth", None, f"{last_failure.get('ts')}: {detail[:200]}")
+
+
+def _verified(index: ledger.VerifiedIndex, manifest: dict[str, Any]) -> bool:
+    """Is the data file this manifest describes verified on the remote, with the manifest's hashes?"""
+    path, md5, sha256 = manifest.get("path"), manifest.get("md5"), manifest.get("sha256")
+    if not isinstance(path, str) or not isinstance(md5, str):
+        return False
+    return index.is_verified(path, md5, sha256 if isinstance(sha256, str) else None)
 
 
 #: Results of the newest upload or prune that raise an alarm; ``interrupted`` (a stop) does not.

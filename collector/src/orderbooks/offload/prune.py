@@ -1,6 +1,10 @@
 """``orderbooks prune``: delete local sealed files that are safely on the remote and old enough.
 
-A data file and its manifest are deleted only when all of these hold:
+The keep-or-delete rule for one sealed file is ``offload.policy.decide``, a
+pure function; ``Pruner.run`` gathers the facts it asks for (the period, the
+manifest, the data file, the ledger's verified index, the remote listed now),
+records why each file is kept, and deletes what it says. In short, a data file
+and its manifest are deleted only when all of these hold:
 
 - the hour they belong to (from the folder raw/YYYY-MM-DD/HH, which must agree
   with the file name) ended more than ``keep_days`` days ago; the file's mtime
@@ -31,25 +35,19 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from orderbooks.clock import Clock, SystemClock
 from orderbooks.logs import Logger, get_logger
+from orderbooks.offload import policy
 from orderbooks.offload.rclone import Rclone, RcloneError, RemoteObject
 from orderbooks.offload.remote import remote_path_for
 from orderbooks.store import paths
 from orderbooks.store.atomic import atomic_write_json, fsync_dir
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.ledger import (
-    ACTION_PRUNE,
-    PRUNED,
-    REMOTE_LOST,
-    REMOTE_MISMATCH,
-    Ledger,
-    VerifiedIndex,
-)
+from orderbooks.store.ledger import ACTION_PRUNE, PRUNED, REMOTE_LOST, REMOTE_MISMATCH, Ledger, VerifiedIndex
 from orderbooks.store.sealed import (
     KINDS,
     ManifestProblem,
@@ -61,7 +59,6 @@ from orderbooks.store.sealed import (
 )
 from orderbooks.timefmt import iso_ms
 
-DAY_MS = 86_400_000
 LAST_PRUNE_NAME = paths.LAST_PRUNE_NAME
 PRUNE_RUN_KIND = "orderbooks.prune_run"
 #: ``orderbooks prune --dry-run --json``: what a run would delete.
@@ -176,66 +173,22 @@ class Pruner:
         self.ledger = Ledger(self.data_dir)
         self.kinds = kinds
 
-    def cutoff_ms(self) -> int:
-        return self.clock.wall_ms() - self.keep_days * DAY_MS
-
     def run(self, dry_run: bool = False) -> PruneReport:
         report = PruneReport()
         index = VerifiedIndex.load(self.data_dir, self.remote)
-        cutoff = self.cutoff_ms()
+        now = self.clock.wall_ms()
+        cutoff = policy.cutoff_ms(now, self.keep_days)
         touched: set[tuple[Path, Path]] = set()  # (top folder of the kind, folder a file was deleted from)
         for kind, manifest_path in iter_manifests(self.data_dir, self.kinds):
-            rel_manifest = paths.relative(self.data_dir, manifest_path)
-            try:
-                period = kind.locate(self.data_dir, manifest_path)
-            except ManifestProblem as exc:
-                self._unusable(report, rel_manifest, str(exc))
+            facts, decision, local = self._judge(report, kind, manifest_path, index, now)
+            if report.remote_error:  # the remote cannot be asked: nothing more is pruned this run
+                break
+            if decision.verdict != policy.DELETE:
+                self._keep(report, facts, decision, dry_run)
                 continue
-            if period.end_ms() > cutoff:
-                report.kept_young += 1
-                continue
-            try:
-                sealed = read_sealed(self.data_dir, manifest_path, kind)
-            except ManifestProblem as exc:
-                self._unusable(report, rel_manifest, str(exc))
-                continue
-            if partial_beside(kind, manifest_path).exists():
-                self._unusable(report, rel_manifest, "a .partial with the same name exists")
-                continue
-            data_present = sealed.data_path.exists()
-            data_ok = index.is_verified(sealed.rel_data, sealed.md5, sealed.sha256)
-            if not data_present and sealed.rel_data not in index.pruned and not data_ok:
-                self._unusable(report, rel_manifest, f"data file {sealed.rel_data} is missing")
-                continue
-            try:
-                on_disk = hash_file(manifest_path)
-            except OSError as exc:
-                self._unusable(report, rel_manifest, f"cannot read the manifest: {exc}")
-                continue
-            manifest_ok = index.is_verified(rel_manifest, on_disk.md5, on_disk.sha256)
-            if (data_present and not data_ok) or not manifest_ok:
-                report.kept_unverified.append(sealed.rel_data)
-                self.log.info(
-                    "kept_unverified",
-                    path=sealed.rel_data,
-                    data_verified=data_ok,
-                    manifest_verified=manifest_ok,
-                )
-                continue
-            checks = [(rel_manifest, on_disk.size, on_disk.md5, on_disk.sha256, "manifest")]
-            if data_present:
-                checks.insert(0, (sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256, "data"))
-            if not self._on_remote_now(report, checks, dry_run):
-                if report.remote_error:
-                    break
-                continue
-            victims = []
-            if data_present:
-                victims.append(
-                    Victim(sealed.data_path, sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256)
-                )
-            victims.append(Victim(manifest_path, rel_manifest, on_disk.size, on_disk.md5, on_disk.sha256))
-            for victim in victims:
+            period = kind.locate(self.data_dir, manifest_path)
+            for copy in decision.victims:
+                victim = Victim(local[copy.rel], copy.rel, copy.size, copy.md5, copy.sha256)
                 if dry_run:
                     report.would_delete.append(victim.rel)
                     report.sizes[victim.rel] = victim.size
@@ -314,46 +267,123 @@ class Pruner:
                 "prune_incomplete", **document["totals"], remote_error=report.remote_error or None
             )
 
-    def _on_remote_now(
-        self, report: PruneReport, checks: list[tuple[str, int, str, str, str]], dry_run: bool
-    ) -> bool:
-        """Ask the remote for each (path, size, md5, sha256, kind); record what is missing or different."""
-        for rel, size, md5, sha256, kind in checks:
-            try:
-                outcome, detail = self.check.confirm(rel, size, md5, sha256)
-            except RcloneError as exc:
-                report.remote_error = str(exc)
-                self.log.warning(
-                    "remote_unreachable", remote=self.remote, error=str(exc), action="nothing pruned"
-                )
-                return False
-            if not outcome:
-                continue
-            report.kept_remote.append((rel, outcome, detail))
+    def _judge(
+        self, report: PruneReport, kind: SealedKind, manifest_path: Path, index: VerifiedIndex, now: int
+    ) -> tuple[policy.Facts, policy.Decision, dict[str, Path]]:
+        """Gather what ``policy.decide`` asks for, step by step, until it keeps or deletes the file.
+
+        Returns the facts, the decision and the local path of each copy read. When the
+        remote cannot be asked, ``report.remote_error`` is set and the decision is still
+        ``ASK_REMOTE``.
+        """
+        facts = policy.Facts(paths.relative(self.data_dir, manifest_path), self.remote, self.keep_days, now)
+        local: dict[str, Path] = {}
+        try:
+            facts = replace(facts, period_end_ms=kind.locate(self.data_dir, manifest_path).end_ms())
+        except ManifestProblem as exc:
+            facts = replace(facts, problem=str(exc))
+        decision = policy.decide(facts)
+        if decision.verdict == policy.READ_LOCAL:
+            facts, local = self._read_local(facts, kind, manifest_path, index)
+            decision = policy.decide(facts)
+        while decision.verdict == policy.ASK_REMOTE:
+            assert decision.copy is not None
+            answer = self._ask_remote(report, decision.copy)
+            if answer is None:
+                break
+            facts = replace(facts, remote_answers=(*facts.remote_answers, answer))
+            decision = policy.decide(facts)
+        return facts, decision, local
+
+    def _read_local(
+        self, facts: policy.Facts, kind: SealedKind, manifest_path: Path, index: VerifiedIndex
+    ) -> tuple[policy.Facts, dict[str, Path]]:
+        """The facts an old file is judged on: its manifest, its data file, the ledger's records."""
+        try:
+            sealed = read_sealed(self.data_dir, manifest_path, kind)
+        except ManifestProblem as exc:
+            return replace(facts, local_read=True, problem=str(exc)), {}
+        local = {sealed.rel_data: sealed.data_path, facts.rel_manifest: manifest_path}
+        facts = replace(
+            facts,
+            local_read=True,
+            partial_twin=partial_beside(kind, manifest_path).exists(),
+            data=policy.Copy(policy.DATA, sealed.rel_data, sealed.bytes, sealed.md5, sealed.sha256),
+            data_present=sealed.data_path.exists(),
+            data_pruned=sealed.rel_data in index.pruned,
+            data_record=index.verified_entry(sealed.rel_data, sealed.md5, sealed.sha256),
+        )
+        try:
+            on_disk = hash_file(manifest_path)
+        except OSError as exc:
+            return replace(facts, manifest_error=f"cannot read the manifest: {exc}"), local
+        manifest = policy.Copy(policy.MANIFEST, facts.rel_manifest, on_disk.size, on_disk.md5, on_disk.sha256)
+        record = index.verified_entry(manifest.rel, manifest.md5, manifest.sha256)
+        return replace(facts, manifest=manifest, manifest_record=record), local
+
+    def _ask_remote(self, report: PruneReport, copy: policy.Copy) -> policy.RemoteAnswer | None:
+        """Is this copy on the remote now, with its hashes? None (and ``remote_error``) when it cannot say."""
+        try:
+            outcome, detail = self.check.confirm(copy.rel, copy.size, copy.md5, copy.sha256)
+        except RcloneError as exc:
+            report.remote_error = str(exc)
             self.log.warning(
-                outcome,
-                path=rel,
-                remote=self.remote,
-                detail=detail,
-                action="kept; next upload sends it again",
+                "remote_unreachable", remote=self.remote, error=str(exc), action="nothing pruned"
             )
-            if not dry_run:
-                self.ledger.append(
-                    {
-                        "ts": iso_ms(self.clock.wall_ms()),
-                        "action": ACTION_PRUNE,
-                        "kind": kind,
-                        "path": rel,
-                        "bytes": size,
-                        "md5": md5,
-                        "sha256": sha256,
-                        "remote": self.remote,
-                        "outcome": outcome,
-                        "detail": detail,
-                    }
-                )
-            return False
-        return True
+            return None
+        return policy.RemoteAnswer(copy.rel, outcome or policy.PRESENT, detail)
+
+    def _keep(
+        self, report: PruneReport, facts: policy.Facts, decision: policy.Decision, dry_run: bool
+    ) -> None:
+        """Record why a file stays: in the report, the log and (a copy gone from the remote) the ledger."""
+        verdict = decision.verdict
+        if verdict == policy.YOUNG:
+            report.kept_young += 1
+        elif verdict == policy.UNUSABLE:
+            self._unusable(report, facts.rel_manifest, decision.reason)
+        elif verdict == policy.UNVERIFIED:
+            assert facts.data is not None
+            report.kept_unverified.append(facts.data.rel)
+            self.log.info(
+                "kept_unverified",
+                path=facts.data.rel,
+                data_verified=decision.data_verified,
+                manifest_verified=decision.manifest_verified,
+            )
+        elif verdict in (policy.LOST, policy.DIFFERENT):
+            assert decision.copy is not None
+            self._kept_remote(report, decision.copy, verdict, decision.reason, dry_run)
+        else:
+            raise ValueError(f"prune cannot keep a file for {verdict!r}")
+
+    def _kept_remote(
+        self, report: PruneReport, copy: policy.Copy, outcome: str, detail: str, dry_run: bool
+    ) -> None:
+        """A verified copy is gone or different on the remote: keep it, and withdraw the ``verified``."""
+        report.kept_remote.append((copy.rel, outcome, detail))
+        self.log.warning(
+            outcome,
+            path=copy.rel,
+            remote=self.remote,
+            detail=detail,
+            action="kept; next upload sends it again",
+        )
+        if not dry_run:
+            self.ledger.append(
+                {
+                    "ts": iso_ms(self.clock.wall_ms()),
+                    "action": ACTION_PRUNE,
+                    "kind": copy.kind,
+                    "path": copy.rel,
+                    "bytes": copy.size,
+                    "md5": copy.md5,
+                    "sha256": copy.sha256,
+                    "remote": self.remote,
+                    "outcome": outcome,
+                    "detail": detail,
+                }
+            )
 
     def _unusable(self, report: PruneReport, rel: str, reason: str) -> None:
         report.kept_unusable.append((rel, reason))

@@ -147,7 +147,6 @@ class Analysis:
         self.last_recv_ms: int | None = None
         self.files_read = 0
         self.rows_read = 0
-        self.rows_out_of_range = 0
         self.missing_manifests = 0
         self.problems: list[str] = []
 
@@ -252,13 +251,11 @@ class Analysis:
     def add_row(self, row: dict[str, Any], run: RunInfo) -> bool:
         """One row of *run*; rows in time order per token. False when it is out of range."""
         recv_ms = as_int(row.get("recv_ms"))
-        if recv_ms is None:
-            self.rows_out_of_range += 1
-            return False
-        if (self.since_ms is not None and recv_ms < self.since_ms) or (
-            self.until_ms is not None and recv_ms >= self.until_ms
+        if (
+            recv_ms is None
+            or (self.since_ms is not None and recv_ms < self.since_ms)
+            or (self.until_ms is not None and recv_ms >= self.until_ms)
         ):
-            self.rows_out_of_range += 1
             return False
         self.rows_read += 1
         if self.first_recv_ms is None or recv_ms < self.first_recv_ms:

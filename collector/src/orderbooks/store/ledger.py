@@ -46,7 +46,6 @@ SKIPPED = "skipped"
 PRUNED = "pruned"
 REMOTE_LOST = "remote_lost"
 REMOTE_MISMATCH = "remote_mismatch"
-OUTCOMES = (VERIFIED, MISMATCH, FAILED, SKIPPED, PRUNED, REMOTE_LOST, REMOTE_MISMATCH)
 #: Prune outcomes that withdraw an earlier ``verified`` on that remote.
 WITHDRAWN = (REMOTE_LOST, REMOTE_MISMATCH)
 
@@ -144,10 +143,21 @@ def _last_byte(path: Path, size: int) -> bytes:
         return handle.read(1)
 
 
-class VerifiedIndex:
-    """Which (path, md5, sha256) the ledger has seen verified on *remote*, and not withdrawn since."""
+def names_no_remote(value: object) -> bool:
+    """A line of an older ledger, written before lines named their remote."""
+    return value is None or value == ""
 
-    def __init__(self, entries: list[dict[str, Any]], remote: str) -> None:
+
+class VerifiedIndex:
+    """Which (path, md5, sha256) the ledger has seen verified on *remote*, and not withdrawn since.
+
+    Upload and prune always name their remote. ``remote=None`` is the unnamed
+    remote of older ledgers: only lines without a ``remote`` count for it (status
+    asks for it when the newest upload line names none); such lines never count
+    for a named remote.
+    """
+
+    def __init__(self, entries: list[dict[str, Any]], remote: str | None) -> None:
         self.remote = remote
         self._events: dict[str, list[dict[str, Any]]] = {}
         self.pruned: set[str] = set()
@@ -162,14 +172,19 @@ class VerifiedIndex:
         if action == ACTION_PRUNE and outcome == PRUNED:
             self.pruned.add(path)
             return
-        if not same_remote(entry.get("remote"), self.remote):
+        if not self.of_this_remote(entry.get("remote")):
             return
         verified = action == ACTION_UPLOAD and outcome == VERIFIED
         if verified or (action == ACTION_PRUNE and outcome in WITHDRAWN):
             self._events.setdefault(path, []).append(entry)
 
+    def of_this_remote(self, value: object) -> bool:
+        if self.remote is None:
+            return names_no_remote(value)
+        return same_remote(value, self.remote)
+
     @classmethod
-    def load(cls, data_dir: Path, remote: str) -> VerifiedIndex:
+    def load(cls, data_dir: Path, remote: str | None) -> VerifiedIndex:
         return cls(Ledger(data_dir).read().entries, remote)
 
     def verified_entry(self, path: str, md5: str, sha256: str | None) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
 """File manifests and run manifests: what they hold, how they are built and written.
 
 A file manifest (``<stem>.manifest.json``, schema 1) sits beside each sealed
-data file and describes it completely: size, sha256, md5, rows, members, time
-range, rows per series and per token, cycles, failures and the gaps they form,
-and whether the file was recovered after a crash or its manifest rebuilt.
+data file and describes it completely: the row schema version of its rows,
+size, sha256, md5, rows, members, time range, rows per series and per token,
+cycles, failures and the gaps they form, and whether the file was recovered
+after a crash or its manifest rebuilt.
 
 A run manifest (``runs/<run_id>.json``, schema 1) describes one collector
 process: start, end, exit reason, the files it sealed and its totals.
@@ -24,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks.records import FailureRecord
+from orderbooks.records import ROW_SCHEMA, FailureRecord
 from orderbooks.store import gzmembers, paths, rows
 from orderbooks.store.atomic import atomic_write_json
 from orderbooks.store.hashing import FileHashes
@@ -59,9 +60,13 @@ class RowStats:
     per_series: Counter[str] = field(default_factory=Counter)
     per_token: Counter[str] = field(default_factory=Counter)
     cycles: set[int] = field(default_factory=set)
+    row_schemas: set[int] = field(default_factory=set)  # versions the rows declare (``schema``)
 
     def add_row(self, row: dict[str, Any]) -> None:
         self.rows += 1
+        version = rows.declared_version(row)
+        if version is not None:
+            self.row_schemas.add(version)
         recv_ms = row.get("recv_ms")
         if isinstance(recv_ms, int) and not isinstance(recv_ms, bool):
             if self.first_recv_ms is None or recv_ms < self.first_recv_ms:
@@ -87,6 +92,12 @@ class RowStats:
         self.per_series.update(other.per_series)
         self.per_token.update(other.per_token)
         self.cycles |= other.cycles
+        self.row_schemas |= other.row_schemas
+
+    def row_schema(self) -> int:
+        """The manifest's ``row_schema``: the highest version the rows declare (should a merged
+        file mix them), else the one this collector writes."""
+        return max(self.row_schemas, default=ROW_SCHEMA)
 
 
 class GapBuilder:
@@ -148,8 +159,9 @@ def salvage_rows(partial: Path, good_end: int) -> tuple[bytes, int]:
 
     A member written with sync flushes (``gzmembers.MemberStream``) decompresses
     up to its last flush without a trailer. Each line must be a JSON object with
-    every row key; the first line that is not ends the salvage (a torn write
-    never yields a row). Returns ``(b"", 0)`` when nothing is kept.
+    every key of its row schema version (``rows.judge``); the first line that is
+    not ends the salvage (a torn write never yields a row). Returns ``(b"", 0)``
+    when nothing is kept.
     """
     with open(partial, "rb") as handle:
         handle.seek(good_end)
@@ -187,6 +199,7 @@ def build_file_manifest(
     return {
         "schema": FILE_MANIFEST_SCHEMA,
         "kind": FILE_MANIFEST_KIND,
+        "row_schema": stats.row_schema(),
         "file": data_file.name,
         "path": paths.relative(data_dir, data_file),
         "bytes": hashes.size,

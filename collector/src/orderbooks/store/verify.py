@@ -7,7 +7,12 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
 * every sealed ``.jsonl.gz`` has a manifest, and its bytes, sha256, md5, rows,
   members, first/last ``recv_ms``, rows per series and per token match it;
 * every gzip member decompresses with a good CRC, ends with a newline, and
-  each line is a JSON object with every row key;
+  each line is a JSON object with every key its row schema version requires
+  (``rows.judge``): the version the row declares, else its manifest's
+  ``row_schema`` (a manifest without one predates it: version 1); a version
+  this code does not know (``records.ROW_SCHEMAS``) is a problem, in a row or
+  in the manifest, as is a ``row_schema`` other than the highest version its
+  rows declare;
 * every manifest has its data file (or its ``.partial`` while it is being sealed);
 * every run manifest parses;
 * the same for every other kind of sealed file (``sealed.KINDS``: the market
@@ -69,6 +74,8 @@ class _Figures:
     rows: int  # rows, or documents
     members: int
     scan: gzmembers.ScanResult
+    #: Problems of the manifest's own fields against the data, reported after the comparison.
+    manifest_problems: list[str]
 
 
 def check_data_file(
@@ -78,7 +85,17 @@ def check_data_file(
     rel = paths.relative(data_dir, data_file)
     problems: list[str] = []
     notes: list[str] = []  # from the manifest comparison
-    figures = _CONTENTS[kind.name].figures(data_file, problems)
+    manifest_path = paths.manifest_path_for(data_file)
+    recorded: dict[str, Any] | None = None
+    manifest_problems: list[str] = []
+    if not manifest_path.exists():
+        manifest_problems.append("no manifest")
+    else:
+        try:
+            recorded = sealed.load_file_manifest(manifest_path, kind.manifest_kinds).document
+        except sealed.ManifestProblem as exc:
+            manifest_problems.append(str(exc))
+    figures = _CONTENTS[kind.name].figures(data_file, problems, recorded)
     scan = figures.scan
     if scan.tail_error is not None:
         problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
@@ -88,20 +105,13 @@ def check_data_file(
         except sealed.ManifestProblem as exc:
             problems.append(str(exc))
 
-    manifest_path = paths.manifest_path_for(data_file)
-    recorded: dict[str, Any] | None = None
-    if not manifest_path.exists():
-        problems.append("no manifest")
-    else:
-        try:
-            recorded = sealed.load_file_manifest(manifest_path, kind.manifest_kinds).document
-        except sealed.ManifestProblem as exc:
-            problems.append(str(exc))
+    problems.extend(manifest_problems)
     if recorded is not None:
         found, notes = sealed.compare_with_manifest(
             recorded, figures.actual, figures.compared, data_file, rel
         )
         problems.extend(found)
+        problems.extend(figures.manifest_problems)
     return sealed.check_result(
         rel,
         problems,
@@ -113,8 +123,9 @@ def check_data_file(
     )
 
 
-def _book_figures(data_file: Path, problems: list[str]) -> _Figures:
-    observed, scan = _read_rows(data_file, problems)
+def _book_figures(data_file: Path, problems: list[str], recorded: dict[str, Any] | None) -> _Figures:
+    row_schema = (recorded or {}).get("row_schema", rows.UNDECLARED_ROW_SCHEMA)
+    observed, scan = _read_rows(data_file, problems, row_schema)
     hashes = hash_file(data_file)
     actual = {
         "bytes": hashes.size,
@@ -127,10 +138,11 @@ def _book_figures(data_file: Path, problems: list[str]) -> _Figures:
         "rows_per_series": dict(sorted(observed.per_series.items())),
         "rows_per_token": dict(sorted(observed.per_token.items())),
     }
-    return _Figures(actual, _COMPARED_FIELDS, observed.rows, observed.members, scan)
+    schema_problems = _row_schema_problems(recorded, observed) if recorded is not None else []
+    return _Figures(actual, _COMPARED_FIELDS, observed.rows, observed.members, scan, schema_problems)
 
 
-def _markets_figures(data_file: Path, problems: list[str]) -> _Figures:
+def _markets_figures(data_file: Path, problems: list[str], recorded: dict[str, Any] | None) -> _Figures:
     stats, scan = market_files.read_stats(data_file)
     problems.extend(stats.bad_lines[:MAX_LINE_PROBLEMS])
     if len(stats.bad_lines) > MAX_LINE_PROBLEMS:
@@ -146,10 +158,24 @@ def _markets_figures(data_file: Path, problems: list[str]) -> _Figures:
         "first_recv_ms": stats.first_recv_ms,
         "last_recv_ms": stats.last_recv_ms,
     }
-    return _Figures(actual, tuple(actual), stats.records, stats.members, scan)
+    return _Figures(actual, tuple(actual), stats.records, stats.members, scan, [])
 
 
-def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
+def _row_schema_problems(recorded: dict[str, Any], observed: manifest.RowStats) -> list[str]:
+    """The manifest's ``row_schema``: a version this code knows, the highest its rows declare."""
+    if "row_schema" not in recorded:
+        return []  # written before manifests named it: version 1, as its rows are judged
+    declared = recorded["row_schema"]
+    if rows.required_keys(declared) is None:
+        return [f"row_schema: {rows.unknown_version(declared)}"]
+    if observed.row_schemas and observed.row_schema() != declared:
+        return [f"row_schema: manifest says {declared!r}, rows declare up to {observed.row_schema()}"]
+    return []
+
+
+def _read_rows(
+    data_file: Path, problems: list[str], row_schema: Any
+) -> tuple[manifest.RowStats, gzmembers.ScanResult]:
     stats = manifest.RowStats()
     bad_lines = 0
 
@@ -157,7 +183,7 @@ def _read_rows(data_file: Path, problems: list[str]) -> tuple[manifest.RowStats,
         if member.data and not member.data.endswith(b"\n"):
             problems.append(f"member {member.index} (byte {member.start}) does not end with a newline")
 
-    reader = rows.RowReader(data_file, on_member=on_member)
+    reader = rows.RowReader(data_file, on_member=on_member, schema=row_schema)
     for line in reader:
         stats.add_row(line.obj or {})
         if line.problem is not None:
@@ -207,7 +233,7 @@ def _markets_partial(partial: Path) -> tuple[int, int, gzmembers.ScanResult]:
 class _Reader:
     """How verify reads the contents of one kind of sealed file."""
 
-    figures: Callable[[Path, list[str]], _Figures]
+    figures: Callable[[Path, list[str], dict[str, Any] | None], _Figures]
     partial: Callable[[Path], tuple[int, int, gzmembers.ScanResult]]
 
 
