@@ -7,6 +7,7 @@ imports the other; both import this.
 
 from __future__ import annotations
 
+import queue
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -136,3 +137,24 @@ class SnapshotSink(Protocol):
 
     def close(self, exit_reason: str) -> None:
         """Seal the open file, finish the run manifest."""
+
+
+class QueuedFailures:
+    """Failure records a worker thread (discovery, market documents) queues for the poll thread.
+
+    The sink is not thread-safe: the worker ``put``s its failures on
+    ``self._failures`` and the poll thread takes them with ``drain_failures()``
+    and hands them to the sink.
+    """
+
+    def __init__(self) -> None:
+        self._failures: queue.SimpleQueue[FailureRecord] = queue.SimpleQueue()
+
+    def drain_failures(self) -> list[FailureRecord]:
+        """Every failure queued so far (poll thread)."""
+        out: list[FailureRecord] = []
+        while True:
+            try:
+                out.append(self._failures.get_nowait())
+            except queue.Empty:
+                return out

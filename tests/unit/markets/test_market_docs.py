@@ -21,8 +21,9 @@ from orderbooks.markets.discovery import Discovery
 from orderbooks.markets.documents import MarketDocs
 from orderbooks.markets.gamma import parse_events, parse_iso_ms
 from orderbooks.store import manifest, paths
-from orderbooks.store.market_check import check_all
-from orderbooks.store.market_files import DayKey, DocsFile
+from orderbooks.store.market_files import DocsFile
+from orderbooks.store.paths import DayKey
+from orderbooks.store.verify import check_sealed as check_all
 from testkit.fake_clock import FakeClock
 
 REAL = Path(__file__).resolve().parents[2] / "fixtures" / "real"

@@ -11,8 +11,10 @@ from orderbooks.offload.rclone import Rclone
 from orderbooks.store import manifest, paths
 from orderbooks.store.hashing import hash_file
 from orderbooks.store.ledger import Ledger
-from orderbooks.store.market_check import recover
-from orderbooks.store.market_files import DayKey, DocsFile, partial_path
+from orderbooks.store.market_files import DocsFile
+from orderbooks.store.paths import DayKey
+from orderbooks.store.paths import markets_partial_path as partial_path
+from orderbooks.store.recovery import recover_market_documents as recover
 from orderbooks.store.sealed import find_sealed
 from orderbooks.store.verify import verify_data_dir
 from testkit.fake_clock import FakeClock

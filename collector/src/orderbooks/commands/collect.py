@@ -35,9 +35,8 @@ from orderbooks.health.monitor import Monitor
 from orderbooks.health.tracker import HealthTracker
 from orderbooks.markets.documents import MarketDocs
 from orderbooks.store import folder, paths
-from orderbooks.store.market_check import recover as recover_market_docs
 from orderbooks.store.market_files import DocsFile
-from orderbooks.store.recovery import recover
+from orderbooks.store.recovery import recover, recover_market_documents
 from orderbooks.store.writer import SnapshotWriter
 
 HELP = "collect order books from the Polymarket APIs into DATA_DIR"
@@ -85,7 +84,7 @@ def collect(settings: Settings) -> int:
     try:
         report = recover(settings.data_dir, now_ms=clock.wall_ms(), collector_version=__version__, host=host)
         log.info("recovery_done", **report.to_dict())
-        docs_report = recover_market_docs(
+        docs_report = recover_market_documents(
             settings.data_dir, now_ms=clock.wall_ms(), version=__version__, host=host
         )
         log.info("market_docs_recovery_done", **docs_report.to_dict())

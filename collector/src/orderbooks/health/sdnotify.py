@@ -37,13 +37,3 @@ def notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
     except OSError:
         return False
     return True
-
-
-def watchdog_usec(environ: Mapping[str, str] | None = None) -> int | None:
-    """``$WATCHDOG_USEC`` when systemd set a watchdog for this process, else None."""
-    env = os.environ if environ is None else environ
-    raw = env.get("WATCHDOG_USEC", "")
-    pid = env.get("WATCHDOG_PID", "")
-    if not raw.isdigit() or (pid and pid != str(os.getpid())):
-        return None
-    return int(raw)

@@ -15,14 +15,13 @@ it, and unit tests call it directly with a ``FakeClock`` to stay sleep-free.
 
 from __future__ import annotations
 
-import queue
 import threading
 import traceback
 
 from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.markets.discovery import Discovery, MarketSnapshot
-from orderbooks.records import FailureRecord
+from orderbooks.records import QueuedFailures
 
 #: Time one refresh pass may take (seconds): bounds its requests, retries and backoff.
 PASS_SECONDS = 15.0
@@ -34,7 +33,7 @@ CRASH_PAUSE_SECONDS = 10.0
 JOIN_SECONDS = 2.0
 
 
-class DiscoveryWorker:
+class DiscoveryWorker(QueuedFailures):
     def __init__(
         self,
         discovery: Discovery,
@@ -43,6 +42,7 @@ class DiscoveryWorker:
         pass_seconds: float = PASS_SECONDS,
         log: Logger | None = None,
     ) -> None:
+        super().__init__()
         self.discovery = discovery
         self.clock = clock
         self.pass_seconds = pass_seconds
@@ -50,7 +50,6 @@ class DiscoveryWorker:
         #: The latest cycle the poll thread started; stamped on failure records.
         self.cycle: int | None = None
         self.first_pass_done = threading.Event()
-        self._failures: queue.SimpleQueue[FailureRecord] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._first_deadline: float | None = None
@@ -72,15 +71,6 @@ class DiscoveryWorker:
             return len(failures)
         finally:
             self.first_pass_done.set()
-
-    def drain_failures(self) -> list[FailureRecord]:
-        """Every failure queued so far (poll thread)."""
-        out: list[FailureRecord] = []
-        while True:
-            try:
-                out.append(self._failures.get_nowait())
-            except queue.Empty:
-                return out
 
     # ------------------------------------------------------------ thread
 

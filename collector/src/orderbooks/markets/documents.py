@@ -14,7 +14,7 @@ discovery thread: one queue put, nothing else). A worker thread of its own
    ``max_backoff_seconds``, until the answer says ``closed: true`` with
    ``outcomePrices``; that answer is written verbatim as the ``closed``
    document. It gives up ``give_up_seconds`` after the end;
-3. seals the daily file when a UTC day ends (``market_docs_files.DocsFile``).
+3. seals the daily file when a UTC day ends (``store.market_files.DocsFile``).
 
 Before its thread starts, ``resume(data_dir)`` reads the sealed markets files
 of the last ``FORGET_AFTER_MS`` (the collect command's recovery has sealed
@@ -47,7 +47,7 @@ from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.markets.gamma import Market, MarketDrift, decode_list
 from orderbooks.markets.resume import Resumed, read_earlier
-from orderbooks.records import FailureRecord
+from orderbooks.records import FailureRecord, QueuedFailures
 from orderbooks.store.market_files import CLOSED, DOC_SCHEMA, FIRST_SEEN, DocsFile
 
 #: First look for the closed record, after the window end (seconds).
@@ -156,7 +156,7 @@ def _common(kind: str, market: Market, market_id: Any, source: str, recv_ms: int
     }
 
 
-class MarketDocs:
+class MarketDocs(QueuedFailures):
     def __init__(
         self,
         files: DocsFile,
@@ -168,6 +168,7 @@ class MarketDocs:
         give_up_seconds: float = GIVE_UP_SECONDS,
         log: Logger | None = None,
     ) -> None:
+        super().__init__()
         self.files = files
         self.client = client
         self.clock = clock
@@ -178,7 +179,6 @@ class MarketDocs:
         self.written = {FIRST_SEEN: 0, CLOSED: 0}
         self.dropped = 0
         self._listings: queue.SimpleQueue[tuple[str, list[Any], list[Market], str, int]] = queue.SimpleQueue()
-        self._failures: queue.SimpleQueue[FailureRecord] = queue.SimpleQueue()
         self._seen: dict[str, int] = {}  # condition_id -> end_ms (documented by this run or resumed)
         self._pending: dict[str, _Pending] = {}  # condition_id -> the closed record still to fetch
         self._unwritten: deque[dict[str, Any]] = deque()
@@ -230,14 +230,6 @@ class MarketDocs:
         """One parsed listing page: its raw events and the markets parsed from them."""
         if markets:
             self._listings.put((series_id, events, markets, source, recv_ms))
-
-    def drain_failures(self) -> list[FailureRecord]:
-        out: list[FailureRecord] = []
-        while True:
-            try:
-                out.append(self._failures.get_nowait())
-            except queue.Empty:
-                return out
 
     @property
     def pending(self) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks.quality.units import HOUR_MS, as_int
-from orderbooks.store import filenames, gzmembers, paths, survey
+from orderbooks.store import gzmembers, paths, survey
 from orderbooks.store import run_manifests as stored_runs
 from orderbooks.store.rows import RowReader, iter_rows
 
@@ -35,12 +35,12 @@ class QualityError(Exception):
 
 def file_hour_ms(data_file: Path) -> int | None:
     """Start of the UTC hour a data file's name says it holds; None when the name has no hour."""
-    return filenames.hour_start_ms(data_file)
+    return paths.hour_start_ms(data_file)
 
 
 def file_run_id(data_file: Path) -> str:
     """The run id in a data file's name (the whole stem when the name has none)."""
-    return filenames.run_id_of(data_file) or paths.stem_of(data_file)
+    return paths.run_id_of(data_file) or paths.stem_of(data_file)
 
 
 def data_files(data_dir: Path, since_ms: int | None = None, until_ms: int | None = None) -> list[Path]:

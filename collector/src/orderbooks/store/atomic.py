@@ -1,18 +1,27 @@
-"""Durable file operations: write-then-rename, and fsync of files and folders.
+"""Durable file operations: write-then-rename, fsync of files and folders, durable folders.
 
 The steps follow the classic atomic-write recipe: a temporary file in the
 target's own folder, write, flush + fsync, ``os.replace``, fsync the folder.
 Any exception removes the temporary file and leaves the target untouched.
+``make_dirs_durable`` creates folders so that they survive a crash,
+``write_all`` writes every byte or raises, and ``DATA_MODE``/``DIR_MODE`` are
+the modes of data files and folders. Every writer of the data folder (book
+files, market documents, merges, recovery) uses these.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
+
+DATA_MODE = 0o640
+DIR_MODE = 0o750
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -63,3 +72,31 @@ def durable_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> 
     fsync_dir(Path(dst).parent)
     if Path(src).parent != Path(dst).parent:
         fsync_dir(Path(src).parent)
+
+
+def make_dirs_durable(path: Path, mode: int = DIR_MODE) -> None:
+    """mkdir -p, fsyncing the parent of every folder created so the entries survive a crash."""
+    path = Path(path)
+    missing: list[Path] = []
+    probe = path
+    while not probe.is_dir():
+        missing.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue
+        fsync_dir(folder.parent)
+
+
+def write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.write) -> None:
+    """Write all of *data* to *fd* (retrying short writes); OSError when a write makes no progress."""
+    view = memoryview(data)
+    while view:
+        written = write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "write returned no progress")
+        view = view[written:]

@@ -13,10 +13,11 @@ from typing import Any
 
 import orjson
 
+from orderbooks.store import paths
 from orderbooks.store.atomic import atomic_write_bytes
 
-STATE_DIR = "state"
-STATE_NAME = "collector.json"
+STATE_DIR = paths.STATE_DIR
+STATE_NAME = paths.STATE_NAME
 STATE_DIR_MODE = 0o750
 STATE_MODE = 0o640
 

@@ -1,26 +1,27 @@
-"""Market documents on disk: the daily file, its manifest, its check and its recovery.
+"""Market documents on disk: what a document is, the daily file and its manifest.
 
-    DATA_DIR/markets/YYYY-MM-DD/markets-YYYY-MM-DD-<run_id>.jsonl.gz           sealed file
-    DATA_DIR/markets/YYYY-MM-DD/markets-YYYY-MM-DD-<run_id>.jsonl.gz.partial   open (or crashed) file
-    DATA_DIR/markets/YYYY-MM-DD/markets-YYYY-MM-DD-<run_id>.manifest.json      manifest of a sealed file
-
-One file per collector run and UTC day. Each document (one JSON line, see
+One file per collector run and UTC day (its place and name: ``paths``,
+``paths.markets_data_path``). Each document (one JSON line, see
 docs/data-format.md "Market documents") is appended as one complete gzip
 member and fsynced before the next one, like the rows of an hour file. The
 file is sealed (manifest written atomically beside it, then renamed) when a
-later UTC day starts and when the run stops. After a crash,
-``market_docs_check.recover`` cuts the file back to its last complete member
-and seals it (``recovered: true``); ``market_docs_check.check_all`` is
-``verify``'s part. The book files' helpers do the work: ``gzmembers`` for
-members and CRCs, ``manifest`` for hashes and atomic manifests, ``writer``
-for durable folders.
+later UTC day starts and when the run stops.
+
+Market documents are a kind of sealed file (``sealed.MARKETS``): ``verify``
+checks them and ``recovery.recover_market_documents`` seals or quarantines
+what a crash left, through the same code as the book files. What is specific
+to market documents is here: ``doc_problem`` (is a line a document),
+``read_stats`` (the figures of a file's complete members), ``build_manifest``,
+and what recovery does to a dead run's partial (``recover_partial``) or to a
+sealed file without manifest (``rebuilt_manifest``). The book files' helpers do
+the rest: ``gzmembers`` for members and CRCs, ``manifest`` for atomic
+manifests, ``atomic`` for durable folders and writes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,11 +33,16 @@ import orjson
 from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.store import gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename, fsync_dir
+from orderbooks.store.atomic import (
+    DATA_MODE,
+    cut_durably,
+    durable_rename,
+    fsync_dir,
+    make_dirs_durable,
+    write_all,
+)
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.writer import DATA_MODE, make_dirs_durable, write_all
 
-MARKETS_DIR = "markets"
 DOC_SCHEMA = 1
 MANIFEST_SCHEMA = 1
 MANIFEST_KIND = "orderbooks.market_documents"
@@ -58,49 +64,6 @@ DOC_KEYS = (
     "source",
     "market",
 )
-STEM_RE = re.compile(r"^markets-(?P<date>\d{4}-\d{2}-\d{2})-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$")
-
-
-#: A UTC day, the unit of rotation of market documents (one period model with sealed.py).
-DayKey = paths.DayKey
-
-
-def data_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
-    return Path(data_dir) / MARKETS_DIR / day.date / f"markets-{day.date}-{run_id}{paths.DATA_SUFFIX}"
-
-
-def partial_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
-    final = data_path(data_dir, day, run_id)
-    return final.with_name(paths.stem_of(final) + paths.PARTIAL_SUFFIX)
-
-
-def in_markets(data_dir: Path, path: Path) -> bool:
-    """Is *path* under DATA_DIR/markets?"""
-    return (Path(data_dir) / MARKETS_DIR) in Path(path).parents
-
-
-def manifests(data_dir: Path) -> list[Path]:
-    """Every market-documents manifest under DATA_DIR/markets, sorted."""
-    return paths.iter_files(data_dir, paths.MANIFEST_SUFFIX, top=MARKETS_DIR)
-
-
-def day_of(data_dir: Path, path: Path) -> DayKey:
-    """The day a markets file belongs to, from its folder and its name; ValueError if they disagree."""
-    rel = Path(path).relative_to(Path(data_dir) / MARKETS_DIR)
-    if len(rel.parts) != 2:
-        raise ValueError(f"not in a markets/YYYY-MM-DD folder: {paths.relative(data_dir, path)}")
-    match = STEM_RE.match(paths.stem_of(Path(path)))
-    if not match:
-        raise ValueError(f"file name does not follow the naming scheme: {Path(path).name}")
-    if match["date"] != rel.parts[0]:
-        raise ValueError(f"file name day {match['date']} != folder {rel.parts[0]}")
-    day = DayKey(rel.parts[0])
-    try:
-        day.start_ms()
-    except ValueError as exc:
-        raise ValueError(f"folder is not a valid UTC day: {rel.parts[0]}") from exc
-    return day
-
 
 # ---------------------------------------------------------------- contents
 
@@ -203,7 +166,7 @@ def build_manifest(
         "markets": len(stats.markets),
         "first_recv_ms": stats.first_recv_ms,
         "last_recv_ms": stats.last_recv_ms,
-        "day": match["date"] if (match := STEM_RE.match(paths.stem_of(data_file))) else None,
+        "day": name.day.date if (name := paths.parse_markets(data_file)) else None,
         "recovered": recovered,
         "bytes_dropped": bytes_dropped,
         "rebuilt": rebuilt,
@@ -220,7 +183,7 @@ def build_manifest(
 
 @dataclass
 class _Open:
-    day: DayKey
+    day: paths.DayKey
     partial: Path
     final: Path
     fd: int | None = None
@@ -292,7 +255,7 @@ class DocsFile:
         """Seal the open file if its day is over; retry seals that failed."""
         if (
             self._open is not None
-            and DayKey.from_epoch_ms(self.clock.wall_ms()).start_ms() > self._open.day.start_ms()
+            and paths.DayKey.from_epoch_ms(self.clock.wall_ms()).start_ms() > self._open.day.start_ms()
         ):
             self._seal(self._open)
             self._open = None
@@ -313,13 +276,15 @@ class DocsFile:
             )
 
     def _file_for(self, now_ms: int) -> _Open:
-        day = DayKey.from_epoch_ms(now_ms)
+        day = paths.DayKey.from_epoch_ms(now_ms)
         if self._open is not None and day.start_ms() <= self._open.day.start_ms():
             return self._open  # days only move forward: a clock stepping back keeps the open file
         if self._open is not None:
             self._seal(self._open)
         self._open = _Open(
-            day, partial_path(self.data_dir, day, self.run_id), data_path(self.data_dir, day, self.run_id)
+            day,
+            paths.markets_partial_path(self.data_dir, day, self.run_id),
+            paths.markets_data_path(self.data_dir, day, self.run_id),
         )
         return self._open
 
@@ -361,3 +326,57 @@ class DocsFile:
             self._unsealed.remove(target)
         self.sealed.append(sealed)
         self.log.info("file_sealed", file=sealed["path"], records=sealed["records"], sha256=sealed["sha256"])
+
+
+# ---------------------------------------------------------------- after a crash (recovery's part)
+
+
+def recover_partial(
+    *,
+    data_dir: Path,
+    partial: Path,
+    final: Path,
+    run_id: str,
+    stats: DocStats,
+    scan: gzmembers.ScanResult,
+    now_ms: int,
+    version: str,
+    host: str,
+) -> dict[str, Any] | str:
+    """Cut a dead run's partial back to its last complete document; its ``recovered`` manifest
+    (not yet written), or why it cannot be kept (``recovery`` quarantines it then)."""
+    if scan.members == 0:
+        return "no complete gzip member"
+    cut_durably(partial, scan.good_end)
+    return build_manifest(
+        data_dir=data_dir,
+        data_file=final,
+        stats=stats,
+        run_id=run_id,
+        host=host,
+        version=version,
+        recovered=True,
+        bytes_dropped=scan.tail_bytes,
+        rebuilt=False,
+        opened_at=None,
+        sealed_at=now_ms,
+    )
+
+
+def rebuilt_manifest(
+    *, data_dir: Path, data_file: Path, run_id: str, stats: DocStats, now_ms: int, version: str, host: str
+) -> dict[str, Any]:
+    """The ``rebuilt`` manifest of a sealed markets file found without one; sealed now."""
+    return build_manifest(
+        data_dir=data_dir,
+        data_file=data_file,
+        stats=stats,
+        run_id=run_id,
+        host=host,
+        version=version,
+        recovered=False,
+        bytes_dropped=0,
+        rebuilt=True,
+        opened_at=None,
+        sealed_at=now_ms,
+    )

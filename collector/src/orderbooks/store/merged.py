@@ -16,9 +16,8 @@ from types import TracebackType
 from typing import Any
 
 from orderbooks.store import gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename
+from orderbooks.store.atomic import DATA_MODE, durable_rename, make_dirs_durable, write_all
 from orderbooks.store.hashing import FileHashes, hash_file
-from orderbooks.store.writer import DATA_MODE, make_dirs_durable, write_all
 
 
 class HourFileWriter:

@@ -1,21 +1,32 @@
-"""Where everything lives under the data folder (DATA_DIR).
+"""The layout of the data folder (DATA_DIR): where everything lives, and what a file name says.
 
     DATA_DIR/
       raw/YYYY-MM-DD/HH/<stem>.jsonl.gz            sealed data file
       raw/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial    open (or crashed) data file
       raw/YYYY-MM-DD/HH/<stem>.manifest.json       manifest beside a sealed file
       raw/YYYY-MM-DD/HH/<stem>.failures.jsonl      failure journal of the open hour (removed at seal)
-      quarantine/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial   unrecoverable partials, kept
+      markets/YYYY-MM-DD/<markets stem>.jsonl.gz          sealed market documents of one run and day
+      markets/YYYY-MM-DD/<markets stem>.jsonl.gz.partial  open (or crashed) market documents
+      markets/YYYY-MM-DD/<markets stem>.manifest.json     manifest beside a sealed one
+      quarantine/YYYY-MM-DD/HH/<stem>.jsonl.gz.partial    unrecoverable book partials, kept
+      quarantine/markets/YYYY-MM-DD/<markets stem>.jsonl.gz.partial   unrecoverable market partials
       runs/<run_id>.json                           one manifest per collector run
+      runs/<run_id>.lock                           held while the run is alive
       uploads/ledger.jsonl                         append-only upload/prune ledger
       uploads/runs/<upload_run_id>.json            one manifest per upload run
       uploads/last-upload.json                     the newest upload's result (for alarms)
       uploads/last-prune.json                      the newest prune's result (for alarms)
+      state/collector.json                         the collector's health state
 
 ``<stem>`` is ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>``, or with one stream per
-series ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>-s<series id>``; ``run_id`` is
+series ``orderbooks-<YYYY-MM-DD>T<HH>Z-<run_id>-s<series id>``; ``<markets stem>``
+is ``markets-<YYYY-MM-DD>-<run_id>``; ``run_id`` is
 ``<YYYYmmddTHHMMSSZ>-<6 hex>``, unique per collector process, so two runs in
 one hour never share a file.
+
+``parse`` and ``parse_markets`` are the one reader of those names;
+``hour_in_folder`` and ``day_in_folder`` also check that a name agrees with the
+folder it is in (raising ``BadFileName`` with the reason).
 """
 
 from __future__ import annotations
@@ -30,9 +41,12 @@ from pathlib import Path
 from orderbooks import timefmt
 
 RAW_DIR = "raw"
+MARKETS_DIR = "markets"
 QUARANTINE_DIR = "quarantine"
 RUNS_DIR = "runs"
 UPLOADS_DIR = "uploads"
+STATE_DIR = "state"
+STATE_NAME = "collector.json"
 LEDGER_NAME = "ledger.jsonl"
 LAST_UPLOAD_NAME = "last-upload.json"
 LAST_PRUNE_NAME = "last-prune.json"
@@ -47,6 +61,11 @@ STEM_RE = re.compile(
     r"(?:-s(?P<series>[0-9A-Za-z]+))?$"
 )
 SERIES_PART_RE = re.compile(r"[^0-9A-Za-z]")
+MARKETS_STEM_RE = re.compile(r"^markets-(?P<date>\d{4}-\d{2}-\d{2})-(?P<run_id>\d{8}T\d{6}Z-[0-9a-f]{6})$")
+#: A run id anywhere in a name (the temporary files of atomic writes carry their target's name).
+RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+#: The temporary file of an atomic write (``atomic.atomic_write_bytes``): ``.<name>.<random>.tmp``.
+TEMP_RE = re.compile(r"^\..+\.tmp$")
 
 
 def new_run_id(epoch_ms: int | None = None) -> str:
@@ -117,6 +136,26 @@ def partial_path(data_dir: Path, hour: HourKey, run_id: str, series: str | None 
     return hour_dir(data_dir, hour) / (stem_for(hour, run_id, series) + PARTIAL_SUFFIX)
 
 
+def markets_data_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
+    """The sealed market documents of *run_id* and *day*."""
+    return Path(data_dir) / MARKETS_DIR / day.date / f"markets-{day.date}-{run_id}{DATA_SUFFIX}"
+
+
+def markets_partial_path(data_dir: Path, day: DayKey, run_id: str) -> Path:
+    final = markets_data_path(data_dir, day, run_id)
+    return final.with_name(stem_of(final) + PARTIAL_SUFFIX)
+
+
+def quarantine_path(data_dir: Path, path: Path) -> Path:
+    """Where *path* goes when it cannot be recovered: the same place under DATA_DIR/quarantine
+    (a book file without its ``raw/`` part: quarantine/YYYY-MM-DD/HH/...; market documents
+    keep theirs: quarantine/markets/YYYY-MM-DD/...)."""
+    data_dir = Path(data_dir)
+    raw = data_dir / RAW_DIR
+    rel = Path(path).relative_to(raw if raw in Path(path).parents else data_dir)
+    return data_dir / QUARANTINE_DIR / rel
+
+
 def manifest_path_for(data_file: Path) -> Path:
     """``x.jsonl.gz`` (or ``x.jsonl.gz.partial``) -> ``x.manifest.json``."""
     name = data_file.name
@@ -155,3 +194,106 @@ def iter_files(data_dir: Path, suffix: str, top: str = RAW_DIR) -> list[Path]:
 def relative(data_dir: Path, path: Path) -> str:
     """Path relative to DATA_DIR with forward slashes (used in manifests and ledgers)."""
     return Path(path).relative_to(Path(data_dir)).as_posix()
+
+
+# ---------------------------------------------------------------------- what a file name says
+class BadFileName(ValueError):
+    """A file name or location that does not follow the naming scheme."""
+
+
+@dataclass(frozen=True)
+class BookFileName:
+    stem: str
+    hour: HourKey
+    run_id: str
+    series: str | None  # the series part of a one-stream-per-series file, else None
+
+
+def parse(path: Path | str) -> BookFileName | None:
+    """What the name of *path* says, or None when it is not an orderbooks file name."""
+    try:
+        stem = stem_of(Path(path))
+    except ValueError:
+        return None
+    match = STEM_RE.match(stem)
+    if match is None:
+        return None
+    return BookFileName(stem, HourKey(match["date"], match["hour"]), match["run_id"], match["series"])
+
+
+def run_id_of(path: Path | str) -> str | None:
+    parsed = parse(path)
+    return parsed.run_id if parsed else None
+
+
+def hour_start_ms(path: Path | str) -> int | None:
+    """Start of the UTC hour the name of *path* says, or None when the name has no hour."""
+    parsed = parse(path)
+    return parsed.hour.start_ms() if parsed else None
+
+
+def hour_in_folder(data_dir: Path, path: Path) -> HourKey:
+    """The hour of a file under DATA_DIR/raw/YYYY-MM-DD/HH, from its folder and its name; both must agree.
+
+    Raises BadFileName with the reason.
+    """
+    raw = Path(data_dir) / RAW_DIR
+    try:
+        rel = Path(path).relative_to(raw)
+    except ValueError as exc:
+        raise BadFileName(f"not under {RAW_DIR}/: {path}") from exc
+    if len(rel.parts) != 3:
+        raise BadFileName(f"not in a raw/YYYY-MM-DD/HH folder: {relative(data_dir, path)}")
+    date, hour, _name = rel.parts
+    parsed = parse(path)
+    if parsed is None:
+        raise BadFileName(f"file name does not follow the naming scheme: {Path(path).name}")
+    if (parsed.hour.date, parsed.hour.hour) != (date, hour):
+        raise BadFileName(f"file name hour {parsed.hour.date}T{parsed.hour.hour} != folder {date}/{hour}")
+    try:
+        parsed.hour.start_ms()
+        if int(hour) > 23:
+            raise ValueError(hour)
+    except ValueError as exc:
+        raise BadFileName(f"folder is not a valid UTC hour: {date}/{hour}") from exc
+    return parsed.hour
+
+
+@dataclass(frozen=True)
+class MarketsFileName:
+    stem: str
+    day: DayKey
+    run_id: str
+
+
+def parse_markets(path: Path | str) -> MarketsFileName | None:
+    """What the name of a market documents file says, or None when it is not such a name."""
+    try:
+        stem = stem_of(Path(path))
+    except ValueError:
+        return None
+    match = MARKETS_STEM_RE.match(stem)
+    if match is None:
+        return None
+    return MarketsFileName(stem, DayKey(match["date"]), match["run_id"])
+
+
+def day_in_folder(data_dir: Path, path: Path) -> DayKey:
+    """The day of a file under DATA_DIR/markets/YYYY-MM-DD, from its folder and its name; both must agree.
+
+    Raises BadFileName with the reason.
+    """
+    rel = Path(path).relative_to(Path(data_dir) / MARKETS_DIR)
+    if len(rel.parts) != 2:
+        raise BadFileName(f"not in a markets/YYYY-MM-DD folder: {relative(data_dir, path)}")
+    parsed = parse_markets(path)
+    if parsed is None:
+        raise BadFileName(f"file name does not follow the naming scheme: {Path(path).name}")
+    if parsed.day.date != rel.parts[0]:
+        raise BadFileName(f"file name day {parsed.day.date} != folder {rel.parts[0]}")
+    day = DayKey(rel.parts[0])
+    try:
+        day.start_ms()
+    except ValueError as exc:
+        raise BadFileName(f"folder is not a valid UTC day: {rel.parts[0]}") from exc
+    return day

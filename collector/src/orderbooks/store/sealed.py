@@ -14,14 +14,15 @@ folders hold sealed files, and how a location gives the period, is a
 ``SealedKind``:
 
 - ``BOOKS``: hourly book files, DATA_DIR/raw/YYYY-MM-DD/HH/<stem>.jsonl.gz,
-  period ``paths.HourKey`` (folder and file name must agree);
+  period ``paths.HourKey`` (folder and file name must agree, ``paths.hour_in_folder``);
 - ``MARKETS``: daily market documents, DATA_DIR/markets/YYYY-MM-DD/, period
-  the UTC day (``market_files.day_of``).
+  the UTC day (``paths.day_in_folder``).
 
-``KINDS`` lists every kind upload and prune handle. Another kind of sealed
-file (a daily file under its own top folder, say) is one more ``SealedKind``
-with its own ``locate`` returning a ``paths.DayKey``, added to ``KINDS``;
-nothing else assumes an hour.
+``KINDS`` lists every kind verify, recovery, upload and prune handle. Another
+kind of sealed file (a daily file under its own top folder, say) is one more
+``SealedKind`` with its own ``locate`` returning a ``paths.DayKey``, added to
+``KINDS`` (and its contents' reader to verify and recovery); nothing else
+assumes an hour.
 
 Run manifests (``runs/<run_id>.json``) are loaded by ``load_run_manifest``.
 """
@@ -36,7 +37,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from orderbooks.store import filenames, market_files, paths
+from orderbooks.store import market_files, paths
 from orderbooks.store.hashing import FileHashes
 from orderbooks.store.manifest import (
     FILE_MANIFEST_KIND,
@@ -70,22 +71,36 @@ class Period(Protocol):
 
 
 # ---------------------------------------------------------------------- kinds
-def _book_period(data_dir: Path, manifest_path: Path) -> Period:
-    try:
-        return filenames.hour_in_folder(data_dir, manifest_path)
-    except filenames.BadFileName as exc:
-        raise ManifestProblem(str(exc)) from exc
+class FileName(Protocol):
+    """What a sealed file's name says (``paths.BookFileName``, ``paths.MarketsFileName``)."""
+
+    @property
+    def stem(self) -> str: ...
+
+    @property
+    def run_id(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class SealedKind:
-    """Where one kind of sealed file lives and how its location gives its period."""
+    """Where one kind of sealed file lives, what its names say and how its location gives its period.
+
+    Verify, recovery, quarantine, upload and prune handle every kind through the same code.
+    """
 
     name: str  # "books"
     top: str  # folder under DATA_DIR that holds them (and nothing else)
     manifest_kinds: tuple[str, ...]  # accepted values of the manifest's "kind"
     #: (data_dir, manifest_path) -> the period; raises ManifestProblem when the location is wrong.
     locate: Callable[[Path, Path], Period]
+    #: A file's name -> what it says (its run id), None when it is not this kind's name.
+    parse: Callable[[Path], FileName | None] = paths.parse
+    noun: str = "an orderbooks"  # in messages: "not {noun} file name"
+    #: Every suffix a file of this kind may have (anything else under ``top`` is stray).
+    suffixes: tuple[str, ...] = (paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX)
+    #: Does verify report a sealed file whose folder and name disagree? (Book files: upload and
+    #: prune refuse them through ``read_sealed``; verify checks their contents only.)
+    verify_location: bool = False
     data_suffix: str = paths.DATA_SUFFIX
     partial_suffix: str = paths.PARTIAL_SUFFIX
     manifest_suffix: str = paths.MANIFEST_SUFFIX
@@ -94,16 +109,36 @@ class SealedKind:
         return manifest_path.name[: -len(self.manifest_suffix)]
 
 
-def _markets_period(data_dir: Path, manifest_path: Path) -> Period:
-    try:
-        return market_files.day_of(data_dir, manifest_path)
-    except ValueError as exc:
-        raise ManifestProblem(str(exc)) from exc
+def _located(find: Callable[[Path, Path], Period]) -> Callable[[Path, Path], Period]:
+    """``find`` raising ``paths.BadFileName`` (or ValueError) -> one raising ManifestProblem."""
+
+    def locate(data_dir: Path, manifest_path: Path) -> Period:
+        try:
+            return find(data_dir, manifest_path)
+        except ValueError as exc:
+            raise ManifestProblem(str(exc)) from exc
+
+    return locate
 
 
-BOOKS = SealedKind("books", paths.RAW_DIR, (FILE_MANIFEST_KIND,), _book_period)
+#: Hourly book files: DATA_DIR/raw/YYYY-MM-DD/HH/<stem>.jsonl.gz, period the hour.
+BOOKS = SealedKind(
+    "books",
+    paths.RAW_DIR,
+    (FILE_MANIFEST_KIND,),
+    _located(paths.hour_in_folder),
+    suffixes=(paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX, paths.FAILURES_SUFFIX),
+)
 #: Daily market documents: DATA_DIR/markets/YYYY-MM-DD/markets-<day>-<run_id>.jsonl.gz, period the day.
-MARKETS = SealedKind("markets", market_files.MARKETS_DIR, (market_files.MANIFEST_KIND,), _markets_period)
+MARKETS = SealedKind(
+    "markets",
+    paths.MARKETS_DIR,
+    (market_files.MANIFEST_KIND,),
+    _located(paths.day_in_folder),
+    parse=paths.parse_markets,
+    noun="a markets",
+    verify_location=True,
+)
 KINDS: tuple[SealedKind, ...] = (BOOKS, MARKETS)
 
 

@@ -15,8 +15,10 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
   rows declare;
 * every manifest has its data file (or its ``.partial`` while it is being sealed);
 * every run manifest parses;
-* the same for the market documents under DATA_DIR/markets
-  (``market_check.check_all``: their own line and manifest fields).
+* the same for every other kind of sealed file (``sealed.KINDS``: the market
+  documents under DATA_DIR/markets), through the same checks; only the reading
+  of a file's contents (rows or documents, ``_CONTENTS``) and the manifest
+  fields compared differ by kind.
 
 Open ``.partial`` files (their run is alive) and leftover ones (no live run:
 the next ``orderbooks collect`` recovers them) and quarantined files are
@@ -28,15 +30,16 @@ journals (``<stem>.failures.jsonl``): ``open`` while their run is alive,
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orderbooks.store import (
     failure_journal,
-    filenames,
     gzmembers,
     manifest,
-    market_check,
+    market_files,
     paths,
     rows,
     sealed,
@@ -62,8 +65,23 @@ _COMPARED_FIELDS = (
 )
 
 
-def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
-    """Verify one sealed data file against its manifest (if any)."""
+@dataclass(frozen=True)
+class _Figures:
+    """What a data file holds, under its manifest's field names (``actual``), and its scan."""
+
+    actual: dict[str, Any]
+    compared: tuple[str, ...]  # the fields of ``actual`` its manifest must agree with
+    rows: int  # rows, or documents
+    members: int
+    scan: gzmembers.ScanResult
+    #: Problems of the manifest's own fields against the data, reported after the comparison.
+    manifest_problems: list[str]
+
+
+def check_data_file(
+    data_dir: Path, data_file: Path, kind: sealed.SealedKind = sealed.BOOKS
+) -> dict[str, Any]:
+    """Verify one sealed data file of *kind* against its manifest (if any)."""
     rel = paths.relative(data_dir, data_file)
     problems: list[str] = []
     notes: list[str] = []  # from the manifest comparison
@@ -74,9 +92,38 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         manifest_problems.append("no manifest")
     else:
         try:
-            recorded = sealed.load_file_manifest(manifest_path).document
+            recorded = sealed.load_file_manifest(manifest_path, kind.manifest_kinds).document
         except sealed.ManifestProblem as exc:
             manifest_problems.append(str(exc))
+    figures = _CONTENTS[kind.name].figures(data_file, problems, recorded)
+    scan = figures.scan
+    if scan.tail_error is not None:
+        problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
+    if kind.verify_location:
+        try:
+            kind.locate(data_dir, data_file)
+        except sealed.ManifestProblem as exc:
+            problems.append(str(exc))
+
+    problems.extend(manifest_problems)
+    if recorded is not None:
+        found, notes = sealed.compare_with_manifest(
+            recorded, figures.actual, figures.compared, data_file, rel
+        )
+        problems.extend(found)
+        problems.extend(figures.manifest_problems)
+    return sealed.check_result(
+        rel,
+        problems,
+        notes,
+        rows=figures.rows,
+        members=figures.members,
+        size=figures.actual["bytes"],
+        recorded=recorded,
+    )
+
+
+def _book_figures(data_file: Path, problems: list[str], recorded: dict[str, Any] | None) -> _Figures:
     row_schema = (recorded or {}).get("row_schema", rows.UNDECLARED_ROW_SCHEMA)
     observed, scan = _read_rows(data_file, problems, row_schema)
     hashes = hash_file(data_file)
@@ -91,23 +138,27 @@ def check_data_file(data_dir: Path, data_file: Path) -> dict[str, Any]:
         "rows_per_series": dict(sorted(observed.per_series.items())),
         "rows_per_token": dict(sorted(observed.per_token.items())),
     }
-    if scan.tail_error is not None:
-        problems.append(f"damaged at byte {scan.good_end} of {scan.size}: {scan.tail_error}")
+    schema_problems = _row_schema_problems(recorded, observed) if recorded is not None else []
+    return _Figures(actual, _COMPARED_FIELDS, observed.rows, observed.members, scan, schema_problems)
 
-    problems.extend(manifest_problems)
-    if recorded is not None:
-        found, notes = sealed.compare_with_manifest(recorded, actual, _COMPARED_FIELDS, data_file, rel)
-        problems.extend(found)
-        problems.extend(_row_schema_problems(recorded, observed))
-    return sealed.check_result(
-        rel,
-        problems,
-        notes,
-        rows=observed.rows,
-        members=observed.members,
-        size=hashes.size,
-        recorded=recorded,
-    )
+
+def _markets_figures(data_file: Path, problems: list[str], recorded: dict[str, Any] | None) -> _Figures:
+    stats, scan = market_files.read_stats(data_file)
+    problems.extend(stats.bad_lines[:MAX_LINE_PROBLEMS])
+    if len(stats.bad_lines) > MAX_LINE_PROBLEMS:
+        problems.append(f"{len(stats.bad_lines) - MAX_LINE_PROBLEMS} more bad lines")
+    hashes = hash_file(data_file)
+    actual = {
+        "bytes": hashes.size,
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
+        "records": stats.records,
+        "members": stats.members,
+        "records_by_kind": dict(sorted(stats.by_kind.items())),
+        "first_recv_ms": stats.first_recv_ms,
+        "last_recv_ms": stats.last_recv_ms,
+    }
+    return _Figures(actual, tuple(actual), stats.records, stats.members, scan, [])
 
 
 def _row_schema_problems(recorded: dict[str, Any], observed: manifest.RowStats) -> list[str]:
@@ -146,29 +197,55 @@ def _read_rows(
     return stats, reader.result
 
 
-def check_partial(data_dir: Path, partial: Path) -> dict[str, Any]:
-    run_id = filenames.run_id_of(partial)
-    live = manifest.run_is_live(data_dir, run_id) if run_id else None
-    stats, scan = manifest.stats_from_data(partial)
+def check_partial(data_dir: Path, partial: Path, kind: sealed.SealedKind = sealed.BOOKS) -> dict[str, Any]:
+    name = kind.parse(partial)
+    live = manifest.run_is_live(data_dir, name.run_id) if name else None
     sealing = paths.manifest_path_for(partial).exists()
     state = "open" if live else ("unknown" if live is None else "leftover")
-    # rows of the member being written (sync-flushed, no trailer yet): on disk, recovery keeps them
-    kept, _used = manifest.salvage_rows(partial, scan.good_end) if scan.tail_bytes else (b"", 0)
+    rows_read, flushed, scan = _CONTENTS[kind.name].partial(partial)
     return {
         "path": paths.relative(data_dir, partial),
         "state": state,
         "sealing": sealing,
         "bytes": scan.size,
         "members": scan.members,
-        "rows": stats.rows,
-        "rows_flushed_open_member": kept.count(b"\n"),
+        "rows": rows_read,
+        "rows_flushed_open_member": flushed,
         "tail_bytes": scan.tail_bytes,
     }
 
 
+def _book_partial(partial: Path) -> tuple[int, int, gzmembers.ScanResult]:
+    """(rows, rows of the member being written, scan) of a book partial."""
+    stats, scan = manifest.stats_from_data(partial)
+    # rows of the member being written (sync-flushed, no trailer yet): on disk, recovery keeps them
+    kept, _used = manifest.salvage_rows(partial, scan.good_end) if scan.tail_bytes else (b"", 0)
+    return stats.rows, kept.count(b"\n"), scan
+
+
+def _markets_partial(partial: Path) -> tuple[int, int, gzmembers.ScanResult]:
+    """(documents, 0, scan) of a markets partial: a document is one member, never flushed in part."""
+    stats, scan = market_files.read_stats(partial)
+    return stats.records, 0, scan
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """How verify reads the contents of one kind of sealed file."""
+
+    figures: Callable[[Path, list[str], dict[str, Any] | None], _Figures]
+    partial: Callable[[Path], tuple[int, int, gzmembers.ScanResult]]
+
+
+_CONTENTS = {
+    sealed.BOOKS.name: _Reader(_book_figures, _book_partial),
+    sealed.MARKETS.name: _Reader(_markets_figures, _markets_partial),
+}
+
+
 def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
     stem = paths.stem_of(journal)
-    run_id = filenames.run_id_of(journal)
+    run_id = paths.run_id_of(journal)
     live = manifest.run_is_live(data_dir, run_id) if run_id else None
     neighbours = {
         s
@@ -186,28 +263,49 @@ def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
     }
 
 
+def check_kind(data_dir: Path, kind: sealed.SealedKind) -> dict[str, list[Any]]:
+    """Everything under DATA_DIR/<kind.top>: sealed files, partials, orphan manifests, stray names."""
+    data_dir = Path(data_dir)
+    top = kind.top
+    files = [
+        check_data_file(data_dir, f, kind) for f in paths.iter_files(data_dir, kind.data_suffix, top=top)
+    ]
+    partials = [
+        check_partial(data_dir, p, kind) for p in paths.iter_files(data_dir, kind.partial_suffix, top=top)
+    ]
+    orphan_manifests: list[str] = []
+    for manifest_file in paths.iter_files(data_dir, kind.manifest_suffix, top=top):
+        stem = kind.stem(manifest_file)
+        data_file = manifest_file.with_name(stem + kind.data_suffix)
+        partial = manifest_file.with_name(stem + kind.partial_suffix)
+        if not data_file.exists() and not partial.exists():
+            orphan_manifests.append(paths.relative(data_dir, manifest_file))
+    stray = [
+        paths.relative(data_dir, Path(dirpath) / name)
+        for dirpath, _dirs, names in os.walk(data_dir / top)
+        for name in sorted(names)
+        if name.startswith(".") or not name.endswith(kind.suffixes)
+    ]
+    return {"files": files, "partials": partials, "orphan_manifests": orphan_manifests, "stray": stray}
+
+
+def check_sealed(data_dir: Path, kinds: tuple[sealed.SealedKind, ...] = sealed.KINDS) -> dict[str, list[Any]]:
+    """``check_kind`` of every kind, one after the other."""
+    found: dict[str, list[Any]] = {"files": [], "partials": [], "orphan_manifests": [], "stray": []}
+    for kind in kinds:
+        for key, items in check_kind(data_dir, kind).items():
+            found[key] += items
+    return found
+
+
 def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
     """Verify everything under *data_dir*; see the module docstring."""
     data_dir = Path(data_dir)
-    files = [check_data_file(data_dir, f) for f in paths.iter_files(data_dir, paths.DATA_SUFFIX)]
-    partials = [check_partial(data_dir, p) for p in paths.iter_files(data_dir, paths.PARTIAL_SUFFIX)]
+    every_kind = check_sealed(data_dir)
+    files, partials = every_kind["files"], every_kind["partials"]
+    orphan_manifests, stray = every_kind["orphan_manifests"], every_kind["stray"]
     journals = [check_journal(data_dir, j) for j in paths.iter_files(data_dir, paths.FAILURES_SUFFIX)]
 
-    orphan_manifests: list[str] = []
-    for manifest_file in paths.iter_files(data_dir, paths.MANIFEST_SUFFIX):
-        stem = paths.stem_of(manifest_file)
-        data_file = manifest_file.with_name(stem + paths.DATA_SUFFIX)
-        partial = manifest_file.with_name(stem + paths.PARTIAL_SUFFIX)
-        if not data_file.exists() and not partial.exists():
-            orphan_manifests.append(paths.relative(data_dir, manifest_file))
-
-    known = (paths.DATA_SUFFIX, paths.PARTIAL_SUFFIX, paths.MANIFEST_SUFFIX, paths.FAILURES_SUFFIX)
-    stray = [
-        paths.relative(data_dir, Path(dirpath) / name)
-        for dirpath, _dirs, names in os.walk(data_dir / paths.RAW_DIR)
-        for name in sorted(names)
-        if name.startswith(".") or not name.endswith(known)
-    ]
     quarantined = [
         {
             "path": paths.relative(data_dir, Path(dirpath) / name),
@@ -217,12 +315,6 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         for name in sorted(names)
     ]
     runs, run_problems = _check_runs(data_dir)
-    # Market documents (DATA_DIR/markets): checked by their own module, reported like book files.
-    markets = market_check.check_all(data_dir)
-    files += markets["files"]
-    partials += markets["partials"]
-    orphan_manifests += markets["orphan_manifests"]
-    stray += markets["stray"]
 
     problems: list[str] = []
     for checked in files:

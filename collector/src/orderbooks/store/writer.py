@@ -37,39 +37,9 @@ from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store import failure_journal, gzmembers, manifest, paths
-from orderbooks.store.atomic import durable_rename, fsync_dir
+from orderbooks.store.atomic import DATA_MODE, durable_rename, fsync_dir, make_dirs_durable, write_all
 from orderbooks.store.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
 from orderbooks.store.hashing import hash_file
-
-DATA_MODE = 0o640
-DIR_MODE = 0o750
-
-
-def make_dirs_durable(path: Path, mode: int = DIR_MODE) -> None:
-    """mkdir -p, fsyncing the parent of every folder created so the entries survive a crash."""
-    path = Path(path)
-    missing: list[Path] = []
-    probe = path
-    while not probe.is_dir():
-        missing.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir(mode=mode)
-        except FileExistsError:
-            continue
-        fsync_dir(folder.parent)
-
-
-def write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.write) -> None:
-    view = memoryview(data)
-    while view:
-        written = write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, "write returned no progress")
-        view = view[written:]
 
 
 def _serialize(row: dict[str, Any]) -> bytes:
