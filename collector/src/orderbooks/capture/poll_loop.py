@@ -223,20 +223,26 @@ class Collector:
             failures=failures,
             ok=not failures and len(rows) == len(tokens),
         )
+        lost_before = self._rows_not_written()
         self.sink.write_cycle(result)
-        self._cycle_written(result, tokens)
+        self._cycle_written(result, tokens, self._rows_not_written() - lost_before)
         self.cycles += 1
         self.rows += len(rows)
         self.failures += len(failures)
         self.log.debug("cycle_done", cycle=cycle, tokens=len(tokens), rows=len(rows), failures=len(failures))
 
-    def _cycle_written(self, result: CycleResult, tokens: list) -> None:
+    def _rows_not_written(self) -> int:
+        """The sink's count of rows it could not write in this run (0 for a sink that keeps none)."""
+        count = getattr(self.sink, "run_manifest", {}).get("totals", {}).get("rows_not_written", 0)
+        return count if isinstance(count, int) else 0
+
+    def _cycle_written(self, result: CycleResult, tokens: list, rows_not_written: int = 0) -> None:
         """After the sink took the cycle (flushed, or nothing to write): health
         state, then the systemd watchdog. Only this path feeds the watchdog, so
         a hang anywhere in a cycle (HTTP read, writer) stops the pings."""
         if self.health is not None:
             try:
-                self.health.cycle_written(result, tokens, self.discovery)
+                self.health.cycle_written(result, tokens, self.discovery, rows_not_written=rows_not_written)
                 files = getattr(self.sink, "run_manifest", {}).get("totals", {}).get("files")
                 if isinstance(files, int) and self.health.sealed_files(files) and self.on_sealed:
                     self.on_sealed()

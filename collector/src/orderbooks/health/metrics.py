@@ -51,6 +51,12 @@ def render(status: Status, now_ms: int) -> str:
         "Rows written in the last hour.",
         [("", collector.get("rows_last_hour", 0))],
     )
+    metric(
+        "orderbooks_rows_lost_total",
+        "counter",
+        "Rows the running collector received but could not write (write errors).",
+        [("", collector.get("rows_lost_total_this_run", 0))],
+    )
     failures = collector.get("failures_total_this_run") or {}
     metric(
         "orderbooks_failures_total",

@@ -5,7 +5,13 @@
 system, and returns a report with the active alarms. Thresholds (docs/operations.md, "Alarms"):
 
 * ``no_rows``: markets are due but ``NO_ROWS_CYCLES`` cycles in a row wrote
-  nothing, or no cycle at all for ``STALL_SECONDS`` (collector down or hung);
+  nothing, or no cycle at all for ``STALL_SECONDS`` (collector down or hung),
+  or no row *written* for the stall limit, counted across restarts (the last
+  written row is kept in the state file from run to run);
+* ``restart_loop``: the collector started ``RESTART_LOOP_STARTS`` times or more
+  since it last wrote a row (a watchdog or crash loop that writes nothing);
+* ``rows_lost``: rows were received but could not be written in the last hour
+  (any write error: ENOSPC, EIO, EACCES, quota);
 * ``discovery_blind``: a series tracked no market, or its discovery kept
   failing, for ``BLIND_SECONDS``;
 * ``books_stale``: no tracked book changed its hash or timestamp for ``STALE_SECONDS``;
@@ -38,6 +44,7 @@ from orderbooks.store import diskspace, health_state, ledger, results, survey
 from orderbooks.timefmt import iso_ms
 
 NO_ROWS_CYCLES = 30
+RESTART_LOOP_STARTS = 3
 STALL_SECONDS = 60.0
 BLIND_SECONDS = 300.0
 STALE_SECONDS = 600.0
@@ -50,6 +57,8 @@ OFFLOAD_LAG_SECONDS = 7200.0
 DEFAULT_FLOOR_BYTES = 1024 * 1024 * 1024
 ALARMS = (
     "no_rows",
+    "restart_loop",
+    "rows_lost",
     "discovery_blind",
     "books_stale",
     "blocked",
@@ -170,6 +179,10 @@ def _collector(report: dict, alarm: _Alarms, state: dict | None, now: int) -> No
             state.get("due_without_rows_since_ms"),
             f"markets due but nothing written for {state['due_without_rows']} cycles",
         )
+    else:
+        _nothing_written_across_restarts(alarm, state, starts, now, stall_ms)
+    _restart_loop(alarm, state, starts)
+    _rows_lost(report["collector"], alarm, state, now)
     for sid, entry in sorted(series.items()):
         empty = entry.get("empty_since_ms")
         failing = entry.get("discovery_failing_since_ms")
@@ -190,6 +203,46 @@ def _collector(report: dict, alarm: _Alarms, state: dict | None, now: int) -> No
             f"no book of {tracked} tracked tokens changed for {(now - changed) / 1000:.0f} s",
         )
     _recent_failures(alarm, state.get("failures_by_minute", {}), now)
+
+
+def _nothing_written_across_restarts(
+    alarm: _Alarms, state: dict, starts: list[int], now: int, stall_ms: float
+) -> None:
+    """No row written for the stall limit, however often the collector restarted meanwhile."""
+    last_row = state.get("last_row_ms")
+    since = last_row if isinstance(last_row, int) else (min(starts) if starts else state.get("started_ms"))
+    if not isinstance(since, int) or now - since <= stall_ms:
+        return
+    restarts = sum(1 for t in starts if t > since)
+    what = f"last row written {(now - since) / 1000:.0f} s ago" if last_row else "no row written yet"
+    alarm("no_rows", since, f"{what}, across {restarts} start(s) of the collector since")
+
+
+def _restart_loop(alarm: _Alarms, state: dict, starts: list[int]) -> None:
+    last_row = state.get("last_row_ms")
+    since_row = sorted(t for t in starts if not isinstance(last_row, int) or t > last_row)
+    if len(since_row) >= RESTART_LOOP_STARTS:
+        alarm(
+            "restart_loop",
+            since_row[0],
+            f"the collector started {len(since_row)} times without writing a row "
+            "(watchdog or crash loop; journalctl -u orderbooks-collector -p warning)",
+        )
+
+
+def _rows_lost(collector: dict, alarm: _Alarms, state: dict, now: int) -> None:
+    recent = now - tracker.WINDOW_MS
+    by_minute = {int(m): n for m, n in state.get("rows_lost_by_minute", {}).items() if int(m) > recent}
+    lost = sum(by_minute.values())
+    collector["rows_lost_last_hour"] = lost
+    collector["rows_lost_total_this_run"] = state.get("rows_lost_total", 0)
+    if lost:
+        alarm(
+            "rows_lost",
+            min(by_minute),
+            f"{lost} rows received but not written in the last hour (write errors; "
+            "the failure records in the manifests say which)",
+        )
 
 
 def _recent_failures(alarm: _Alarms, by_minute: dict[str, dict[str, int]], now: int) -> None:

@@ -4,7 +4,9 @@ The file's format (where it lies, how it is written and read) is
 ``store.health_state``'s; this module decides what it holds and when it is saved.
 
 ``HealthTracker`` lives in the poll thread. After every cycle it is handed
-the cycle's result and tracked tokens (``cycle_written``), and the failures
+the cycle's result, tracked tokens and how many of its rows the writer could
+not write (``cycle_written``): health counts rows *written*, never rows only
+received. It is also handed the failures
 recorded outside cycles (``failures``); it keeps what ``orderbooks status``
 needs and replaces the state file atomically (temporary file + rename) at
 most every ``SAVE_SECONDS`` and at stop. The file is small (per-minute
@@ -17,7 +19,9 @@ State file fields (all times UTC epoch ms)::
     {"schema": 1, "pid": 123, "run_id": "...", "version": "...",
      "started_ms": ..., "starts_ms": [...],          # this and earlier starts (7 days)
      "saved_ms": ..., "interval_s": 1.0, "disk_floor_bytes": ...,
-     "cycles": N, "last_cycle_ms": ..., "rows_total": N, "last_row_ms": ...,
+     "cycles": N, "last_cycle_ms": ..., "rows_total": N, "last_row_ms": ...,  # rows written
+     "rows_lost_total": N, "last_row_lost_ms": ...,  # rows received but not written (write errors)
+     "rows_lost_by_minute": {"<minute ms>": N},      # last 60 minutes
      "due_without_rows": N, "due_without_rows_since_ms": ...,
      "rows_by_minute": {"<minute ms>": N},           # last 60 minutes
      "failures_by_minute": {"<minute ms>": {"<class>": N}},
@@ -83,7 +87,11 @@ class HealthTracker:
             "cycles": 0,
             "last_cycle_ms": None,
             "rows_total": 0,
+            # Kept across restarts: a restart loop that writes nothing must not look fresh.
             "last_row_ms": previous.get("last_row_ms"),
+            "rows_lost_total": 0,
+            "last_row_lost_ms": previous.get("last_row_lost_ms"),
+            "rows_lost_by_minute": {},
             "due_without_rows": 0,
             "due_without_rows_since_ms": None,
             "rows_by_minute": {},
@@ -98,21 +106,30 @@ class HealthTracker:
 
     # ------------------------------------------------------------ inputs (poll thread)
 
-    def cycle_written(self, result: CycleResult, tokens: list, discovery: Any = None) -> None:
+    def cycle_written(
+        self, result: CycleResult, tokens: list, discovery: Any = None, *, rows_not_written: int = 0
+    ) -> None:
+        """One cycle handed to the writer; *rows_not_written* of its rows it could not write."""
         state = self.state
         now = self.clock.wall_ms()
         state["cycles"] += 1
         state["last_cycle_ms"] = now
-        if result.rows:
-            state["rows_total"] += len(result.rows)
+        lost = max(0, min(rows_not_written, len(result.rows)))
+        written = len(result.rows) - lost
+        if lost:
+            state["rows_lost_total"] += lost
+            state["last_row_lost_ms"] = now
+            _bump(state["rows_lost_by_minute"], _minute(now), lost)
+        if written:
+            state["rows_total"] += written
             state["last_row_ms"] = max(int(row.get("recv_ms") or now) for row in result.rows)
-            _bump(state["rows_by_minute"], _minute(now), len(result.rows))
+            _bump(state["rows_by_minute"], _minute(now), written)
             self._books_seen(result.rows, now)
         # Markets due but no row, or no market known because every series'
         # discovery fails (an outage of both APIs): a cycle that should have written.
         failed = getattr(discovery, "failed_in_a_row", {}) if discovery is not None else {}
         blind = bool(self.state["series"]) and all(failed.get(s, 0) > 0 for s in self.state["series"])
-        if (tokens or blind) and not result.rows:
+        if (tokens or blind) and not written:
             if state["due_without_rows"] == 0:
                 state["due_without_rows_since_ms"] = now
             state["due_without_rows"] += 1
@@ -193,7 +210,7 @@ class HealthTracker:
                 entry["discovery_failing_since_ms"] = None
 
     def _expire(self, now: int) -> None:
-        for key in ("rows_by_minute", "failures_by_minute"):
+        for key in ("rows_by_minute", "rows_lost_by_minute", "failures_by_minute"):
             counters = self.state[key]
             for minute in [m for m in counters if now - int(m) > WINDOW_MS]:
                 del counters[minute]
