@@ -14,7 +14,7 @@ import threading
 import orjson
 
 from polysim.faults import KINDS
-from polysim.markets import DEFAULT_SERIES
+from polysim.markets import DEFAULT_SERIES, MARKET_VERSIONS
 from polysim.simulator import Simulator
 
 
@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         default="",
         help='JSON object of behaviour fields, e.g. {"offset_sunset": true} (see POST /behaviour)',
     )
+    p.add_argument(
+        "--market-version",
+        choices=MARKET_VERSIONS,
+        default="v1",
+        help="how markets carry their CLOB ids: v1 clobTokenIds (default), v2 positionIds, mixed",
+    )
     p.add_argument("--verbose", action="store_true", help="log each request on stderr")
     return p
 
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             verbose=args.verbose,
             book_levels=args.book_levels,
             book_changes=args.book_changes,
+            market_version=args.market_version,
         ).start()
     except (ValueError, OSError) as exc:
         print(f"polysim: {exc}", file=sys.stderr)
