@@ -38,7 +38,8 @@ def start_simulator(
 
     ``opts``: host, series, prelist, close_after_seconds, same_window,
     fault_rate, faults, verbose, clock (a ``time.time``-like callable),
-    book_levels, book_changes (see polysim.books.BookShape).
+    book_levels, book_changes (see polysim.books.BookShape), market_version
+    ("v1", "v2" or "mixed": how markets carry their CLOB ids, see polysim.markets).
     """
     return Simulator(
         port=port, control_port=control_port, window_seconds=window_seconds, seed=seed, **opts

@@ -14,7 +14,7 @@ import threading
 import orjson
 
 from polysim.faults import KINDS
-from polysim.markets import DEFAULT_SERIES
+from polysim.markets import DEFAULT_SERIES, MARKET_VERSIONS
 from polysim.simulator import Simulator
 
 
@@ -69,6 +69,12 @@ def parser() -> argparse.ArgumentParser:
         "--behaviour",
         default="",
         help='JSON object of behaviour fields, e.g. {"offset_sunset": true} (see POST /behaviour)',
+    )
+    p.add_argument(
+        "--market-version",
+        choices=MARKET_VERSIONS,
+        default="v1",
+        help="how markets carry their CLOB ids: v1 clobTokenIds (default), v2 positionIds, mixed",
     )
     p.add_argument("--verbose", action="store_true", help="log each request on stderr")
     return p

@@ -14,6 +14,15 @@ Deliberate traps for the client (all deterministic, see docs/simulator.md):
   three outcomes and three tokens, which has no order book.
 - ``decoy``: open "Ethereum Up or Down" events (series ``99001``) are mixed
   into the answers for series 10684 and 10114 and into unfiltered queries.
+
+Protocol V2 market ids (``market_version``, fixed for the simulator's life):
+``"v1"`` lists markets as before Protocol V2 (``clobTokenIds``, no
+``version`` key); ``"v2"`` lists every market as ``version: "v2"`` with its ids
+in ``positionIds``, and on every other window also a ``clobTokenIds`` string of
+other ids that have no book (a trap for a client that ignores ``version``);
+``"mixed"`` lists even windows as ``version: "v1"`` and odd ones as v2 (with
+the trap on every other one of those). The CLOB serves books for the ids of
+the field the version names, and only for those.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ DECOY_HOSTS = ("10684", "10114")
 #: Share of markets listed Down/Up, and of events with a malformed extra market.
 REVERSED_SHARE = 0.35
 MALFORMED_SHARE = 0.15
+#: ``--market-version`` values: how markets carry their CLOB ids (module docstring).
+MARKET_VERSIONS = ("v1", "v2", "mixed")
 #: How many closed windows per series ``closed=true`` still lists.
 CLOSED_HISTORY = 20
 
@@ -152,6 +163,10 @@ class SimMarket:
     end_ms: int
     created_ms: int
     closed_at_ms: int
+    #: Gamma's ``version``: "" (no key: v1 before Protocol V2), "v1" or "v2" (ids in ``positionIds``).
+    version: str = ""
+    #: A v2 market's ``clobTokenIds`` as well (index-aligned with outcomes): ids without a book.
+    legacy_ids: tuple[str, ...] = ()
 
     @property
     def has_book(self) -> bool:
@@ -177,6 +192,8 @@ class SimMarket:
             "closed_at_ms": self.closed_at_ms,
             "reversed": self.reversed,
             "tokens": dict(zip(self.token_ids, self.outcomes, strict=True)),
+            "version": self.version or "v1",
+            "legacy_ids": list(self.legacy_ids),
         }
 
 
@@ -221,7 +238,10 @@ class Catalog:
         close_after_seconds: float = 3,
         close_spread_seconds: float = 0,
         same_window: bool = False,
+        market_version: str = "v1",
     ) -> None:
+        if market_version not in MARKET_VERSIONS:
+            raise ValueError(f"market_version must be one of {', '.join(MARKET_VERSIONS)}")
         unknown = [s for s in series if s not in BTC_SERIES]
         if unknown:
             raise ValueError(f"unknown series id(s): {','.join(unknown)}; known: {','.join(BTC_SERIES)}")
@@ -236,6 +256,7 @@ class Catalog:
         self.close_spread_ms = round(close_spread_seconds * 1000)
         self.behaviour = Behaviour()
         self.same_window = same_window
+        self.market_version = market_version
         self.lengths = {s: window_ms(s, window_seconds, same_window) for s in (*self.series, DECOY_SERIES_ID)}
         self._events: dict[tuple[str, int], SimEvent] = {}
         self._tokens: dict[str, SimMarket] = {}
@@ -373,10 +394,17 @@ class Catalog:
         seed = self.seed
         outcomes: list[str] = ["Up", "Down", "Flat"] if kind == "malformed" else ["Up", "Down"]
         tokens = [str(int.from_bytes(digest(seed, "token", kind, series_id, k, o), "big")) for o in outcomes]
+        version, legacy = self.version_of(k), []
+        if version == "v2":  # position ids; the v1 ids become the trap (no book) on every other window
+            legacy = tokens if (k // (2 if self.market_version == "mixed" else 1)) % 2 == 0 else []
+            tokens = [
+                str(int.from_bytes(digest(seed, "position", kind, series_id, k, o), "big")) for o in outcomes
+            ]
         rev = kind != "malformed" and unit(seed, "reversed", series_id, k) < REVERSED_SHARE
         if rev:
             outcomes.reverse()
             tokens.reverse()
+            legacy.reverse()
         winner = "Up" if unit(seed, "winner", series_id, k) < 0.5 else "Down"
         mid = 1_000_000 + int.from_bytes(digest(seed, "market", kind, series_id, k)[:4], "big") % 8_999_000
         return SimMarket(
@@ -396,7 +424,15 @@ class Catalog:
             end_ms=end,
             created_ms=created,
             closed_at_ms=closed_at,
+            version=version,
+            legacy_ids=tuple(legacy),
         )
+
+    def version_of(self, k: int) -> str:
+        """Window *k*'s ``version``: "" (none: v1), or "v1"/"v2" by parity under "mixed"."""
+        if self.market_version == "mixed":
+            return "v2" if k % 2 else "v1"
+        return "v2" if self.market_version == "v2" else ""
 
     # ------------------------------------------------------------ queries
     def current_index(self, series_id: str, now_ms: int) -> int:

@@ -360,13 +360,15 @@ def drift(payload: Any, variant: str) -> Any:
             first.pop("outcomePrices", None)
         else:
             first["outcomePrices"] = 1
-    elif "markets" in first:  # a Gamma event
+    elif "markets" in first:  # a Gamma event: the ids its version names (positionIds for v2)
         market = first["markets"][0]
+        field = "positionIds" if market.get("version") == "v2" else "clobTokenIds"
         if variant == "missing":
-            del market["clobTokenIds"]
+            del market[field]
         else:
-            # a number where the JSON-encoded list of token ids was (the real ids exceed 64 bits)
-            market["clobTokenIds"] = len(orjson.loads(market["clobTokenIds"]))
+            # a number where the list of token ids was (the real ids exceed 64 bits)
+            ids = market[field]
+            market[field] = len(ids if isinstance(ids, list) else orjson.loads(ids))
     elif variant == "missing" or not (first.get("asks") or first.get("bids")):
         first.pop("bids", None)
     else:

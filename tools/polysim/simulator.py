@@ -43,6 +43,7 @@ class Simulator:
         clock: Callable[[], float] | None = None,
         book_levels: int | None = None,
         book_changes: int = 3,
+        market_version: str = "v1",
     ) -> None:
         if isinstance(series, str):
             series = [s.strip() for s in series.split(",") if s.strip()]
@@ -59,6 +60,7 @@ class Simulator:
             close_after_seconds=close_after_seconds,
             close_spread_seconds=close_spread_seconds,
             same_window=same_window,
+            market_version=market_version,
         )
         if behaviour:
             self.catalog.behaviour = parse_behaviour(behaviour)
@@ -265,6 +267,7 @@ class Simulator:
             "series": list(self.catalog.series),
             "window_ms": dict(self.catalog.lengths),
             "prelist": self.catalog.prelist,
+            "market_version": self.catalog.market_version,
             "close_after_ms": self.catalog.close_after_ms,
             "close_spread_ms": self.catalog.close_spread_ms,
             "behaviour": self.catalog.behaviour.to_dict(),

@@ -6,6 +6,7 @@ import random
 import httpx
 from orderbooks.api.client import ApiClient
 from orderbooks.config import Settings
+from orderbooks.logs import Logger
 from orderbooks.markets.discovery import PAGE_SIZE, RETRY_SECONDS, Discovery, retry_seconds
 from testkit.fake_clock import FakeClock
 
@@ -281,3 +282,70 @@ def test_ended_market_no_longer_listed_is_forgotten_but_open_ones_are_kept():
     d.refresh_series("10684", clock.monotonic() + 5)
     assert f"0x10684{k - 1}" not in d.known
     assert f"0x10684{k}" in d.known
+
+
+# ---------------------------------------------------------------- Protocol V2 ids, drift incidents
+
+
+class RecordingLog(Logger):
+    def __init__(self):
+        super().__init__("discovery")
+        self.lines = []
+
+    def log(self, level, event, **fields):
+        self.lines.append((level, event, fields))
+
+    def events(self, level):
+        return [(event, fields.get("slug")) for lvl, event, fields in self.lines if lvl == level]
+
+
+def v2_event(k, position_ids=("7001", "7002"), legacy=None):
+    e = ev("10684", k)
+    market = e["markets"][0]
+    market["version"] = "v2"
+    if legacy is None:
+        del market["clobTokenIds"]
+    else:
+        market["clobTokenIds"] = json.dumps(list(legacy))
+    if position_ids is not None:
+        market["positionIds"] = list(position_ids)
+    return e
+
+
+def test_a_v2_market_is_known_by_its_position_ids_even_with_clob_token_ids_beside():
+    k = 10**9
+    d, _, clock = make(extra=[v2_event(k, legacy=("9001", "9002"))])
+    assert d.refresh_due(clock.monotonic() + 5) == []
+    market = d.known[f"0x10684{k}"]
+    assert (market.version, market.tokens) == ("v2", (("7001", "Up"), ("7002", "Down")))
+    assert {"7001", "7002"} <= d.snapshot.token_ids and not {"9001", "9002"} & d.snapshot.token_ids
+
+
+def test_drift_is_a_record_per_answer_but_one_warning_per_incident():
+    k = 10**9
+    d, gamma, clock = make(extra=[v2_event(k, position_ids=None)])
+    log = d.log = RecordingLog()
+    slug = f"btc-updown-5m-{k * WIN // 1000}"
+
+    def refresh():
+        clock.advance(max(0.0, d.next_refresh["10684"] - clock.monotonic()))
+        return [f for f in d.refresh_due(clock.monotonic() + 5) if f.error == "schema_drift"]
+
+    drift = [refresh() for _ in range(3)]
+    assert [len(records) for records in drift] == [1, 1, 1]  # every drifted answer is recorded
+    assert drift[0][0].message == (
+        f"{slug} (market 0x10684{k}): positionIds is NoneType, expected a list (version v2)"
+    )
+    assert log.events("warning") == [("market_schema_drift", slug)]  # said once
+    assert log.events("debug") == [("market_schema_drift_again", slug)] * 2
+    gamma.fail = True  # a failed refresh ends no incident
+    refresh()
+    gamma.fail = False
+    assert len(refresh()) == 1
+    assert log.events("warning").count(("market_schema_drift", slug)) == 1
+    gamma.extra = [v2_event(k)]  # fixed: the incident is over
+    assert refresh() == []
+    assert f"0x10684{k}" in d.known
+    gamma.extra = [v2_event(k, position_ids=None)]  # drifts again: a new incident, a new warning
+    assert len(refresh()) == 1
+    assert log.events("warning").count(("market_schema_drift", slug)) == 2

@@ -120,3 +120,110 @@ def test_parse_iso_ms_variants():
     assert parse_iso_ms("2026-05-12 11:10:00+00") == 1778584200000
     with pytest.raises(ValueError):
         parse_iso_ms("")
+
+
+# ---------------------------------------------------------------- Protocol V2 market ids
+
+V2_UP = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+V2_DOWN = "52114319501245915516055106046884209969926127482827954674443846427813813222426"
+
+
+def ids_event(**fields):
+    """An event whose market carries exactly *fields* besides the rest (None: the key is absent)."""
+    ev = event()
+    market = ev["markets"][0]
+    del market["clobTokenIds"]
+    market.update({k: v for k, v in fields.items() if v is not None})
+    return ev
+
+
+V1_IDS = json.dumps([UP, DOWN])
+V2_IDS = [V2_UP, V2_DOWN]
+
+
+@pytest.mark.parametrize(
+    ("fields", "tokens", "version"),
+    [
+        ({"clobTokenIds": V1_IDS}, (UP, DOWN), "v1"),  # no version: v1, as before Protocol V2
+        ({"version": None, "clobTokenIds": V1_IDS}, (UP, DOWN), "v1"),
+        ({"version": "v1", "clobTokenIds": V1_IDS}, (UP, DOWN), "v1"),
+        ({"version": "v2", "positionIds": V2_IDS}, (V2_UP, V2_DOWN), "v2"),
+        # both present with different ids: version decides, whichever field comes first
+        ({"version": "v2", "clobTokenIds": V1_IDS, "positionIds": V2_IDS}, (V2_UP, V2_DOWN), "v2"),
+        ({"positionIds": V2_IDS, "clobTokenIds": V1_IDS, "version": "v1"}, (UP, DOWN), "v1"),
+        # a JSON-encoded positionIds string (the v1 form) is read too
+        ({"version": "v2", "positionIds": json.dumps(V2_IDS)}, (V2_UP, V2_DOWN), "v2"),
+    ],
+)
+def test_market_ids_come_from_the_field_the_version_names(fields, tokens, version):
+    markets, skipped = parse_events([ids_event(**fields)], "10684")
+    assert skipped == []
+    (m,) = markets
+    assert m.tokens == ((tokens[0], "Up"), (tokens[1], "Down"))
+    assert m.version == version
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"version": "v2"}, "positionIds is NoneType, expected a list (version v2)"),
+        ({"version": "v2", "clobTokenIds": V1_IDS}, "positionIds is NoneType"),  # v1 ids are not used
+        ({"version": "v1", "positionIds": V2_IDS}, "clobTokenIds is NoneType"),
+        ({"positionIds": V2_IDS}, "clobTokenIds is NoneType"),  # no version: v1
+        ({"version": "v2", "positionIds": 2}, "positionIds is int, expected a list"),
+        ({"version": "v2", "positionIds": "[not json"}, "positionIds is not valid JSON"),
+        ({"version": "v2", "positionIds": [int(V2_UP), int(V2_DOWN)]}, "positionIds are not decimal strings"),
+        ({"version": "v2", "positionIds": ["0x1f", "0x2e"]}, "positionIds are not decimal strings"),
+        ({"version": "v2", "positionIds": [V2_UP]}, "1 positionIds for 2 outcomes (version v2)"),
+        ({"version": "v2", "positionIds": []}, "0 positionIds for 2 outcomes"),
+        ({"clobTokenIds": json.dumps([UP, DOWN, "7"])}, "3 clobTokenIds for 2 outcomes (version v1)"),
+        ({"version": "v3", "positionIds": V2_IDS}, "unknown version 'v3'; known: v1, v2"),
+        ({"version": "V2", "positionIds": V2_IDS}, "unknown version 'V2'"),
+        ({"version": 2, "positionIds": V2_IDS}, "unknown version '2'"),
+    ],
+)
+def test_unreadable_market_ids_are_drift_naming_the_market(fields, reason):
+    markets, skipped = parse_events([ids_event(**fields)], "10684")
+    assert markets == []
+    (skip,) = skipped
+    assert reason in skip.reason
+    assert skip.drift
+    assert (skip.slug, skip.market_id) == ("btc-updown-5m-1778584200", "2229686")
+    assert skip.market == "btc-updown-5m-1778584200 (market 2229686)"
+
+
+def test_a_v2_market_with_three_outcomes_is_a_skip_not_drift():
+    ev = ids_event(version="v2", positionIds=[V2_UP, V2_DOWN, "3"])
+    ev["markets"][0]["outcomes"] = json.dumps(["Up", "Down", "Flat"])
+    markets, skipped = parse_events([ev], "10684")
+    assert markets == []
+    assert "expected 2 outcomes and 2 positionIds, got 3 and 3" in skipped[0].reason
+    assert not skipped[0].drift
+
+
+def test_a_drifted_v2_market_in_an_ignored_event_is_still_drift():
+    ev = ids_event(version="v2")
+    ev["series"][0]["id"] = "10192"
+    _, skipped = parse_events([ev], "10684")
+    drift = [s for s in skipped if s.drift]
+    assert [s.reason for s in drift] == [
+        "in an ignored event: positionIds is NoneType, expected a list (version v2)"
+    ]
+    assert drift[0].market_id == "2229686"
+
+
+def test_the_real_closed_markets_say_version_v1_and_parse_as_before():
+    from pathlib import Path
+
+    real = Path(__file__).resolve().parents[2] / "fixtures" / "real"
+    for name in (
+        "gamma-event-closed-btc-updown-5m-1790617500.json",
+        "gamma-event-closed-btc-updown-15m-1790616600.json",
+    ):
+        ev = json.loads((real / name).read_bytes())["response"]
+        market = ev["markets"][0]
+        assert market["version"] == "v1" and "positionIds" not in market
+        sid = ev["series"][0]["id"]
+        (m,), _ = parse_events([ev], sid)
+        assert m.version == "v1"
+        assert [t for t, _ in m.tokens] == json.loads(market["clobTokenIds"])

@@ -18,7 +18,7 @@ import orjson
 from orderbooks.api.client import ApiClient
 from orderbooks.config import Settings
 from orderbooks.markets.discovery import Discovery
-from orderbooks.markets.documents import MarketDocs
+from orderbooks.markets.documents import MarketDocs, closed_doc
 from orderbooks.markets.gamma import parse_events, parse_iso_ms
 from orderbooks.store import manifest, paths
 from orderbooks.store.market_files import DocsFile
@@ -320,3 +320,40 @@ def test_files_of_days_past_the_horizon_are_not_read(tmp_path):
     found = again.resume(tmp_path)
     assert (found.files, found.markets, found.awaiting_close) == (0, 0, 0)
     assert again.pending == 0 and gamma.paths == []
+
+
+# ---------------------------------------------------------------- the price rule a market resolved on
+
+CLOSED_REAL = {
+    "gamma-event-closed-btc-updown-5m-1790617500.json": ("10684", "btc-5m-twap-60"),
+    "gamma-event-closed-btc-updown-15m-1790616600.json": ("10192", "btc-15m-twap-60"),
+}
+
+
+def test_the_closed_document_carries_the_price_rule_the_real_closed_records_state():
+    for name, (series, config_id) in CLOSED_REAL.items():
+        event = orjson.loads((REAL / name).read_bytes())["response"]
+        raw = event["markets"][0]
+        (market,), _ = parse_events([event], series)
+        doc = closed_doc(market, raw, f"GET /markets/{raw['id']}", 1_790_618_000_000, attempts=1)
+        assert doc["price_rule"] == {
+            "twap_enabled": True,
+            "twap_lookback_seconds": 60,
+            "config_id": config_id,
+            "resolution_source": "https://data.chain.link/streams/btc-usd-twap-60s-streams",
+        }
+        assert doc["market"]["description"] == raw["description"]  # the wording stays, verbatim
+
+
+def test_a_record_without_a_stated_rule_has_a_null_rule_and_partial_ones_keep_what_is_there():
+    market = parse_events([EVENT], "10684")[0][0]
+    closed = dict(RAW, closed=True, outcomePrices='["1", "0"]')
+    assert "cryptoMarketConfig" not in closed and "resolutionSource" not in closed
+    assert closed_doc(market, closed, "GET /markets/1", 1, attempts=1)["price_rule"] is None
+    sourced = dict(closed, resolutionSource="https://data.chain.link/streams/btc-usd", cryptoMarketConfig="?")
+    assert closed_doc(market, sourced, "GET /markets/1", 1, attempts=1)["price_rule"] == {
+        "twap_enabled": None,
+        "twap_lookback_seconds": None,
+        "config_id": None,
+        "resolution_source": "https://data.chain.link/streams/btc-usd",
+    }

@@ -32,6 +32,7 @@ from orderbooks.config import Settings
 from orderbooks.logs import Logger, get_logger
 from orderbooks.markets.gamma import (
     Market,
+    Skipped,
     event_in_series,
     event_recurrence_ms,
     parse_events,
@@ -109,6 +110,11 @@ class Discovery:
         self.recurrence_ms: dict[str, int] = {}
         self._gamma_closed: set[str] = set()
         self._logged_skips: set[tuple[str, str]] = set()
+        #: series -> (market, reason) of its drifted markets at its last complete refresh: an
+        #: incident is warned about once, when it starts, and logged at debug while it lasts.
+        self._drifting: dict[str, set[tuple[str, str]]] = {}
+        #: series -> the drifted markets seen so far by the refresh under way.
+        self._drift_seen: dict[str, set[tuple[str, str]]] = {}
         #: Called with (series, raw events, markets parsed from them, endpoint, recv_ms) for each
         #: listing page (market_docs.MarketDocs.listed); must be quick and must not raise.
         self.on_listed: Callable[[str, list[Any], list[Market], str, int], None] | None = None
@@ -138,6 +144,7 @@ class Discovery:
         """Page through the listing of one series (keyset, else plain /events) and merge it."""
         now_ms = self.clock.wall_ms()
         path = self.endpoint
+        self._drift_seen[series_id] = set()
         failures: list[FailureRecord] = []
         found: list[Market] = []
         answered = in_series = 0
@@ -209,6 +216,8 @@ class Discovery:
                 "(is the series filter ignored?)",
             )
         self._merge(series_id, found, now_ms)
+        # A complete listing: drift incidents of this series it no longer shows are over.
+        self._drifting[series_id] = self._drift_seen.pop(series_id, set())
         self.failed_in_a_row[series_id] = 0
         self.last_ok_ms[series_id] = self.clock.wall_ms()
         self.next_refresh[series_id] = self._next_refresh_at(series_id, now_ms)
@@ -261,7 +270,7 @@ class Discovery:
         return self._record(cycle, "discovery", message, series_id, f"GET {KEYSET_PATH}", status=status)
 
     def _report_skips(
-        self, series_id: str, cycle: int | None, skipped: list, status: int | None, endpoint: str
+        self, series_id: str, cycle: int | None, skipped: list[Skipped], status: int | None, endpoint: str
     ) -> list[FailureRecord]:
         failures = []
         for skip in skipped:
@@ -272,17 +281,33 @@ class Discovery:
                     self._record(
                         cycle,
                         "schema_drift",
-                        f"{skip.slug}: {skip.reason}",
+                        f"{skip.market}: {skip.reason}",
                         series_id,
                         endpoint,
                         status=status,
                     )
                 )
-                self.log.warning("market_schema_drift", series=series_id, slug=skip.slug, reason=skip.reason)
+                self._drift_signal(series_id, skip)
             elif (skip.slug, skip.reason) not in self._logged_skips:
                 self._logged_skips.add((skip.slug, skip.reason))
                 self.log.warning("market_skipped", series=series_id, slug=skip.slug, reason=skip.reason)
         return failures
+
+    def _drift_signal(self, series_id: str, skip: Skipped) -> None:
+        """A warning when a market's drift starts; a debug line while the same drift lasts.
+
+        Every drifted answer is still a failure record (the caller's): the record counts
+        answers, the warning counts incidents.
+        """
+        key = (skip.market, skip.reason)
+        self._drift_seen.setdefault(series_id, set()).add(key)
+        ongoing = self._drifting.setdefault(series_id, set())
+        fields = {"series": series_id, "slug": skip.slug, "market_id": skip.market_id, "reason": skip.reason}
+        if key in ongoing:
+            self.log.debug("market_schema_drift_again", **fields)
+            return
+        ongoing.add(key)
+        self.log.warning("market_schema_drift", **fields)
 
     def _learn_recurrence(self, series_id: str, events: list) -> None:
         for event in events:

@@ -112,10 +112,29 @@ def closed_problem(data: Any, market: Market) -> tuple[str | None, bool]:
     return None, False
 
 
+def price_rule(raw: dict[str, Any]) -> dict[str, Any] | None:
+    """The price rule the market resolves on, as far as its Gamma record says so; None if silent.
+
+    Copied, not interpreted: ``cryptoMarketConfig`` ``twapEnabled`` and
+    ``twapLookbackSeconds`` (a Chainlink TWAP over that many seconds; real BTC
+    5m and 15m markets of 2026-09-28 say true and 60), its id and
+    ``resolutionSource``. A value Gamma does not send is null.
+    """
+    config = raw.get("cryptoMarketConfig")
+    config = config if isinstance(config, dict) else {}
+    rule = {
+        "twap_enabled": config.get("twapEnabled"),
+        "twap_lookback_seconds": config.get("twapLookbackSeconds"),
+        "config_id": raw.get("cryptoMarketConfigId", config.get("id")),
+        "resolution_source": raw.get("resolutionSource"),
+    }
+    return rule if any(value is not None for value in rule.values()) else None
+
+
 def closed_doc(
     market: Market, raw: dict[str, Any], source: str, recv_ms: int, attempts: int
 ) -> dict[str, Any]:
-    """The closed document; ``outcome_prices`` and ``winner`` are read from the verbatim ``market``."""
+    """The closed document; ``outcome_prices``, ``winner`` and ``price_rule`` are read from ``market``."""
     outcomes = decode_list(raw.get("outcomes"), "outcomes")
     prices = decode_list(raw["outcomePrices"], "outcomePrices")
     resolved = dict(zip((str(o) for o in outcomes), prices, strict=True))
@@ -125,6 +144,7 @@ def closed_doc(
         "attempts": attempts,
         "outcome_prices": resolved,
         "winner": winners[0] if len(winners) == 1 else None,
+        "price_rule": price_rule(raw),
         "market": raw,
     }
 

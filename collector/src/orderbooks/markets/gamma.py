@@ -3,11 +3,16 @@
 Pure functions, no I/O. The real API silently ignores unknown query
 parameters, so nothing in an answer is trusted: an event is kept only when
 its ``series[].id`` is the series asked for and it looks like a BTC up/down
-event. ``outcomes`` and ``clobTokenIds`` are JSON-encoded strings; they are
-paired by index, and a market without exactly two of each is skipped with a
-reason. Window times come from ``endDate`` and ``eventStartTime`` (else the
-event's ``startTime``, else ``endDate`` minus the series' recurrence), never
-the title or the slug, so both hourly slug forms work. A pre-listed market
+event. A market's CLOB ids come from the field its ``version`` names
+(Protocol V2): ``"v1"`` (or no ``version``) reads ``clobTokenIds``, a
+JSON-encoded string; ``"v2"`` reads ``positionIds``, a plain JSON list, even
+when ``clobTokenIds`` is there too. Ids and ``outcomes`` (a JSON-encoded
+string) are paired by index. Ids that cannot be read (missing, wrong type,
+not decimal strings, not one per outcome, an unknown ``version``) are schema
+drift; a market with other than two outcomes is skipped with a reason.
+Window times come from ``endDate`` and ``eventStartTime`` (else the event's
+``startTime``, else ``endDate`` minus the series' recurrence), never the
+title or the slug, so both hourly slug forms work. A pre-listed market
 with ``enableOrderBook: false`` is kept (its token ids are known a day ahead).
 """
 
@@ -23,6 +28,8 @@ from orderbooks.timefmt import iso_s, parse_iso_ms
 
 _BTC_UPDOWN_RE = re.compile(r"(btc|bitcoin)[- ]?up[- ]?(or[- ]?)?down|btc-updown", re.IGNORECASE)
 _TOKEN_RE = re.compile(r"^[0-9]{1,80}$")
+#: Gamma market ``version`` -> the field that holds its CLOB ids (Protocol V2; seen 2026-12-07).
+ID_FIELDS = {"v1": "clobTokenIds", "v2": "positionIds"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,9 @@ class Market:
     book_enabled: bool = True
     #: Where ``window_start`` came from: eventStartTime, startTime or "endDate - recurrence".
     start_source: str = "eventStartTime"
+    #: Gamma's market ``version``: "v1" (ids from ``clobTokenIds``; also when absent) or "v2"
+    #: (ids from ``positionIds``).
+    version: str = "v1"
 
     def outcome_of(self, token_id: str) -> str | None:
         for token, outcome in self.tokens:
@@ -56,6 +66,12 @@ class Skipped:
     slug: str
     reason: str
     drift: bool = False  # True when a field has the wrong shape (schema drift), not a legit skip
+    market_id: str = ""  # Gamma's market ``id`` (else its ``conditionId``) when there is one
+
+    @property
+    def market(self) -> str:
+        """The market named for records and logs: its slug, and its id when known."""
+        return f"{self.slug} (market {self.market_id})" if self.market_id else self.slug
 
 
 class MarketDrift(ValueError):
@@ -75,6 +91,31 @@ def decode_list(value: Any, name: str) -> list[Any]:
     if not isinstance(decoded, list):
         raise MarketDrift(f"{name} is not a JSON list")
     return decoded
+
+
+def market_version(market: dict[str, Any]) -> str:
+    """The market's ``version``: "v1" when absent (or null), else "v1" or "v2"; MarketDrift otherwise."""
+    version = market.get("version")
+    if version is None:
+        return "v1"
+    if not isinstance(version, str) or version not in ID_FIELDS:
+        raise MarketDrift(f"unknown version {str(version)[:20]!r}; known: {', '.join(ID_FIELDS)}")
+    return version
+
+
+def market_ids(market: dict[str, Any]) -> tuple[str, str, list[Any]]:
+    """(version, the field read, its ids): ``clobTokenIds`` for v1, ``positionIds`` for v2.
+
+    The field is chosen by ``version`` alone, even when both are present. ``positionIds``
+    is a plain JSON list; a JSON-encoded string of one is tolerated, as a real list is
+    for ``clobTokenIds``.
+    """
+    version = market_version(market)
+    field = ID_FIELDS[version]
+    value = market.get(field)
+    if version == "v2" and not isinstance(value, list | str):
+        raise MarketDrift(f"{field} is {type(value).__name__}, expected a list (version {version})")
+    return version, field, decode_list(value, field)
 
 
 def event_in_series(event: dict[str, Any], series_id: str) -> bool:
@@ -100,15 +141,17 @@ def parse_market(event: dict[str, Any], market: dict[str, Any], series_id: str) 
     if not isinstance(condition_id, str) or not condition_id:
         raise MarketDrift("no conditionId")
     outcomes = decode_list(market.get("outcomes"), "outcomes")
-    tokens = decode_list(market.get("clobTokenIds"), "clobTokenIds")
+    version, field, tokens = market_ids(market)
+    if len(tokens) != len(outcomes):
+        raise MarketDrift(f"{len(tokens)} {field} for {len(outcomes)} outcomes (version {version})")
     if len(outcomes) != 2 or len(tokens) != 2:
-        raise ValueError(f"expected 2 outcomes and 2 clobTokenIds, got {len(outcomes)} and {len(tokens)}")
+        raise ValueError(f"expected 2 outcomes and 2 {field}, got {len(outcomes)} and {len(tokens)}")
     if not all(isinstance(o, str) and o for o in outcomes):
         raise MarketDrift("outcomes are not non-empty strings")
     if not all(isinstance(t, str) and _TOKEN_RE.match(t) for t in tokens):
-        raise MarketDrift("clobTokenIds are not decimal strings")
+        raise MarketDrift(f"{field} are not decimal strings (version {version})")
     if tokens[0] == tokens[1]:
-        raise ValueError("both clobTokenIds are equal")
+        raise ValueError(f"both {field} are equal")
     enabled = market.get("enableOrderBook", True)
     if not isinstance(enabled, bool):
         raise MarketDrift(f"enableOrderBook is {type(enabled).__name__}, expected a bool")
@@ -140,6 +183,7 @@ def parse_market(event: dict[str, Any], market: dict[str, Any], series_id: str) 
         closed=closed or event.get("closed") is True,
         book_enabled=enabled,
         start_source=start_source,
+        version=version,
     )
 
 
@@ -224,7 +268,8 @@ def parse_events(payload: Any, series_id: str) -> tuple[list[Market], list[Skipp
                 markets.append(parse_market(event, market, series_id))
             except ValueError as exc:
                 mslug = market.get("slug", slug) if isinstance(market, dict) else slug
-                skipped.append(Skipped(series_id, str(mslug), str(exc), isinstance(exc, MarketDrift)))
+                drift = isinstance(exc, MarketDrift)
+                skipped.append(Skipped(series_id, str(mslug), str(exc), drift, _market_id(market)))
     return markets, skipped
 
 
@@ -235,7 +280,22 @@ def _drift_in_ignored(event: dict[str, Any], series_id: str, slug: str) -> list[
         try:
             parse_market(event, market, series_id)
         except MarketDrift as exc:
-            found.append(Skipped(series_id, slug, f"in an ignored event: {exc}", drift=True))
+            found.append(
+                Skipped(
+                    series_id, slug, f"in an ignored event: {exc}", drift=True, market_id=_market_id(market)
+                )
+            )
         except ValueError:
             pass
     return found
+
+
+def _market_id(market: Any) -> str:
+    """Gamma's ``id`` of a market object, else its ``conditionId``; "" when it has neither."""
+    if not isinstance(market, dict):
+        return ""
+    for key in ("id", "conditionId"):
+        value = market.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value):
+            return str(value)[:80]
+    return ""
