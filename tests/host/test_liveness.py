@@ -226,6 +226,23 @@ def test_cutover_with_a_bad_value_fails_and_the_collector_keeps_running(host, he
     assert "banana" not in environ
 
 
+def test_cutover_with_a_removed_variable_stops_before_changing_the_host(host, healthy_collector, request):
+    """An inventory that still sets a removed per-role copy of the host layout
+    (here orderbooks_systemd_data_dir) stops site.yml naming the variable to set
+    instead, before any task changes the host: the collector keeps running."""
+    before = props(host, "MainPID", "NRestarts")
+    elsewhere = "/var/tmp/orderbooks-removed-variable-test"
+    result = ansible_playbook(request, "-e", f"orderbooks_systemd_data_dir={elsewhere}")
+    assert result.returncode != 0, "site.yml accepted a removed variable"
+    said = " ".join(result.stdout.split())
+    refusal = "orderbooks_systemd_data_dir is set but no longer read: set orderbooks_common_data_dir instead."
+    assert refusal in said, result.stdout[-3000:]
+    recap = [line for line in result.stdout.splitlines() if line.startswith("vps-")]
+    assert recap and all(" changed=0 " in line and " failed=1 " in line for line in recap), recap
+    assert props(host, "MainPID", "NRestarts") == before, "the collector was restarted"
+    assert not host.file(elsewhere).exists
+
+
 def test_cutover_whose_collector_cannot_start_fails_with_the_journal_tail(host, healthy_collector, request):
     """A value check-config accepts but the host refuses (an unwritable data folder):
     the restart handler's readiness check fails the play and shows the journal."""

@@ -145,3 +145,16 @@ def test_rollback_yml_runs_the_rollback_and_no_systemd_task(inventory):
         line for line in shown if line.startswith("orderbooks_systemd : ") and "arg spec" not in line
     ]
     assert not systemd_tasks, f"rollback.yml would run {systemd_tasks}"
+
+
+REFUSAL = "orderbooks_common : Fail when a removed variable is set."
+
+
+@pytest.mark.parametrize("tag", TAGS)
+def test_the_removed_variables_refusal_runs_under_every_tag(inventory, tag):
+    assert REFUSAL in listed(inventory, "site.yml", tag)
+
+
+def test_the_removed_variables_refusal_runs_in_every_playbook(inventory):
+    assert REFUSAL in listed(inventory, "site.yml", None)
+    assert REFUSAL in listed(inventory, "rollback.yml", None)
