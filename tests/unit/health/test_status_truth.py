@@ -106,3 +106,21 @@ def test_every_cycle_losing_its_rows_is_no_rows_after_the_stall_limit(tmp_path):
         clock.advance(1)
         cycle(tracker, clock, rows=2, not_written=2)
     assert {"no_rows", "rows_lost"} <= set(alarms(tmp_path, clock))
+
+
+def test_an_old_offload_result_is_not_taken_for_news(tmp_path):
+    from orderbooks.store import results
+    from orderbooks.timefmt import iso_ms
+
+    clock = FakeClock()
+    tracker = start(tmp_path, clock)
+    clock.advance(1)
+    cycle(tracker, clock, rows=2)
+    document = {"result": "ok", "finished_at": iso_ms(clock.wall_ms()), "remote": "r:x", "totals": {}}
+    results.write_last_upload(tmp_path, document)
+    assert "offload_stale" not in alarms(tmp_path, clock)
+    clock.advance(status.OFFLOAD_STALE_SECONDS + 60)
+    tracker.cycle_written(CycleResult(cycle=1, started_ms=clock.wall_ms(), rows=[]), TOKENS)
+    cycle(tracker, clock, rows=2)
+    found = alarms(tmp_path, clock)
+    assert "offload_stale" in found and "upload result is 3.0 h old" in found["offload_stale"]["detail"]

@@ -23,6 +23,8 @@ system, and returns a report with the active alarms. Thresholds (docs/operations
 * ``upload_auth``: the last upload failure says the remote refused its credentials;
 * ``upload_failed``: the newest upload run (``uploads/last-upload.json``) did not
   verify everything, or could not start (config, binary, remote);
+* ``offload_stale``: the newest upload or prune result is older than
+  ``OFFLOAD_STALE_SECONDS`` (the hourly timer stopped: an old "ok" is not news);
 * ``prune_failed``: the newest prune run (``uploads/last-prune.json``) kept files
   the remote lost or changed, could not list the remote, or failed to delete;
 * ``market_documents``: a market's Gamma record (first seen, or closed with its
@@ -41,7 +43,7 @@ from typing import Any
 
 from orderbooks.health import clocksync, tracker
 from orderbooks.store import diskspace, health_state, ledger, results, survey
-from orderbooks.timefmt import iso_ms
+from orderbooks.timefmt import iso_ms, parse_iso_ms
 
 NO_ROWS_CYCLES = 30
 RESTART_LOOP_STARTS = 3
@@ -54,6 +56,9 @@ RATE_LIMITED_MINUTES = 3
 DISK_LOW_FLOOR_FACTOR = 2.0
 DISK_LOW_DAYS = 2.0
 OFFLOAD_LAG_SECONDS = 7200.0
+#: The upload timer runs hourly (plus up to 15 min of randomized delay): a result
+#: older than three periods means the timer or the service stopped running.
+OFFLOAD_STALE_SECONDS = 3 * 3600.0
 DEFAULT_FLOOR_BYTES = 1024 * 1024 * 1024
 ALARMS = (
     "no_rows",
@@ -67,6 +72,7 @@ ALARMS = (
     "offload_lag",
     "upload_auth",
     "upload_failed",
+    "offload_stale",
     "prune_failed",
     "market_documents",
     "clock_unsynced",
@@ -106,7 +112,7 @@ def evaluate(
     _collector(status.report, alarm, state, now)
     _disk(status.report, alarm, data_dir, state, now, probe=free_bytes)
     _offload(status.report, alarm, data_dir, now)
-    _last_runs(status.report, alarm, data_dir)
+    _last_runs(status.report, alarm, data_dir, now)
     _clock(status.report, alarm, clock_state(), now)
     return status
 
@@ -355,10 +361,26 @@ def _verified(index: ledger.VerifiedIndex, manifest: dict[str, Any]) -> bool:
 FAILED_RESULTS = ("failed", "precondition_failed")
 
 
-def _last_runs(report: dict, alarm: _Alarms, data_dir: Path) -> None:
-    """The newest upload and prune results, written by those runs for this purpose."""
+def _last_runs(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
+    """The newest upload and prune results, written by those runs for this purpose; one
+    older than ``OFFLOAD_STALE_SECONDS`` says nothing about now."""
     upload = results.read_last_upload(data_dir)
     prune = results.read_last_prune(data_dir)
+    for name, document in (("upload", upload), ("prune", prune)):
+        if not document:
+            continue
+        try:
+            finished = parse_iso_ms(document.get("finished_at"))
+        except ValueError:
+            finished = None
+        if finished is None or now - finished > OFFLOAD_STALE_SECONDS * 1000:
+            age = f"{(now - finished) / 3600000:.1f} h old" if finished is not None else "of unknown age"
+            alarm(
+                "offload_stale",
+                finished,
+                f"the newest {name} result is {age}: is orderbooks-upload.timer running? "
+                "(systemctl list-timers orderbooks-upload.timer)",
+            )
     report["last_upload"] = (
         {k: upload.get(k) for k in ("finished_at", "remote", "result", "totals")} if upload else None
     )
