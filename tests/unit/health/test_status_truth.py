@@ -124,3 +124,22 @@ def test_an_old_offload_result_is_not_taken_for_news(tmp_path):
     cycle(tracker, clock, rows=2)
     found = alarms(tmp_path, clock)
     assert "offload_stale" in found and "upload result is 3.0 h old" in found["offload_stale"]["detail"]
+
+
+def test_a_market_whose_ids_cannot_be_read_is_an_alarm(tmp_path):
+    from orderbooks.records import FailureRecord
+
+    clock = FakeClock()
+    tracker = start(tmp_path, clock)
+    clock.advance(1)
+    cycle(tracker, clock, rows=2)
+    drift = FailureRecord.observed(
+        clock.wall_ms(), 1, "schema_drift", "market btc-x (id 7): positionIds is None"
+    )
+    tracker.failures([drift])
+    tracker.save()
+    found = alarms(tmp_path, clock)
+    assert "schema_drift" in found and "1 answers" in found["schema_drift"]["detail"]
+    clock.advance(status.RECENT_SECONDS + 60)
+    cycle(tracker, clock, rows=2)
+    assert "schema_drift" not in alarms(tmp_path, clock)

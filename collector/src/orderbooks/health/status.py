@@ -16,6 +16,8 @@ system, and returns a report with the active alarms. Thresholds (docs/operations
   failing, for ``BLIND_SECONDS``;
 * ``books_stale``: no tracked book changed its hash or timestamp for ``STALE_SECONDS``;
 * ``blocked``: a 403 or an HTML (Cloudflare) page in the last ``RECENT_SECONDS``;
+* ``schema_drift``: an answer of an unexpected shape in the last ``RECENT_SECONDS``
+  (a market whose CLOB ids cannot be read, a book missing its fields): the API changed;
 * ``rate_limited``: 429s in ``RATE_LIMITED_MINUTES`` of the last 5 minutes;
 * ``disk_low``: free space under ``DISK_LOW_FLOOR_FACTOR`` x the collector's floor,
   or under ``DISK_LOW_DAYS`` days to the floor at the last day's write rate;
@@ -67,6 +69,7 @@ ALARMS = (
     "discovery_blind",
     "books_stale",
     "blocked",
+    "schema_drift",
     "rate_limited",
     "disk_low",
     "offload_lag",
@@ -257,6 +260,15 @@ def _recent_failures(alarm: _Alarms, by_minute: dict[str, dict[str, int]], now: 
     if blocked:
         count = sum(recent[m].get("blocked", 0) + recent[m].get("html_body", 0) for m in blocked)
         alarm("blocked", blocked[0], f"{count} answers were 403 or an HTML page in the last 5 minutes")
+    drifted = sorted(m for m, c in recent.items() if c.get("schema_drift"))
+    if drifted:
+        count = sum(recent[m]["schema_drift"] for m in drifted)
+        alarm(
+            "schema_drift",
+            drifted[0],
+            f"{count} answers of an unexpected shape in the last 5 minutes (the API changed?); "
+            "the failure records name each market or endpoint",
+        )
     limited = sorted(m for m, c in recent.items() if c.get("rate_limited"))
     if len(limited) >= RATE_LIMITED_MINUTES:
         count = sum(recent[m]["rate_limited"] for m in limited)
