@@ -127,17 +127,7 @@ def _book_figures(data_file: Path, problems: list[str], recorded: dict[str, Any]
     row_schema = (recorded or {}).get("row_schema", rows.UNDECLARED_ROW_SCHEMA)
     observed, scan = _read_rows(data_file, problems, row_schema)
     hashes = hash_file(data_file)
-    actual = {
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
-        "rows": observed.rows,
-        "members": observed.members,
-        "first_recv_ms": observed.first_recv_ms,
-        "last_recv_ms": observed.last_recv_ms,
-        "rows_per_series": dict(sorted(observed.per_series.items())),
-        "rows_per_token": dict(sorted(observed.per_token.items())),
-    }
+    actual = {**hashes.fields(), **observed.fields()}
     schema_problems = _row_schema_problems(recorded, observed) if recorded is not None else []
     return _Figures(actual, _COMPARED_FIELDS, observed.rows, observed.members, scan, schema_problems)
 
@@ -149,9 +139,7 @@ def _markets_figures(data_file: Path, problems: list[str], recorded: dict[str, A
         problems.append(f"{len(stats.bad_lines) - MAX_LINE_PROBLEMS} more bad lines")
     hashes = hash_file(data_file)
     actual = {
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
+        **hashes.fields(),
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
