@@ -39,6 +39,7 @@ from orderbooks.store.atomic import (
     durable_rename,
     fsync_dir,
     make_dirs_durable,
+    seal_or_keep,
     write_all,
 )
 from orderbooks.store.hashing import hash_file
@@ -157,9 +158,7 @@ def build_manifest(
         "kind": MANIFEST_KIND,
         "file": data_file.name,
         "path": paths.relative(data_dir, data_file),
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
+        **hashes.fields(),
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
@@ -289,43 +288,44 @@ class DocsFile:
         return self._open
 
     def _seal(self, target: _Open) -> None:
-        try:
-            if target.fd is not None:
-                os.fsync(target.fd)
-                os.close(target.fd)
-                target.fd = None
-            stats, scan = read_stats(target.partial)
-            if scan.size != target.good_end or not scan.clean:
-                raise OSError(f"{target.partial}: {scan.size} bytes on disk, {target.good_end} written")
-            sealed = build_manifest(
-                data_dir=self.data_dir,
-                data_file=target.final,
-                stats=stats,
-                run_id=self.run_id,
-                host=self.host,
-                version=self.version,
-                recovered=False,
-                bytes_dropped=0,
-                rebuilt=False,
-                opened_at=target.opened_at,
-                sealed_at=self.clock.wall_ms(),
-            )
-            manifest.write_manifest(paths.manifest_path_for(target.final), sealed)
-            durable_rename(target.partial, target.final)
-        except OSError as exc:
-            self.log.error(
-                "seal_failed",
-                file=str(target.partial),
-                error=str(exc),
-                action="retried at the next day check; recovered at the next start otherwise",
-            )
-            if target not in self._unsealed:
-                self._unsealed.append(target)
+        sealed = seal_or_keep(
+            target,
+            self._seal_steps,
+            self._unsealed,
+            self.log,
+            file=target.partial,
+            action="retried at the next day check; recovered at the next start otherwise",
+        )
+        if sealed is None:
             return
-        if target in self._unsealed:
-            self._unsealed.remove(target)
         self.sealed.append(sealed)
         self.log.info("file_sealed", file=sealed["path"], records=sealed["records"], sha256=sealed["sha256"])
+
+    def _seal_steps(self, target: _Open) -> dict[str, Any]:
+        """Close, check, write the manifest and rename: the sealed file's manifest."""
+        if target.fd is not None:
+            os.fsync(target.fd)
+            os.close(target.fd)
+            target.fd = None
+        stats, scan = read_stats(target.partial)
+        if scan.size != target.good_end or not scan.clean:
+            raise OSError(f"{target.partial}: {scan.size} bytes on disk, {target.good_end} written")
+        sealed = build_manifest(
+            data_dir=self.data_dir,
+            data_file=target.final,
+            stats=stats,
+            run_id=self.run_id,
+            host=self.host,
+            version=self.version,
+            recovered=False,
+            bytes_dropped=0,
+            rebuilt=False,
+            opened_at=target.opened_at,
+            sealed_at=self.clock.wall_ms(),
+        )
+        manifest.write_manifest(paths.manifest_path_for(target.final), sealed)
+        durable_rename(target.partial, target.final)
+        return sealed
 
 
 # ---------------------------------------------------------------- after a crash (recovery's part)
