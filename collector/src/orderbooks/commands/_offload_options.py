@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,17 @@ def logs_for(args: argparse.Namespace) -> Iterator[None]:
 def print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
+
+
+def run_reporting(
+    args: argparse.Namespace, body: Callable[[argparse.Namespace], tuple[int, dict[str, Any] | None]]
+) -> int:
+    """Run *body* (exit code, result document) under logs_for(); with --json, print its document."""
+    with logs_for(args):
+        code, document = body(args)
+    if args.json and document:
+        print_json(document)
+    return code
 
 
 def _positive_float(raw: str) -> float:

@@ -35,11 +35,10 @@ from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
     existing_data_dir,
-    logs_for,
     non_negative_int,
     precondition_failed,
-    print_json,
     rclone_from_args,
+    run_reporting,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -59,11 +58,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with logs_for(args):
-        code, document = _prune(args)
-    if args.json and document:
-        print_json(document)
-    return code
+    return run_reporting(args, _prune)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:

@@ -34,10 +34,9 @@ from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
     existing_data_dir,
-    logs_for,
     precondition_failed,
-    print_json,
     rclone_from_args,
+    run_reporting,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -65,11 +64,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with logs_for(args):
-        code, document = _upload(args)
-    if args.json and document:
-        print_json(document)
-    return code
+    return run_reporting(args, _upload)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
