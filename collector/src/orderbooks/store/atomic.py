@@ -109,6 +109,13 @@ def write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.writ
         view = view[written:]
 
 
+def close_synced(fd: int | None) -> None:
+    """fsync and close *fd*, nothing when it is None (a file not open)."""
+    if fd is not None:
+        os.fsync(fd)
+        os.close(fd)
+
+
 def seal_or_keep(
     target: _T, seal: Callable[[_T], _R], unsealed: list[_T], log: Logger, *, file: Path, action: str
 ) -> _R | None:

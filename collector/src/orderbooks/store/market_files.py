@@ -35,6 +35,7 @@ from orderbooks.logs import Logger, get_logger
 from orderbooks.store import gzmembers, manifest, paths
 from orderbooks.store.atomic import (
     DATA_MODE,
+    close_synced,
     cut_durably,
     durable_rename,
     fsync_dir,
@@ -303,10 +304,8 @@ class DocsFile:
 
     def _seal_steps(self, target: _Open) -> dict[str, Any]:
         """Close, check, write the manifest and rename: the sealed file's manifest."""
-        if target.fd is not None:
-            os.fsync(target.fd)
-            os.close(target.fd)
-            target.fd = None
+        close_synced(target.fd)
+        target.fd = None
         stats, scan = read_stats(target.partial)
         if scan.size != target.good_end or not scan.clean:
             raise OSError(f"{target.partial}: {scan.size} bytes on disk, {target.good_end} written")

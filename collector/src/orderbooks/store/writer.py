@@ -39,6 +39,7 @@ from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store import failure_journal, gzmembers, manifest, paths
 from orderbooks.store.atomic import (
     DATA_MODE,
+    close_synced,
     durable_rename,
     fsync_dir,
     make_dirs_durable,
@@ -513,10 +514,8 @@ class SnapshotWriter:
             if hour_file.needs_cut:
                 self._cut_back(hour_file)
             self._finish_member(hour_file)
-            if hour_file.fd is not None:
-                os.fsync(hour_file.fd)
-                os.close(hour_file.fd)
-                hour_file.fd = None
+            close_synced(hour_file.fd)
+            hour_file.fd = None
             hashes = hash_file(hour_file.partial)
             if hashes.size != hour_file.good_end:
                 raise OSError(
