@@ -105,6 +105,12 @@ def add_rclone_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_offload_options(parser: argparse.ArgumentParser, *, dry_run_help: str) -> None:
+    """What upload and prune both take: the rclone options, then --dry-run, --data-dir and --json."""
+    add_rclone_options(parser)
+    add_dry_run_and_data_dir(parser, dry_run_help=dry_run_help)
+
+
 def rclone_from_args(args: argparse.Namespace, *, bwlimit: str | None = None) -> tuple[Rclone, str]:
     """The configured rclone and its version from the options add_rclone_options() added.
 

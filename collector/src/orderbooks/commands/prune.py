@@ -32,8 +32,7 @@ from typing import Any
 
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
-    add_dry_run_and_data_dir,
-    add_rclone_options,
+    add_offload_options,
     existing_data_dir,
     non_negative_int,
     precondition_failed,
@@ -53,8 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-days", type=non_negative_int, required=True, metavar="N", help="keep files of the last N days"
     )
-    add_rclone_options(parser)
-    add_dry_run_and_data_dir(parser, dry_run_help="list what would be deleted; change nothing")
+    add_offload_options(parser, dry_run_help="list what would be deleted; change nothing")
 
 
 def run(args: argparse.Namespace) -> int:

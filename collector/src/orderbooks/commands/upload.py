@@ -31,8 +31,7 @@ from typing import Any
 
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
-    add_dry_run_and_data_dir,
-    add_rclone_options,
+    add_offload_options,
     existing_data_dir,
     precondition_failed,
     rclone_from_args,
@@ -54,8 +53,7 @@ HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_rclone_options(parser)
-    add_dry_run_and_data_dir(parser, dry_run_help="list what would be sent; change nothing")
+    add_offload_options(parser, dry_run_help="list what would be sent; change nothing")
     parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
 
 
