@@ -257,23 +257,27 @@ class DocsFile:
             self._open is not None
             and paths.DayKey.from_epoch_ms(self.clock.wall_ms()).start_ms() > self._open.day.start_ms()
         ):
-            self._seal(self._open)
-            self._open = None
-        for pending in list(self._unsealed):
-            self._seal(pending)
+            self._seal_open()
+        self._retry_unsealed()
 
     def close(self) -> None:
-        if self._open is not None:
-            self._seal(self._open)
-            self._open = None
-        for pending in list(self._unsealed):
-            self._seal(pending)
+        self._seal_open()
+        self._retry_unsealed()
         if self._unsealed:
             self.log.critical(
                 "market_documents_left_unsealed",
                 files=[paths.relative(self.data_dir, f.partial) for f in self._unsealed],
                 action="the next start recovers them",
             )
+
+    def _seal_open(self) -> None:
+        if self._open is not None:
+            self._seal(self._open)
+            self._open = None
+
+    def _retry_unsealed(self) -> None:
+        for pending in list(self._unsealed):
+            self._seal(pending)
 
     def _file_for(self, now_ms: int) -> _Open:
         day = paths.DayKey.from_epoch_ms(now_ms)
