@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -191,59 +191,54 @@ class Settings:
         return out
 
 
-#: (option, type, default, metavar, help) for every collect option, in --help order.
-OPTIONS: tuple[tuple[str, Any, Any, str, str], ...] = (
-    ("--data-dir", Path, Path(DEFAULT_DATA_DIR), "DIR", "data folder (raw files, manifests, runs)"),
-    ("--gamma-url", http_url, DEFAULT_GAMMA_URL, "URL", "Gamma API base URL"),
-    ("--clob-url", http_url, DEFAULT_CLOB_URL, "URL", "CLOB API base URL"),
-    ("--interval", positive_float, 1.0, "S", "seconds between poll cycles (> 0)"),
-    ("--series", series_ids, DEFAULT_SERIES, "IDS", "comma-separated Gamma series ids"),
-    ("--duration", positive_float, None, "S", "stop cleanly after S seconds (default: run until signalled)"),
-    ("--grace-seconds", non_negative_float, 120.0, "S", "keep polling a market S seconds after endDate"),
-    ("--upcoming", non_negative_int, 1, "N", "also poll the next N upcoming windows per series"),
-    ("--discovery-interval", positive_float, 60.0, "S", "seconds between Gamma discovery refreshes"),
+#: (option, type, metavar, help) for every collect option, in --help order; each default is the
+#: default of the Settings field of the same name.
+OPTIONS: tuple[tuple[str, Any, str, str], ...] = (
+    ("--data-dir", Path, "DIR", "data folder (raw files, manifests, runs)"),
+    ("--gamma-url", http_url, "URL", "Gamma API base URL"),
+    ("--clob-url", http_url, "URL", "CLOB API base URL"),
+    ("--interval", positive_float, "S", "seconds between poll cycles (> 0)"),
+    ("--series", series_ids, "IDS", "comma-separated Gamma series ids"),
+    ("--duration", positive_float, "S", "stop cleanly after S seconds (default: run until signalled)"),
+    ("--grace-seconds", non_negative_float, "S", "keep polling a market S seconds after endDate"),
+    ("--upcoming", non_negative_int, "N", "also poll the next N upcoming windows per series"),
+    ("--discovery-interval", positive_float, "S", "seconds between Gamma discovery refreshes"),
     (
         "--prestart-refresh-seconds",
         non_negative_float,
-        2.0,
         "S",
         "also refresh a series S seconds before each tracked window starts (0: off)",
     ),
-    ("--books-chunk-size", positive_int, 50, "N", "token ids per POST /books request"),
-    ("--connect-timeout", positive_float, 3.0, "S", "HTTP connect timeout"),
-    ("--read-timeout", positive_float, 5.0, "S", "HTTP read timeout (also capped by the cycle deadline)"),
-    ("--max-retries", non_negative_int, 2, "N", "retries per request within one cycle"),
-    ("--flush-rows", non_negative_int, 0, "N", "flush a gzip member every N rows (0: every cycle)"),
-    ("--flush-seconds", non_negative_float, 0.0, "S", "flush a gzip member every S seconds (0: every cycle)"),
-    ("--disk-floor-mb", non_negative_int, 1024, "MB", "stop writing rows below this much free space"),
-    ("--compress-level", compress_level, 6, "1-9", "gzip compression level"),
+    ("--books-chunk-size", positive_int, "N", "token ids per POST /books request"),
+    ("--connect-timeout", positive_float, "S", "HTTP connect timeout"),
+    ("--read-timeout", positive_float, "S", "HTTP read timeout (also capped by the cycle deadline)"),
+    ("--max-retries", non_negative_int, "N", "retries per request within one cycle"),
+    ("--flush-rows", non_negative_int, "N", "flush a gzip member every N rows (0: every cycle)"),
+    ("--flush-seconds", non_negative_float, "S", "flush a gzip member every S seconds (0: every cycle)"),
+    ("--disk-floor-mb", non_negative_int, "MB", "stop writing rows below this much free space"),
+    ("--compress-level", compress_level, "1-9", "gzip compression level"),
     (
         "--member-cycles",
         non_negative_int,
-        60,
         "N",
         "0: one file per hour, one gzip member per flush; N: one file per series and hour, "
         "a sync flush per cycle, a member closed every N cycles",
     ),
-    ("--log-level", log_level, "info", "LEVEL", "debug, info, warning or error"),
-    ("--budget-fraction", fraction, 0.5, "F", "use at most this fraction of the documented rate limits"),
-    ("--max-body-bytes", positive_int, 2 * MIB, "B", "largest decoded HTTP body accepted (not /books)"),
-    ("--max-books-body-bytes", positive_int, 8 * MIB, "B", "largest decoded POST /books body accepted"),
-    (
-        "--metrics-file",
-        optional_path,
-        None,
-        "FILE",
-        "Prometheus textfile rewritten every 30 s (default: none)",
-    ),
-    ("--heartbeat-url", optional_url, None, "URL", "GET after each sealed hour, URL/fail when unhealthy"),
+    ("--log-level", log_level, "LEVEL", "debug, info, warning or error"),
+    ("--budget-fraction", fraction, "F", "use at most this fraction of the documented rate limits"),
+    ("--max-body-bytes", positive_int, "B", "largest decoded HTTP body accepted (not /books)"),
+    ("--max-books-body-bytes", positive_int, "B", "largest decoded POST /books body accepted"),
+    ("--metrics-file", optional_path, "FILE", "Prometheus textfile rewritten every 30 s (default: none)"),
+    ("--heartbeat-url", optional_url, "URL", "GET after each sealed hour, URL/fail when unhealthy"),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every collect option to *parser* (each is also ``ORDERBOOKS_<OPTION>``)."""
-    for option, type_, default, metavar, help_text in OPTIONS:
+    defaults = {item.name: item.default for item in fields(Settings)}
+    for option, type_, metavar, help_text in OPTIONS:
         env = "ORDERBOOKS_" + option[2:].replace("-", "_").upper()
+        default = defaults[option[2:].replace("-", "_")]
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             option,

@@ -38,36 +38,34 @@ def line(path, md5, sha256, remote, *, outcome="verified", action="upload"):
     }
 
 
+def data_line(s, r, **changes):
+    """A ledger line of the sealed data file: verified on *r* with its hashes, but for *changes*."""
+    return {**line(s.rel_data, s.md5, s.sha256, r), **changes}
+
+
 CASES = [
-    pytest.param(lambda s, r: [line(s.rel_data, s.md5, s.sha256, r)], True, id="verified here"),
+    pytest.param(lambda s, r: [data_line(s, r)], True, id="verified here"),
     # the old status reading compared remotes as plain strings and called this unverified
     pytest.param(
-        lambda s, r: [line(s.rel_data, s.md5, s.sha256, r + "/")],
+        lambda s, r: [data_line(s, r, remote=r + "/")],
         True,
         id="verified here, remote written with a trailing slash",
     ),
     # the old status reading compared md5 only and called this verified
+    pytest.param(lambda s, r: [data_line(s, r, sha256="0" * 64)], False, id="verified with another sha256"),
     pytest.param(
-        lambda s, r: [line(s.rel_data, s.md5, "0" * 64, r)], False, id="verified with another sha256"
+        lambda s, r: [data_line(s, r, remote="other:place")], False, id="verified on another remote"
     ),
     pytest.param(
-        lambda s, r: [line(s.rel_data, s.md5, s.sha256, "other:place")],
-        False,
-        id="verified on another remote",
-    ),
-    pytest.param(
-        lambda s, r: [
-            line(s.rel_data, s.md5, s.sha256, r),
-            line(s.rel_data, s.md5, s.sha256, r, outcome="remote_lost", action="prune"),
-        ],
+        lambda s, r: [data_line(s, r), data_line(s, r, outcome="remote_lost", action="prune")],
         False,
         id="verified, then lost on the remote",
     ),
     pytest.param(
         lambda s, r: [
-            line(s.rel_data, s.md5, s.sha256, r),
-            line(s.rel_data, s.md5, s.sha256, r, outcome="remote_mismatch", action="prune"),
-            line(s.rel_data, s.md5, s.sha256, r),
+            data_line(s, r),
+            data_line(s, r, outcome="remote_mismatch", action="prune"),
+            data_line(s, r),
         ],
         True,
         id="verified again after a mismatch",

@@ -61,8 +61,14 @@ DELETABLE = Facts(
 )
 
 
-def case(name: str, verdict: str, reason: str = "", copy: Copy | None = None, **changes):
-    return pytest.param(replace(DELETABLE, **changes), verdict, reason, copy, id=name)
+#: The data file deleted by an earlier prune: only its manifest is left here (and asked about).
+MANIFEST_ONLY = replace(DELETABLE, data_present=False, data_pruned=True, remote_answers=PRESENT[1:])
+
+
+def case(
+    name: str, verdict: str, reason: str = "", copy: Copy | None = None, base: Facts = DELETABLE, **changes
+):
+    return pytest.param(replace(base, **changes), verdict, reason, copy, id=name)
 
 
 CASES = [
@@ -144,26 +150,19 @@ CASES = [
         remote_answers=PRESENT[:1],
     ),
     case(
-        "manifest only, the data file pruned before: delete the manifest",
-        policy.DELETE,
-        data_present=False,
-        data_pruned=True,
-        remote_answers=PRESENT[1:],
+        "manifest only, the data file pruned before: delete the manifest", policy.DELETE, base=MANIFEST_ONLY
     ),
     case(
         "manifest only, data pruned, its record withdrawn: the manifest still decides",
         policy.DELETE,
-        data_present=False,
-        data_pruned=True,
+        base=MANIFEST_ONLY,
         data_record=None,
-        remote_answers=PRESENT[1:],
     ),
     case(
         "manifest only: the remote is asked about the manifest alone",
         policy.ASK_REMOTE,
         copy=MANIFEST,
-        data_present=False,
-        data_pruned=True,
+        base=MANIFEST_ONLY,
         remote_answers=(),
     ),
     case(
@@ -182,9 +181,9 @@ CASES = [
     case(
         "manifest only, manifest unverified",
         policy.UNVERIFIED,
-        data_present=False,
-        data_pruned=True,
+        base=MANIFEST_ONLY,
         manifest_record=None,
+        remote_answers=PRESENT,
     ),
     case("a .partial twin", policy.UNUSABLE, "a .partial with the same name exists", partial_twin=True),
     case(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,17 @@ def print_json(document: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def run_reporting(
+    args: argparse.Namespace, body: Callable[[argparse.Namespace], tuple[int, dict[str, Any] | None]]
+) -> int:
+    """Run *body* (exit code, result document) under logs_for(); with --json, print its document."""
+    with logs_for(args):
+        code, document = body(args)
+    if args.json and document:
+        print_json(document)
+    return code
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw)
     if value <= 0:
@@ -92,6 +103,12 @@ def add_rclone_options(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="rclone connect and idle timeout in seconds (default 60)",
     )
+
+
+def add_offload_options(parser: argparse.ArgumentParser, *, dry_run_help: str) -> None:
+    """What upload and prune both take: the rclone options, then --dry-run, --data-dir and --json."""
+    add_rclone_options(parser)
+    add_dry_run_and_data_dir(parser, dry_run_help=dry_run_help)
 
 
 def rclone_from_args(args: argparse.Namespace, *, bwlimit: str | None = None) -> tuple[Rclone, str]:

@@ -60,7 +60,7 @@ def parse_env_file(text: str) -> tuple[dict[str, str], list[str]]:
 def problems_of(environ: dict[str, str]) -> list[str]:
     """Every problem of the ORDERBOOKS_* settings in *environ*, one line each."""
     known = {}
-    for option, type_, _default, _metavar, _help in config.OPTIONS:
+    for option, type_, _metavar, _help in config.OPTIONS:
         known[PREFIX + option[2:].replace("-", "_").upper()] = (option, type_)
     problems: list[str] = []
     values: dict[str, object] = {}

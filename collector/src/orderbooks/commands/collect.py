@@ -23,7 +23,7 @@ import socket
 import sys
 import threading
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from orderbooks import __version__, logs
 from orderbooks.api.client import ApiClient
@@ -89,15 +89,16 @@ def collect(settings: Settings) -> int:
         )
         log.info("market_docs_recovery_done", **docs_report.to_dict())
         run_id = paths.new_run_id(clock.wall_ms())
+        disk_floor_bytes = settings.disk_floor_mb * 1024 * 1024
+        # what the book writer and the market documents file both stamp on their files
+        this_run: dict[str, Any] = {"run_id": run_id, "clock": clock, "host": host}
         writer = SnapshotWriter(
             settings.data_dir,
-            run_id=run_id,
-            clock=clock,
+            **this_run,
             collector_version=__version__,
-            host=host,
             flush_rows=settings.flush_rows,
             flush_seconds=settings.flush_seconds,
-            disk_floor_bytes=settings.disk_floor_mb * 1024 * 1024,
+            disk_floor_bytes=disk_floor_bytes,
             compress_level=settings.compress_level,
             member_cycles=settings.member_cycles,
             run_info={"argv": sys.argv[1:], "settings": settings.to_dict()},
@@ -109,18 +110,13 @@ def collect(settings: Settings) -> int:
             version=__version__,
             series=settings.series,
             interval_s=settings.interval,
-            disk_floor_bytes=settings.disk_floor_mb * 1024 * 1024,
+            disk_floor_bytes=disk_floor_bytes,
         )
         monitor = Monitor(
             settings.data_dir, metrics_file=settings.metrics_file, heartbeat_url=settings.heartbeat_url
         )
         docs_file = DocsFile(
-            settings.data_dir,
-            run_id=run_id,
-            clock=clock,
-            host=host,
-            version=__version__,
-            compress_level=settings.compress_level,
+            settings.data_dir, **this_run, version=__version__, compress_level=settings.compress_level
         )
         docs: list[MarketDocs] = []
 

@@ -32,14 +32,12 @@ from typing import Any
 
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
-    add_dry_run_and_data_dir,
-    add_rclone_options,
+    add_offload_options,
     existing_data_dir,
-    logs_for,
     non_negative_int,
     precondition_failed,
-    print_json,
     rclone_from_args,
+    run_reporting,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -54,16 +52,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--keep-days", type=non_negative_int, required=True, metavar="N", help="keep files of the last N days"
     )
-    add_rclone_options(parser)
-    add_dry_run_and_data_dir(parser, dry_run_help="list what would be deleted; change nothing")
+    add_offload_options(parser, dry_run_help="list what would be deleted; change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
-    with logs_for(args):
-        code, document = _prune(args)
-    if args.json and document:
-        print_json(document)
-    return code
+    return run_reporting(args, _prune)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:

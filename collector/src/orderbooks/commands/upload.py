@@ -31,13 +31,11 @@ from typing import Any
 
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
-    add_dry_run_and_data_dir,
-    add_rclone_options,
+    add_offload_options,
     existing_data_dir,
-    logs_for,
     precondition_failed,
-    print_json,
     rclone_from_args,
+    run_reporting,
 )
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -55,8 +53,7 @@ HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_rclone_options(parser)
-    add_dry_run_and_data_dir(parser, dry_run_help="list what would be sent; change nothing")
+    add_offload_options(parser, dry_run_help="list what would be sent; change nothing")
     parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
 
 
@@ -65,11 +62,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    with logs_for(args):
-        code, document = _upload(args)
-    if args.json and document:
-        print_json(document)
-    return code
+    return run_reporting(args, _upload)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:

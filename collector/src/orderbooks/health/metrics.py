@@ -19,98 +19,67 @@ def _label(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+#: Each metric's type and help text, in the order the file lists them.
+METRICS: dict[str, tuple[str, str]] = {
+    "orderbooks_last_row_timestamp_seconds": ("gauge", "UTC time of the last written row."),
+    "orderbooks_rows_total": ("counter", "Rows written by the running collector."),
+    "orderbooks_rows_last_hour": ("gauge", "Rows written in the last hour."),
+    "orderbooks_rows_lost_total": (
+        "counter",
+        "Rows the running collector received but could not write (write errors).",
+    ),
+    "orderbooks_failures_total": ("counter", "Failure records of the running collector by class."),
+    "orderbooks_tracked_tokens": ("gauge", "Tokens polled in the last cycle per series."),
+    "orderbooks_tracked_markets": ("gauge", "Markets polled in the last cycle per series."),
+    "orderbooks_restarts_24h": ("gauge", "Collector starts in the last 24 h, minus one."),
+    "orderbooks_disk_free_bytes": ("gauge", "Free bytes on the data folder's file system."),
+    "orderbooks_offload_oldest_unverified_age_seconds": (
+        "gauge",
+        "Age of the oldest sealed file not yet verified on the remote (0: none).",
+    ),
+    "orderbooks_alarm": ("gauge", "1 while the alarm is active (docs/operations.md)."),
+    "orderbooks_healthy": ("gauge", "1 when no alarm is active."),
+    "orderbooks_metrics_timestamp_seconds": ("gauge", "When this file was written."),
+}
+
+
 def render(status: Status, now_ms: int) -> str:
     report = status.report
     collector = report.get("collector") or {}
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, samples: list[tuple[str, Any]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            if value is not None:
-                lines.append(f"{name}{labels} {value}")
-
+    series = sorted((collector.get("series") or {}).items())
+    failures = sorted((collector.get("failures_total_this_run") or {}).items())
+    disk = report.get("disk") or {}
+    offload = report.get("offload") or {}
+    active = {a["name"] for a in status.alarms}
     last_row_age = collector.get("last_row_age_s")
     last_row = round(now_ms / 1000 - last_row_age, 3) if last_row_age is not None else None
-    metric(
-        "orderbooks_last_row_timestamp_seconds",
-        "gauge",
-        "UTC time of the last written row.",
-        [("", last_row)],
-    )
-    metric(
-        "orderbooks_rows_total",
-        "counter",
-        "Rows written by the running collector.",
-        [("", collector.get("rows_total_this_run", 0))],
-    )
-    metric(
-        "orderbooks_rows_last_hour",
-        "gauge",
-        "Rows written in the last hour.",
-        [("", collector.get("rows_last_hour", 0))],
-    )
-    metric(
-        "orderbooks_rows_lost_total",
-        "counter",
-        "Rows the running collector received but could not write (write errors).",
-        [("", collector.get("rows_lost_total_this_run", 0))],
-    )
-    failures = collector.get("failures_total_this_run") or {}
-    metric(
-        "orderbooks_failures_total",
-        "counter",
-        "Failure records of the running collector by class.",
-        [(f'{{kind="{_label(kind)}"}}', n) for kind, n in sorted(failures.items())],
-    )
-    series = collector.get("series") or {}
-    metric(
-        "orderbooks_tracked_tokens",
-        "gauge",
-        "Tokens polled in the last cycle per series.",
-        [(f'{{series="{_label(sid)}"}}', entry.get("tokens", 0)) for sid, entry in sorted(series.items())],
-    )
-    metric(
-        "orderbooks_tracked_markets",
-        "gauge",
-        "Markets polled in the last cycle per series.",
-        [(f'{{series="{_label(sid)}"}}', entry.get("markets", 0)) for sid, entry in sorted(series.items())],
-    )
-    metric(
-        "orderbooks_restarts_24h",
-        "gauge",
-        "Collector starts in the last 24 h, minus one.",
-        [("", collector.get("restarts_24h"))],
-    )
-    disk = report.get("disk") or {}
-    metric(
-        "orderbooks_disk_free_bytes",
-        "gauge",
-        "Free bytes on the data folder's file system.",
-        [("", disk.get("free_bytes"))],
-    )
-    offload = report.get("offload") or {}
-    metric(
-        "orderbooks_offload_oldest_unverified_age_seconds",
-        "gauge",
-        "Age of the oldest sealed file not yet verified on the remote (0: none).",
-        [("", offload.get("oldest_unverified_age_s") or 0)],
-    )
-    active = {a["name"] for a in status.alarms}
-    metric(
-        "orderbooks_alarm",
-        "gauge",
-        "1 while the alarm is active (docs/operations.md).",
-        [(f'{{name="{name}"}}', int(name in active)) for name in ALARMS],
-    )
-    metric("orderbooks_healthy", "gauge", "1 when no alarm is active.", [("", int(status.healthy))])
-    metric(
-        "orderbooks_metrics_timestamp_seconds",
-        "gauge",
-        "When this file was written.",
-        [("", round(now_ms / 1000, 3))],
-    )
+    # (labels, value) of each metric; a value of None is left out
+    samples: dict[str, list[tuple[str, Any]]] = {
+        "orderbooks_last_row_timestamp_seconds": [("", last_row)],
+        "orderbooks_rows_total": [("", collector.get("rows_total_this_run", 0))],
+        "orderbooks_rows_last_hour": [("", collector.get("rows_last_hour", 0))],
+        "orderbooks_rows_lost_total": [("", collector.get("rows_lost_total_this_run", 0))],
+        "orderbooks_failures_total": [(f'{{kind="{_label(kind)}"}}', n) for kind, n in failures],
+        "orderbooks_tracked_tokens": [
+            (f'{{series="{_label(sid)}"}}', e.get("tokens", 0)) for sid, e in series
+        ],
+        "orderbooks_tracked_markets": [
+            (f'{{series="{_label(sid)}"}}', e.get("markets", 0)) for sid, e in series
+        ],
+        "orderbooks_restarts_24h": [("", collector.get("restarts_24h"))],
+        "orderbooks_disk_free_bytes": [("", disk.get("free_bytes"))],
+        "orderbooks_offload_oldest_unverified_age_seconds": [
+            ("", offload.get("oldest_unverified_age_s") or 0)
+        ],
+        "orderbooks_alarm": [(f'{{name="{name}"}}', int(name in active)) for name in ALARMS],
+        "orderbooks_healthy": [("", int(status.healthy))],
+        "orderbooks_metrics_timestamp_seconds": [("", round(now_ms / 1000, 3))],
+    }
+    lines: list[str] = []
+    for name, (kind, help_text) in METRICS.items():
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(f"{name}{labels} {value}" for labels, value in samples[name] if value is not None)
     return "\n".join(lines) + "\n"
 
 

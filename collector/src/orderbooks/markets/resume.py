@@ -10,7 +10,7 @@ never stops the start. ``MarketDocs.resume`` applies the result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,7 @@ class Resumed:
     skipped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "files": self.files,
-            "documents": self.documents,
-            "markets": self.markets,
-            "closed": self.closed,
-            "awaiting_close": self.awaiting_close,
-            "skipped": len(self.skipped),
-        }
+        return {**asdict(self), "skipped": len(self.skipped)}
 
 
 @dataclass

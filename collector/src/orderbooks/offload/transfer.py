@@ -10,34 +10,22 @@ offers it; a remote without hashes is verified by downloading the file.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orderbooks.offload.rclone import Rclone, RcloneError, RemoteObject
-from orderbooks.store.hashing import FileHashes
+from orderbooks.store.hashing import FileHashes, Hashed
 from orderbooks.store.ledger import FAILED, MISMATCH, VERIFIED
 
 UPLOADING_SUFFIX = ".uploading"
 
 
 @dataclass(frozen=True)
-class Expected:
+class Expected(Hashed):
     rel: str
     kind: str  # "data" or "manifest"
     hashes: FileHashes
-
-    @property
-    def bytes(self) -> int:
-        return self.hashes.size
-
-    @property
-    def md5(self) -> str:
-        return self.hashes.md5
-
-    @property
-    def sha256(self) -> str:
-        return self.hashes.sha256
 
 
 @dataclass
@@ -55,19 +43,9 @@ class FileResult:
     remote_hashes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "path": self.rel,
-            "kind": self.kind,
-            "outcome": self.outcome,
-            "detail": self.detail,
-            "bytes": self.bytes,
-            "md5": self.md5,
-            "sha256": self.sha256,
-            "method": self.method,
-            "transferred": self.transferred,
-            "duration_s": round(self.duration_s, 3),
-            "remote_hashes": self.remote_hashes,
-        }
+        fields = asdict(self)
+        # "rel" is written as "path", in its place (first); duration_s keeps its place
+        return {"path": fields.pop("rel"), **fields, "duration_s": round(self.duration_s, 3)}
 
 
 def compare(expected: Expected, obj: RemoteObject, rclone: Rclone, final: str) -> FileResult:

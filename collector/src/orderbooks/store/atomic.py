@@ -4,7 +4,8 @@ The steps follow the classic atomic-write recipe: a temporary file in the
 target's own folder, write, flush + fsync, ``os.replace``, fsync the folder.
 Any exception removes the temporary file and leaves the target untouched.
 ``make_dirs_durable`` creates folders so that they survive a crash,
-``write_all`` writes every byte or raises, and ``DATA_MODE``/``DIR_MODE`` are
+``write_all`` writes every byte or raises, ``seal_or_keep`` runs a seal that
+is retried when it fails, and ``DATA_MODE``/``DIR_MODE`` are
 the modes of data files and folders. Every writer of the data folder (book
 files, market documents, merges, recovery) uses these.
 """
@@ -17,8 +18,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
+
+from orderbooks.logs import Logger
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 DATA_MODE = 0o640
 DIR_MODE = 0o750
@@ -100,3 +107,27 @@ def write_all(fd: int, data: bytes, write: Callable[[int, bytes], int] = os.writ
         if written <= 0:
             raise OSError(errno.EIO, "write returned no progress")
         view = view[written:]
+
+
+def close_synced(fd: int | None) -> None:
+    """fsync and close *fd*, nothing when it is None (a file not open)."""
+    if fd is not None:
+        os.fsync(fd)
+        os.close(fd)
+
+
+def seal_or_keep(
+    target: _T, seal: Callable[[_T], _R], unsealed: list[_T], log: Logger, *, file: Path, action: str
+) -> _R | None:
+    """``seal(target)``; when it raises OSError: one ``seal_failed`` log line and *target* kept in
+    *unsealed* for a retry (None returned); when it succeeds, *target* leaves *unsealed*."""
+    try:
+        result = seal(target)
+    except OSError as exc:
+        log.error("seal_failed", file=str(file), error=str(exc), action=action)
+        if target not in unsealed:
+            unsealed.append(target)
+        return None
+    if target in unsealed:
+        unsealed.remove(target)
+    return result

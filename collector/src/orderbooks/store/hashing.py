@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 CHUNK = 1 << 20
 
@@ -19,6 +19,28 @@ class FileHashes(NamedTuple):
     size: int
     sha256: str
     md5: str
+
+    def fields(self) -> dict[str, Any]:
+        """The ``bytes``, ``sha256`` and ``md5`` fields of a manifest (and of what verify finds)."""
+        return {"bytes": self.size, "sha256": self.sha256, "md5": self.md5}
+
+
+class Hashed:
+    """``bytes``, ``sha256`` and ``md5`` of something whose ``hashes`` are a FileHashes."""
+
+    hashes: FileHashes
+
+    @property
+    def bytes(self) -> int:
+        return self.hashes.size
+
+    @property
+    def sha256(self) -> str:
+        return self.hashes.sha256
+
+    @property
+    def md5(self) -> str:
+        return self.hashes.md5
 
 
 def hash_stream(handle: BinaryIO, chunk_size: int = CHUNK) -> FileHashes:

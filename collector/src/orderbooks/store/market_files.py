@@ -35,10 +35,12 @@ from orderbooks.logs import Logger, get_logger
 from orderbooks.store import gzmembers, manifest, paths
 from orderbooks.store.atomic import (
     DATA_MODE,
+    close_synced,
     cut_durably,
     durable_rename,
     fsync_dir,
     make_dirs_durable,
+    seal_or_keep,
     write_all,
 )
 from orderbooks.store.hashing import hash_file
@@ -157,9 +159,7 @@ def build_manifest(
         "kind": MANIFEST_KIND,
         "file": data_file.name,
         "path": paths.relative(data_dir, data_file),
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
+        **hashes.fields(),
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
@@ -257,23 +257,27 @@ class DocsFile:
             self._open is not None
             and paths.DayKey.from_epoch_ms(self.clock.wall_ms()).start_ms() > self._open.day.start_ms()
         ):
-            self._seal(self._open)
-            self._open = None
-        for pending in list(self._unsealed):
-            self._seal(pending)
+            self._seal_open()
+        self._retry_unsealed()
 
     def close(self) -> None:
-        if self._open is not None:
-            self._seal(self._open)
-            self._open = None
-        for pending in list(self._unsealed):
-            self._seal(pending)
+        self._seal_open()
+        self._retry_unsealed()
         if self._unsealed:
             self.log.critical(
                 "market_documents_left_unsealed",
                 files=[paths.relative(self.data_dir, f.partial) for f in self._unsealed],
                 action="the next start recovers them",
             )
+
+    def _seal_open(self) -> None:
+        if self._open is not None:
+            self._seal(self._open)
+            self._open = None
+
+    def _retry_unsealed(self) -> None:
+        for pending in list(self._unsealed):
+            self._seal(pending)
 
     def _file_for(self, now_ms: int) -> _Open:
         day = paths.DayKey.from_epoch_ms(now_ms)
@@ -289,43 +293,42 @@ class DocsFile:
         return self._open
 
     def _seal(self, target: _Open) -> None:
-        try:
-            if target.fd is not None:
-                os.fsync(target.fd)
-                os.close(target.fd)
-                target.fd = None
-            stats, scan = read_stats(target.partial)
-            if scan.size != target.good_end or not scan.clean:
-                raise OSError(f"{target.partial}: {scan.size} bytes on disk, {target.good_end} written")
-            sealed = build_manifest(
-                data_dir=self.data_dir,
-                data_file=target.final,
-                stats=stats,
-                run_id=self.run_id,
-                host=self.host,
-                version=self.version,
-                recovered=False,
-                bytes_dropped=0,
-                rebuilt=False,
-                opened_at=target.opened_at,
-                sealed_at=self.clock.wall_ms(),
-            )
-            manifest.write_manifest(paths.manifest_path_for(target.final), sealed)
-            durable_rename(target.partial, target.final)
-        except OSError as exc:
-            self.log.error(
-                "seal_failed",
-                file=str(target.partial),
-                error=str(exc),
-                action="retried at the next day check; recovered at the next start otherwise",
-            )
-            if target not in self._unsealed:
-                self._unsealed.append(target)
+        sealed = seal_or_keep(
+            target,
+            self._seal_steps,
+            self._unsealed,
+            self.log,
+            file=target.partial,
+            action="retried at the next day check; recovered at the next start otherwise",
+        )
+        if sealed is None:
             return
-        if target in self._unsealed:
-            self._unsealed.remove(target)
         self.sealed.append(sealed)
         self.log.info("file_sealed", file=sealed["path"], records=sealed["records"], sha256=sealed["sha256"])
+
+    def _seal_steps(self, target: _Open) -> dict[str, Any]:
+        """Close, check, write the manifest and rename: the sealed file's manifest."""
+        close_synced(target.fd)
+        target.fd = None
+        stats, scan = read_stats(target.partial)
+        if scan.size != target.good_end or not scan.clean:
+            raise OSError(f"{target.partial}: {scan.size} bytes on disk, {target.good_end} written")
+        sealed = build_manifest(
+            data_dir=self.data_dir,
+            data_file=target.final,
+            stats=stats,
+            run_id=self.run_id,
+            host=self.host,
+            version=self.version,
+            recovered=False,
+            bytes_dropped=0,
+            rebuilt=False,
+            opened_at=target.opened_at,
+            sealed_at=self.clock.wall_ms(),
+        )
+        manifest.write_manifest(paths.manifest_path_for(target.final), sealed)
+        durable_rename(target.partial, target.final)
+        return sealed
 
 
 # ---------------------------------------------------------------- after a crash (recovery's part)

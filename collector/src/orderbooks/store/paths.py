@@ -209,16 +209,21 @@ class BookFileName:
     series: str | None  # the series part of a one-stream-per-series file, else None
 
 
-def parse(path: Path | str) -> BookFileName | None:
-    """What the name of *path* says, or None when it is not an orderbooks file name."""
+def _match_stem(path: Path | str, pattern: re.Pattern[str]) -> re.Match[str] | None:
+    """*pattern* matched against the stem of *path* (``match.string``), or None: no stem or no match."""
     try:
         stem = stem_of(Path(path))
     except ValueError:
         return None
-    match = STEM_RE.match(stem)
+    return pattern.match(stem)
+
+
+def parse(path: Path | str) -> BookFileName | None:
+    """What the name of *path* says, or None when it is not an orderbooks file name."""
+    match = _match_stem(path, STEM_RE)
     if match is None:
         return None
-    return BookFileName(stem, HourKey(match["date"], match["hour"]), match["run_id"], match["series"])
+    return BookFileName(match.string, HourKey(match["date"], match["hour"]), match["run_id"], match["series"])
 
 
 def run_id_of(path: Path | str) -> str | None:
@@ -268,14 +273,8 @@ class MarketsFileName:
 
 def parse_markets(path: Path | str) -> MarketsFileName | None:
     """What the name of a market documents file says, or None when it is not such a name."""
-    try:
-        stem = stem_of(Path(path))
-    except ValueError:
-        return None
-    match = MARKETS_STEM_RE.match(stem)
-    if match is None:
-        return None
-    return MarketsFileName(stem, DayKey(match["date"]), match["run_id"])
+    match = _match_stem(path, MARKETS_STEM_RE)
+    return None if match is None else MarketsFileName(match.string, DayKey(match["date"]), match["run_id"])
 
 
 def day_in_folder(data_dir: Path, path: Path) -> DayKey:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 import orjson
 
 from orderbooks.store import market_files, paths
-from orderbooks.store.hashing import FileHashes
+from orderbooks.store.hashing import FileHashes, Hashed
 from orderbooks.store.manifest import (
     FILE_MANIFEST_KIND,
     FILE_MANIFEST_SCHEMA,
@@ -166,7 +166,7 @@ def _optional(document: dict[str, Any], name: str, types: tuple[type, ...], what
 
 
 @dataclass(frozen=True)
-class FileManifest:
+class FileManifest(Hashed):
     """A file manifest that passed ``parse_file_manifest``; ``document`` holds every field as written."""
 
     kind: str
@@ -181,18 +181,6 @@ class FileManifest:
     rebuilt: bool
     run_id: str | None
     document: dict[str, Any]
-
-    @property
-    def bytes(self) -> int:
-        return self.hashes.size
-
-    @property
-    def sha256(self) -> str:
-        return self.hashes.sha256
-
-    @property
-    def md5(self) -> str:
-        return self.hashes.md5
 
 
 def parse_file_manifest(
@@ -299,7 +287,7 @@ def load_run_manifest(path: Path) -> RunManifest:
 
 # ---------------------------------------------------------------------- sealed files
 @dataclass(frozen=True)
-class SealedFile:
+class SealedFile(Hashed):
     """A sealed data file and its manifest, as the manifest describes them."""
 
     kind: str  # SealedKind.name
@@ -313,18 +301,6 @@ class SealedFile:
     @property
     def hashes(self) -> FileHashes:
         return self.manifest.hashes
-
-    @property
-    def bytes(self) -> int:
-        return self.manifest.bytes
-
-    @property
-    def md5(self) -> str:
-        return self.manifest.md5
-
-    @property
-    def sha256(self) -> str:
-        return self.manifest.sha256
 
 
 @dataclass(frozen=True)

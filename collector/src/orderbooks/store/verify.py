@@ -52,25 +52,13 @@ VERIFY_KIND = "orderbooks.verify"
 #: How many bad lines of one file are described before the rest are only counted.
 MAX_LINE_PROBLEMS = 5
 
-_COMPARED_FIELDS = (
-    "bytes",
-    "sha256",
-    "md5",
-    "rows",
-    "members",
-    "first_recv_ms",
-    "last_recv_ms",
-    "rows_per_series",
-    "rows_per_token",
-)
-
 
 @dataclass(frozen=True)
 class _Figures:
-    """What a data file holds, under its manifest's field names (``actual``), and its scan."""
+    """What a data file holds, under its manifest's field names (``actual``, every one of which its
+    manifest must agree with), and its scan."""
 
     actual: dict[str, Any]
-    compared: tuple[str, ...]  # the fields of ``actual`` its manifest must agree with
     rows: int  # rows, or documents
     members: int
     scan: gzmembers.ScanResult
@@ -108,7 +96,7 @@ def check_data_file(
     problems.extend(manifest_problems)
     if recorded is not None:
         found, notes = sealed.compare_with_manifest(
-            recorded, figures.actual, figures.compared, data_file, rel
+            recorded, figures.actual, tuple(figures.actual), data_file, rel
         )
         problems.extend(found)
         problems.extend(figures.manifest_problems)
@@ -127,19 +115,9 @@ def _book_figures(data_file: Path, problems: list[str], recorded: dict[str, Any]
     row_schema = (recorded or {}).get("row_schema", rows.UNDECLARED_ROW_SCHEMA)
     observed, scan = _read_rows(data_file, problems, row_schema)
     hashes = hash_file(data_file)
-    actual = {
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
-        "rows": observed.rows,
-        "members": observed.members,
-        "first_recv_ms": observed.first_recv_ms,
-        "last_recv_ms": observed.last_recv_ms,
-        "rows_per_series": dict(sorted(observed.per_series.items())),
-        "rows_per_token": dict(sorted(observed.per_token.items())),
-    }
+    actual = {**hashes.fields(), **observed.fields()}
     schema_problems = _row_schema_problems(recorded, observed) if recorded is not None else []
-    return _Figures(actual, _COMPARED_FIELDS, observed.rows, observed.members, scan, schema_problems)
+    return _Figures(actual, observed.rows, observed.members, scan, schema_problems)
 
 
 def _markets_figures(data_file: Path, problems: list[str], recorded: dict[str, Any] | None) -> _Figures:
@@ -149,16 +127,14 @@ def _markets_figures(data_file: Path, problems: list[str], recorded: dict[str, A
         problems.append(f"{len(stats.bad_lines) - MAX_LINE_PROBLEMS} more bad lines")
     hashes = hash_file(data_file)
     actual = {
-        "bytes": hashes.size,
-        "sha256": hashes.sha256,
-        "md5": hashes.md5,
+        **hashes.fields(),
         "records": stats.records,
         "members": stats.members,
         "records_by_kind": dict(sorted(stats.by_kind.items())),
         "first_recv_ms": stats.first_recv_ms,
         "last_recv_ms": stats.last_recv_ms,
     }
-    return _Figures(actual, tuple(actual), stats.records, stats.members, scan, [])
+    return _Figures(actual, stats.records, stats.members, scan, [])
 
 
 def _row_schema_problems(recorded: dict[str, Any], observed: manifest.RowStats) -> list[str]:

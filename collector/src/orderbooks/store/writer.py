@@ -37,7 +37,15 @@ from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord
 from orderbooks.store import failure_journal, gzmembers, manifest, paths
-from orderbooks.store.atomic import DATA_MODE, durable_rename, fsync_dir, make_dirs_durable, write_all
+from orderbooks.store.atomic import (
+    DATA_MODE,
+    close_synced,
+    durable_rename,
+    fsync_dir,
+    make_dirs_durable,
+    seal_or_keep,
+    write_all,
+)
 from orderbooks.store.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
 from orderbooks.store.hashing import hash_file
 
@@ -328,10 +336,7 @@ class SnapshotWriter:
             self._flush_streams(hour_file, rows, cycle=cycle, now=now)
             return
         try:
-            if hour_file.needs_cut:
-                self._cut_back(hour_file)
-            if hour_file.fd is None:
-                self._open(hour_file, now)
+            self._ready(hour_file, now)
         except OSError as exc:
             self._disk_error(hour_file=hour_file, rows=rows, cycle=cycle, now=now, exc=exc, stage="open")
             return
@@ -363,10 +368,7 @@ class SnapshotWriter:
         for series, series_rows in by_series.items():
             target = self._series_file(hour_file, series)
             try:
-                if target.needs_cut:
-                    self._cut_back(target)
-                if target.fd is None:
-                    self._open(target, now)
+                self._ready(target, now)
             except OSError as exc:
                 self._disk_error(
                     hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="open"
@@ -457,6 +459,13 @@ class SnapshotWriter:
         message = f"{stage} failed ({name}: {exc.strerror or exc}); {len(rows)} rows not written"
         self._not_written(hour_file, rows, now=now, cycle=cycle, error="enospc", message=message)
 
+    def _ready(self, hour_file: _HourFile, now: int) -> None:
+        """Make *hour_file* writable: finish a cut back that failed, open it if it is not open."""
+        if hour_file.needs_cut:
+            self._cut_back(hour_file)
+        if hour_file.fd is None:
+            self._open(hour_file, now)
+
     def _cut_back(self, hour_file: _HourFile) -> None:
         """Truncate the open file to the end of its last complete member and fsync."""
         if hour_file.fd is None:
@@ -478,20 +487,14 @@ class SnapshotWriter:
     def _seal(self, hour_file: _HourFile) -> None:
         if not hour_file.active:
             return
-        try:
-            self._seal_steps(hour_file)
-        except OSError as exc:
-            self.log.error(
-                "seal_failed",
-                file=str(hour_file.partial),
-                error=str(exc),
-                action="retried at the next cycle; recovered at the next start otherwise",
-            )
-            if hour_file not in self._unsealed:
-                self._unsealed.append(hour_file)
-            return
-        if hour_file in self._unsealed:
-            self._unsealed.remove(hour_file)
+        seal_or_keep(
+            hour_file,
+            self._seal_steps,
+            self._unsealed,
+            self.log,
+            file=hour_file.partial,
+            action="retried at the next cycle; recovered at the next start otherwise",
+        )
 
     def _seal_steps(self, hour_file: _HourFile) -> None:
         now = self.clock.wall_ms()
@@ -511,10 +514,8 @@ class SnapshotWriter:
             if hour_file.needs_cut:
                 self._cut_back(hour_file)
             self._finish_member(hour_file)
-            if hour_file.fd is not None:
-                os.fsync(hour_file.fd)
-                os.close(hour_file.fd)
-                hour_file.fd = None
+            close_synced(hour_file.fd)
+            hour_file.fd = None
             hashes = hash_file(hour_file.partial)
             if hashes.size != hour_file.good_end:
                 raise OSError(
