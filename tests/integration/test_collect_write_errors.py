@@ -8,23 +8,14 @@ import time
 import pytest
 from conftest import orderbooks_argv
 from orderbooks.exitcodes import ExitCode
+from testkit.tmpfs import mounted_tmpfs
 
 
 @pytest.fixture
 def small_fs(tmp_path):
     """A 2 MiB tmpfs: real ENOSPC (needs root and mount, as CI has)."""
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip() or result.returncode})")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+    with mounted_tmpfs(tmp_path / "small", "2m") as mount_point:
+        yield mount_point
 
 
 def status(data_dir) -> tuple[int, dict]:

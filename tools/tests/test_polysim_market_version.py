@@ -18,18 +18,9 @@ import orjson
 import pytest
 from polysim import start_simulator
 from polysim.markets import parse_time_ms
+from test_polysim_payloads import T0, UA, ManualClock
 
-UA = {"User-Agent": "orderbooks-tests/1"}
-T0 = 1_795_000_000.0
 TOOLS = Path(__file__).resolve().parents[1]
-
-
-class ManualClock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -22,15 +22,6 @@ PLAYBOOK_BIN = str(Path(sys.executable).with_name("ansible-playbook"))
 COMMON = yaml.safe_load((REPO / "roles" / "orderbooks_common" / "defaults" / "main.yml").read_text())
 
 
-@pytest.fixture(scope="module")
-def inventory(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("inventory") / "inventory.ini"
-    path.write_text(
-        f"[orderbooks]\ncontroller ansible_connection=local ansible_python_interpreter={sys.executable}\n"
-    )
-    return path
-
-
 def play(inventory: Path, playbook: str, release: str) -> subprocess.CompletedProcess[str]:
     argv = [
         PLAYBOOK_BIN,

@@ -161,15 +161,6 @@ def test_no_role_file_reads_a_removed_name():
 # ---------------------------------------------------------------- the plays, for real
 
 
-@pytest.fixture(scope="module")
-def inventory(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("inventory") / "inventory.ini"
-    path.write_text(
-        f"[orderbooks]\ncontroller ansible_connection=local ansible_python_interpreter={sys.executable}\n"
-    )
-    return path
-
-
 def play(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
     argv = [PLAYBOOK_BIN, playbook, "-i", str(inventory), "-e", "ansible_become=false", *extra]
     if playbook != "layout.yml":

@@ -15,6 +15,7 @@ from orderbooks.store import gzmembers, paths
 from orderbooks.store.diskspace import free_bytes
 from orderbooks.store.verify import verify_data_dir
 from testkit.fake_clock import FakeClock
+from testkit.tmpfs import mounted_tmpfs
 from testkit.writers import PLENTY, new_writer
 
 HOUR_MS = 3_600_000
@@ -311,24 +312,10 @@ def test_invalid_settings_are_refused(tmp_path):
 
 @pytest.fixture
 def tiny_fs(tmp_path):
-    """A 1 MiB tmpfs: real ENOSPC and real statvfs numbers (needs root and mount)."""
-    import subprocess
-
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(
-            f"cannot mount a tmpfs here ({result.stderr.strip() or result.returncode}); "
-            "ENOSPC is covered by the injected-error test"
-        )
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
+    """A 1 MiB tmpfs: real ENOSPC and real statvfs numbers (needs root and mount); where it
+    cannot be mounted, ENOSPC is covered by the injected-error test."""
+    with mounted_tmpfs(tmp_path / "tiny", "1m") as mount_point:
+        yield mount_point
 
 
 def incompressible_cycle(clock: FakeClock, cycle: int, kib: int = 64) -> CycleResult:
