@@ -34,6 +34,7 @@ from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
+    data_folder_problem,
     existing_data_dir,
     logs_for,
     non_negative_int,
@@ -75,7 +76,7 @@ def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     log = get_logger("prune")
     data_dir = existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
+        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
     try:
         rclone, version = rclone_from_args(args)
     except PreconditionError as exc:

@@ -19,7 +19,7 @@ import sys
 
 import orjson
 
-from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
+from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, data_folder
 from orderbooks.exitcodes import ExitCode
 from orderbooks.health.status import Status, evaluate
 
@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = readable_data_folder(args, "status")
+    data_dir = data_folder(args, "status")
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     try:

@@ -33,6 +33,7 @@ from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_dry_run_and_data_dir,
     add_rclone_options,
+    data_folder_problem,
     existing_data_dir,
     logs_for,
     precondition_failed,
@@ -89,7 +90,7 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         return precondition_failed("upload", log, str(exc)), document
     data_dir = existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
+        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
         report = uploader.dry_run()
