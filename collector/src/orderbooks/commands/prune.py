@@ -16,8 +16,9 @@ Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_KEEP_DAYS.
 exit codes: 0 done (files kept for lack of verification are not an error),
 1 a deletion failed, a copy was missing or different on the remote, or the
 remote could not be listed (nothing was deleted then), 2 bad option, 3 rclone
-binary/config/remote problem, data folder missing or another upload/prune is
-running, 130 interrupted.
+binary/config/remote problem, data folder missing or not a data folder (none
+of raw/, markets/, runs/, state/, uploads/, quarantine/ in it), or another
+upload/prune is running, 130 interrupted.
 
 With --json, stdout holds one JSON document: the result (as written to
 uploads/last-prune.json), with --dry-run the plan (kind orderbooks.prune_plan),

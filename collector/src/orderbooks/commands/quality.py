@@ -12,8 +12,10 @@ token-cycle is covered when any source has it. A merged folder (orderbooks
 merge) is read as the union of its sources.
 
 Exit status: 0 with a report, 1 when no row was found or coverage is below
---min-coverage, 2 on a bad option, 3 when DIR is not a readable folder or
---plot is asked for without matplotlib (install orderbooks[plot]).
+--min-coverage, 2 on a bad option, 3 when DIR (or another DIR) is not a data
+folder (missing, unreadable, or none of raw/, markets/, runs/, state/,
+uploads/, quarantine/ in it) or --plot is asked for without matplotlib
+(install orderbooks[plot]).
 
 Examples:
   orderbooks quality /var/lib/orderbooks

@@ -4,7 +4,9 @@ Reads the collector's state file (DATA_DIR/state/collector.json), the sealed
 manifests, the upload ledger and the free space; works for any user who can
 read the data folder. Prints a summary (or JSON with --json: ``healthy``,
 ``alarms`` [{name, since, detail}] and the figures). Exit 0 when healthy,
-1 when an alarm is active, 3 when the folder cannot be read. The alarms and
+1 when an alarm is active, 3 when the folder cannot be read or is not a data
+folder (none of raw/, markets/, runs/, state/, uploads/, quarantine/ in it;
+a just-started collector's folder, with runs/ and state/, is one). The alarms and
 their thresholds: docs/operations.md.
 
 Examples:
