@@ -9,8 +9,10 @@ Two things a walk over the files on disk misses:
   not missing; every other listed file whose data file is not on disk is;
 * a folder or file this process may not read: ``os.walk`` skips an unreadable
   folder without a word, so verify walks the folders it reads (raw/, markets/,
-  runs/, quarantine/) itself and lists every entry it could not open
-  (``unreadable``), with the ledger when it exists.
+  runs/, quarantine/) itself and lists every folder it could not list and every
+  file it opens (``FILE_TOPS``) that it may not read (``unreadable``), with the
+  ledger when it exists. Quarantined files are only counted and sized, so only
+  quarantine's folders are checked.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any
 
 from orderbooks.store import ledger, paths
 
-#: The folders verify reads; an entry it cannot read in one of them is reported.
+#: The folders verify walks; a folder it cannot list in one of them is reported.
 READ_TOPS = (paths.RAW_DIR, paths.MARKETS_DIR, paths.RUNS_DIR, paths.QUARANTINE_DIR)
+#: The folders whose files verify opens; a file it may not read in one of them is reported.
+FILE_TOPS = (paths.RAW_DIR, paths.MARKETS_DIR, paths.RUNS_DIR)
 #: Files verify opens (the rest, such as a run's lock file, are only probed or stat'ed).
 _READ_SUFFIXES = (
     paths.DATA_SUFFIX,
@@ -74,6 +78,8 @@ def unreadable(data_dir: Path) -> Reach:
         if not root.exists():
             continue
         for dirpath, _dirs, names in os.walk(root, onerror=on_error):
+            if top not in FILE_TOPS:
+                continue
             for name in names:
                 path = Path(dirpath) / name
                 if name.endswith(_READ_SUFFIXES) and not os.access(path, os.R_OK):
