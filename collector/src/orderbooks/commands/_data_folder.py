@@ -2,7 +2,9 @@
 
 DIR (positional) wins over ``--data-dir`` (also ORDERBOOKS_DATA_DIR), which
 wins over the default. The folder may be any copy of a data folder; it must be
-readable, or the command prints one line and exits ENVIRONMENT.
+a readable data folder (``store.folder.not_a_data_folder``: raw/, markets/,
+runs/, state/, uploads/ or quarantine/ in it), or the command prints one line
+saying what it expected and exits ENVIRONMENT.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
-from orderbooks.store.folder import is_readable_folder
+from orderbooks.store.folder import is_readable_folder, not_a_data_folder
 
 
 def add_data_folder_arguments(parser: argparse.ArgumentParser, *, purpose: str) -> None:
@@ -35,6 +37,21 @@ def readable_data_folder(args: argparse.Namespace, command: str) -> Path | None:
         print(f"orderbooks {command}: {data_dir} is not a readable folder", file=sys.stderr)
         return None
     return data_dir
+
+
+def data_folder(args: argparse.Namespace, command: str) -> Path | None:
+    """The chosen data folder, or None (after one line on stderr) when it is not a data folder."""
+    data_dir = Path(args.dir or args.data_dir or DEFAULT_DATA_DIR)
+    return data_dir if checked_data_folder(data_dir, command) else None
+
+
+def checked_data_folder(data_dir: Path, command: str, what: str = "") -> bool:
+    """True when *data_dir* is a data folder; otherwise one line on stderr (``what`` prefixes it)."""
+    problem = not_a_data_folder(data_dir)
+    if problem is not None:
+        print(f"orderbooks {command}: {what}{problem}", file=sys.stderr)
+        return False
+    return True
 
 
 def cannot_read(command: str, exc: PermissionError) -> int:

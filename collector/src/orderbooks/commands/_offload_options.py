@@ -1,9 +1,10 @@
 """What `orderbooks upload` and `orderbooks prune` share: options and precondition reports.
 
-Both take ``--dry-run``, ``--data-dir`` (a folder that must exist) and
-``--json`` (the result document on stdout, log lines on stderr), and report a
-failed precondition the same way: one ``precondition_failed`` log line, one
-``orderbooks <command>: error: ...`` line on stderr, exit code ENVIRONMENT.
+Both take ``--dry-run``, ``--data-dir`` (a data folder that must exist:
+``store.folder.not_a_data_folder``) and ``--json`` (the result document on
+stdout, log lines on stderr), and report a failed precondition the same way:
+one ``precondition_failed`` log line, one ``orderbooks <command>: error: ...``
+line on stderr, exit code ENVIRONMENT.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
 from orderbooks.offload.rclone import Rclone
 from orderbooks.offload.remote import prepare_rclone
-from orderbooks.store.folder import is_folder
+from orderbooks.store.folder import is_folder, not_a_data_folder
 
 
 def non_negative_int(raw: str) -> int:
@@ -135,9 +136,18 @@ def precondition_failed(command: str, log: Logger, message: str) -> int:
 
 
 def existing_data_dir(raw: str | Path, command: str, log: Logger) -> Path | None:
-    """The data folder *raw*, or None (reported by precondition_failed) when it is not a folder."""
-    data_dir = Path(raw)
-    if is_folder(data_dir):
-        return data_dir
-    precondition_failed(command, log, f"data folder {data_dir} does not exist")
+    """The data folder *raw*, or None (reported by precondition_failed) when it is not a data folder
+    (``store.folder.not_a_data_folder``); ``data_folder_problem`` says why."""
+    problem = data_folder_problem(raw)
+    if problem is None:
+        return Path(raw)
+    precondition_failed(command, log, problem)
     return None
+
+
+def data_folder_problem(raw: str | Path) -> str | None:
+    """Why *raw* cannot be the data folder of an upload or prune (None: it can)."""
+    data_dir = Path(raw)
+    if not is_folder(data_dir):
+        return f"data folder {data_dir} does not exist"
+    return not_a_data_folder(data_dir)

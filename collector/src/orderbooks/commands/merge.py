@@ -5,13 +5,26 @@ in time order: the row as first received plus "observations", every sighting of
 that state (source, host, run_id, recv_ms, cycle, latency_ms). The output has
 hourly files with manifests (orderbooks verify accepts it; orderbooks quality
 reads it as the union of its sources) and says in its manifests that it is
-derived and from which sources. The sources are only read. Conflicts (one
+derived and from which sources. The market documents (markets/) are merged
+too, each distinct document once. The sources are only read. Conflicts (one
 token_id and timestamp with different hashes, one token with different outcomes)
 are reported, never resolved. docs/operations.md says what the folder is for.
 
-Exit status: 0 when merged without conflicts, 1 when merged but conflicts were
-found (see --json), 2 on a bad option, 3 when a source is not a readable folder
-or --out already holds data.
+Every input file is first checked against its manifest (as orderbooks verify
+checks it): a file that fails, cannot be read or is not sealed (.partial) is
+left out of the merge and listed (text output, and "left_out" in --json); the
+good files are still merged.
+
+Refused: a source that is not a data folder (no raw/, markets/, runs/,
+state/, uploads/ or quarantine/ in it) or holds no sealed file, the same
+source twice (also through a link or a relative path), an output folder inside
+a source or a source inside the output, an output that already holds data.
+
+Exit status: 0 when everything was merged without conflicts, 1 when merged
+but conflicts were found or input files were left out (see --json), 2 on a bad
+option, the same source twice, or an output inside a source (or a source
+inside the output), 3 when a source is not a data folder or holds no sealed
+file, a file cannot be read, or --out already holds data.
 
 Examples:
   orderbooks merge --out ./merged ./host-a ./host-b
@@ -49,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except merge.MergeError as exc:
         print(f"orderbooks merge: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT
+        return exc.code
     except PermissionError as exc:
         print(f"orderbooks merge: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return ExitCode.ENVIRONMENT
@@ -60,11 +73,22 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"merged {len(result.sources)} sources into {result.out_dir}: {result.rows_read} rows read, "
             f"{result.states} book states written ({result.observations} observations) in "
-            f"{len(result.files)} hourly files"
+            f"{len(result.files)} hourly files; {result.documents} market documents in "
+            f"{len(result.market_files)} daily files"
         )
         if result.split_states:
             print(f"{result.split_states} states seen again two hours after their first row: written again")
+        for item in result.left_out:
+            detail = "; ".join(item["problems"][:3])
+            where = f"{item['source']}:{item['path']}"
+            print(f"left out {where}: {item['reason']}" + (f" ({detail})" if detail else ""))
     conflicts = result.hash_conflicts + result.outcome_conflicts
+    if result.left_out:
+        print(
+            f"orderbooks merge: {len(result.left_out)} input files left out (damaged, unreadable or not "
+            "sealed); the merged folder lacks their rows",
+            file=sys.stderr,
+        )
     if conflicts:
         print(
             f"orderbooks merge: {result.hash_conflicts} hash conflicts (same token and timestamp, "
@@ -72,5 +96,4 @@ def run(args: argparse.Namespace) -> int:
             "see --json",
             file=sys.stderr,
         )
-        return ExitCode.FAILED
-    return ExitCode.OK
+    return ExitCode.FAILED if conflicts or result.left_out else ExitCode.OK

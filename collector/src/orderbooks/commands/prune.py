@@ -16,8 +16,9 @@ Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_KEEP_DAYS.
 exit codes: 0 done (files kept for lack of verification are not an error),
 1 a deletion failed, a copy was missing or different on the remote, or the
 remote could not be listed (nothing was deleted then), 2 bad option, 3 rclone
-binary/config/remote problem, data folder missing or another upload/prune is
-running, 130 interrupted.
+binary/config/remote problem, data folder missing or not a data folder (none
+of raw/, markets/, runs/, state/, uploads/, quarantine/ in it), or another
+upload/prune is running, 130 interrupted.
 
 With --json, stdout holds one JSON document: the result (as written to
 uploads/last-prune.json), with --dry-run the plan (kind orderbooks.prune_plan),
@@ -33,6 +34,7 @@ from typing import Any
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_offload_options,
+    data_folder_problem,
     existing_data_dir,
     non_negative_int,
     precondition_failed,
@@ -68,7 +70,7 @@ def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     log = get_logger("prune")
     data_dir = existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
+        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
     try:
         rclone, version = rclone_from_args(args)
     except PreconditionError as exc:

@@ -12,8 +12,10 @@ token-cycle is covered when any source has it. A merged folder (orderbooks
 merge) is read as the union of its sources.
 
 Exit status: 0 with a report, 1 when no row was found or coverage is below
---min-coverage, 2 on a bad option, 3 when DIR is not a readable folder or
---plot is asked for without matplotlib (install orderbooks[plot]).
+--min-coverage, 2 on a bad option, 3 when DIR (or another DIR) is not a data
+folder (missing, unreadable, or none of raw/, markets/, runs/, state/,
+uploads/, quarantine/ in it) or --plot is asked for without matplotlib
+(install orderbooks[plot]).
 
 Examples:
   orderbooks quality /var/lib/orderbooks
@@ -32,10 +34,14 @@ from pathlib import Path
 import orjson
 
 from orderbooks import quality
-from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
+from orderbooks.commands._data_folder import (
+    add_data_folder_arguments,
+    cannot_read,
+    checked_data_folder,
+    data_folder,
+)
 from orderbooks.exitcodes import ExitCode
 from orderbooks.quality.units import iso_to_ms
-from orderbooks.store.folder import is_folder
 
 HELP = "coverage, gaps, latency and book statistics of a data folder (optional PNG timeline)"
 #: What the environment may set: the data folder only. What this command
@@ -105,7 +111,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = readable_data_folder(args, "quality")
+    data_dir = data_folder(args, "quality")
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     if args.since is not None and args.until is not None and args.until <= args.since:
@@ -120,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
             return ExitCode.ENVIRONMENT
     dirs = [data_dir, *(Path(d) for d in args.more_dirs)]
     for extra in dirs[1:]:
-        if not is_folder(extra):
-            print(f"orderbooks quality: {extra} is not a readable folder", file=sys.stderr)
+        if not checked_data_folder(extra, "quality"):
             return ExitCode.ENVIRONMENT
     several = len(dirs) > 1 or quality.derived_info(data_dir) is not None
     try:

@@ -4,7 +4,9 @@ Reads the collector's state file (DATA_DIR/state/collector.json), the sealed
 manifests, the upload ledger and the free space; works for any user who can
 read the data folder. Prints a summary (or JSON with --json: ``healthy``,
 ``alarms`` [{name, since, detail}] and the figures). Exit 0 when healthy,
-1 when an alarm is active, 3 when the folder cannot be read. The alarms and
+1 when an alarm is active, 3 when the folder cannot be read or is not a data
+folder (none of raw/, markets/, runs/, state/, uploads/, quarantine/ in it;
+a just-started collector's folder, with runs/ and state/, is one). The alarms and
 their thresholds: docs/operations.md.
 
 Examples:
@@ -19,7 +21,7 @@ import sys
 
 import orjson
 
-from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
+from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, data_folder
 from orderbooks.exitcodes import ExitCode
 from orderbooks.health.status import Status, evaluate
 
@@ -35,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = readable_data_folder(args, "status")
+    data_dir = data_folder(args, "status")
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     try:

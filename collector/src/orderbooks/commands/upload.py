@@ -12,7 +12,7 @@ Every option can also be set as ORDERBOOKS_<OPTION>, e.g. ORDERBOOKS_REMOTE.
 
 exit codes: 0 everything verified (or nothing to do), 1 some file failed,
 mismatched or was skipped, 2 bad option, 3 rclone binary/config/remote
-problem (nothing was touched), 130 interrupted.
+problem or --data-dir not a data folder (nothing was touched), 130 interrupted.
 
 With --json, stdout holds one JSON document: the run manifest (as written to
 uploads/runs/<run_id>.json), with --dry-run the plan (kind
@@ -32,6 +32,7 @@ from typing import Any
 from orderbooks.clock import SystemClock
 from orderbooks.commands._offload_options import (
     add_offload_options,
+    data_folder_problem,
     existing_data_dir,
     precondition_failed,
     rclone_from_args,
@@ -46,7 +47,6 @@ from orderbooks.offload.upload import (
     precondition_document,
     record_precondition_failure,
 )
-from orderbooks.store.folder import is_folder
 from orderbooks.store.ledger import LedgerBusy, exclusive
 
 HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash"
@@ -76,13 +76,13 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         rclone, version = rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
         document = _failure(args, str(exc))
-        if is_folder(args.data_dir) and not args.dry_run:
+        if data_folder_problem(args.data_dir) is None and not args.dry_run:
             with contextlib.suppress(OSError):
                 record_precondition_failure(Path(args.data_dir), document)
         return precondition_failed("upload", log, str(exc)), document
     data_dir = existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, f"data folder {args.data_dir} does not exist")
+        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
         report = uploader.dry_run()

@@ -3,9 +3,18 @@
 DIR is the data folder (default: --data-dir, ORDERBOOKS_DATA_DIR, then
 /var/lib/orderbooks), or any copy of it, e.g. one downloaded from Drive.
 
-Exit status: 0 when everything is consistent, 1 when anything is not,
-3 when DIR is not a readable folder. Open or leftover .partial files and
-quarantined files are reported; they fail the check only with --strict.
+Besides each sealed file against its manifest, every file a run manifest
+(runs/<run_id>.json) lists must be on disk, unless the upload ledger records it
+as pruned, and every folder and file verify reads must be readable: one it may
+not read is listed as a problem, never skipped.
+
+Exit status: 0 when everything is consistent, 1 when anything is not (a file
+against its manifest, a listed file missing), 3 when DIR is not a data folder
+(missing, unreadable, or holding none of raw/, markets/, runs/, state/,
+uploads/, quarantine/: the message names a child that is one) or when a folder
+or file in it could not be read (the rest is still checked and reported).
+Open or leftover .partial files and quarantined files are reported; they fail
+the check only with --strict.
 
 Examples:
   orderbooks verify /var/lib/orderbooks
@@ -20,7 +29,7 @@ import sys
 
 import orjson
 
-from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, readable_data_folder
+from orderbooks.commands._data_folder import add_data_folder_arguments, cannot_read, data_folder
 from orderbooks.exitcodes import ExitCode
 from orderbooks.store import verify
 
@@ -39,7 +48,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir = readable_data_folder(args, "verify")
+    data_dir = data_folder(args, "verify")
     if data_dir is None:
         return ExitCode.ENVIRONMENT
     try:
@@ -50,4 +59,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print(verify.format_text(summary))
+    if summary["unreadable"]:
+        print(
+            f"orderbooks verify: {len(summary['unreadable'])} folders or files could not be read; "
+            "the check is incomplete",
+            file=sys.stderr,
+        )
+        return ExitCode.ENVIRONMENT
     return ExitCode.OK if summary["ok"] else ExitCode.FAILED

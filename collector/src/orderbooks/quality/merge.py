@@ -23,6 +23,19 @@ two hours after its first row is written again (counted as ``split_states``).
 Conflicts are reported, never resolved: the same ``(token_id, timestamp)`` with
 different hashes (both states are kept), and a token mapped to different outcomes
 (or markets) by different sources.
+
+Damaged input never comes out looking clean: every sealed file of every source
+is checked against its manifest first (``store.merged.sealed_inputs``, the
+check ``orderbooks verify`` makes of each file); a file that fails, cannot be
+read, or is not sealed (a ``.partial``) is left out and listed in
+``left_out``, and the good files are still merged. The market documents
+(``markets/``) are merged too: each distinct document once, in one markets file
+per UTC day.
+
+``merge`` refuses (``MergeError`` with the exit code) a source that is not a
+data folder or holds no sealed file, the same folder given twice (also through
+a link or another spelling of its path), an output folder inside a source or a
+source inside the output, and an output folder that already holds data.
 """
 
 from __future__ import annotations
@@ -38,9 +51,10 @@ from typing import Any
 import orjson
 
 from orderbooks.quality import reading, union
+from orderbooks.quality.merge_folders import MergeError, check_folders
 from orderbooks.quality.units import as_int, hour_start_ms
-from orderbooks.store import folder, manifest, paths, run_manifests
-from orderbooks.store.merged import HourFileWriter
+from orderbooks.store import manifest, paths, run_manifests
+from orderbooks.store.merged import HourFileWriter, Inputs, read_documents, sealed_inputs, write_markets_day
 
 MERGE_KIND = "orderbooks.merge"
 #: Rows per gzip member of a merged file.
@@ -49,13 +63,11 @@ ROWS_PER_MEMBER = 500
 MAX_CONFLICTS = 1000
 VERSION = "merge-1"
 
+__all__ = ["MergeError", "MergeResult", "Merger", "check_folders", "merge"]
+
 StateKey = tuple[Any, ...]
 #: What a merged row's ``observations`` list holds for each sighting, in this order.
 OBSERVATION_FIELDS = ("source", "host", "run_id", "recv_ms", "cycle", "latency_ms")
-
-
-class MergeError(Exception):
-    """The merge cannot run (bad output folder, unreadable source)."""
 
 
 @dataclass
@@ -77,6 +89,10 @@ class MergeResult:
     hash_conflicts: int = 0
     outcome_conflicts: int = 0
     conflicts: list[dict[str, Any]] = field(default_factory=list)
+    #: {source, path, reason, problems} of every input file not merged (damaged, unreadable, unsealed)
+    left_out: list[dict[str, Any]] = field(default_factory=list)
+    market_files: list[str] = field(default_factory=list)
+    documents: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +108,9 @@ class MergeResult:
             "hash_conflicts": self.hash_conflicts,
             "outcome_conflicts": self.outcome_conflicts,
             "conflicts": self.conflicts,
+            "left_out": self.left_out,
+            "market_files": self.market_files,
+            "documents": self.documents,
         }
 
 
@@ -114,6 +133,10 @@ class Merger:
         #: (token, timestamp) -> [first hash, hour last seen]: for the hash check, kept two hours
         self.ts_hashes: dict[tuple[str, str], list[Any]] = {}
         self.result = MergeResult(self.out_dir, self.run_id, [])
+        self.inputs: dict[str, Inputs] = {}
+        for source in self.sources:
+            found = self.inputs[source.label] = sealed_inputs(source.data_dir)
+            self.result.left_out.extend({"source": source.label, **item} for item in found.left_out)
         self.run = manifest.new_run_manifest(
             run_id=self.run_id, start_ms=now_ms, host=os.uname().nodename, version=VERSION, run_info={}
         )
@@ -121,10 +144,12 @@ class Merger:
     # ------------------------------------------------------------ reading
 
     def hour_files(self) -> dict[int, list[tuple[union.Source, Path]]]:
+        """The sources' sealed book files that agree with their manifests, by the hour in their names."""
         hours: dict[int, list[tuple[union.Source, Path]]] = {}
         for source in self.sources:
-            for hour_ms, files in reading.files_by_hour(source.data_dir).items():
-                hours.setdefault(hour_ms, []).extend((source, f) for f in files)
+            books = sorted(self.inputs[source.label].books, key=lambda p: (p.parent.as_posix(), p.name))
+            for data_file in books:
+                hours.setdefault(reading.file_hour_ms(data_file) or 0, []).append((source, data_file))
         return hours
 
     def _rows(self, source: union.Source, data_file: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -282,9 +307,37 @@ class Merger:
             pending = (hour_ms, hours[hour_ms], states)
         if pending is not None:
             self.write_hour(*pending)
+        self.merge_markets()
         self.result.sources = self.derived(with_runs=False)["sources"]
         self.finish()
         return self.result
+
+    def merge_markets(self) -> None:
+        """Every distinct market document of the sources once, in one markets file per UTC day."""
+        days: dict[paths.DayKey, dict[bytes, tuple[int, int, dict[str, Any]]]] = {}
+        files: dict[paths.DayKey, list[str]] = {}
+        order = itertools.count()
+        for source in self.sources:
+            for data_file in self.inputs[source.label].markets:
+                name = paths.parse_markets(data_file)
+                if name is None:
+                    continue
+                rel = paths.relative(source.data_dir, data_file)
+                files.setdefault(name.day, []).append(f"{source.label}:{rel}")
+                kept = days.setdefault(name.day, {})
+                for doc in read_documents(data_file):
+                    key = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+                    if key not in kept:
+                        kept[key] = (_recv(doc), next(order), doc)
+        for day in sorted(days, key=lambda d: d.start_ms()):
+            documents = [doc for _recv_ms, _n, doc in sorted(days[day].values(), key=lambda v: v[:2])]
+            extra = {"derived": self.derived(with_runs=False), "source_files": sorted(files[day])}
+            written = write_markets_day(
+                self.out_dir, day, self.run_id, documents,
+                host=self.run["host"], version=VERSION, now_ms=self.now_ms, extra=extra,
+            )  # fmt: skip
+            self.result.market_files.append(written["path"])
+            self.result.documents += len(documents)
 
     def _forget_timestamps(self, written_hour_ms: int) -> None:
         """Keep (token, timestamp) pairs for the hash check only while they can still recur:
@@ -299,7 +352,9 @@ class Merger:
         self.run["totals"]["rows"] = self.result.states
         self.run["totals"]["files"] = len(self.result.files)
         self.run["merge"] = {
-            k: v for k, v in self.result.to_dict().items() if k not in ("files", "sources", "out_dir")
+            k: v
+            for k, v in self.result.to_dict().items()
+            if k not in ("files", "sources", "out_dir", "market_files")
         }
         run_manifests.write(self.out_dir, self.run)
 
@@ -320,12 +375,5 @@ def _write_member(out: HourFileWriter, lines: list[bytes], stats: manifest.RowSt
 
 def merge(out_dir: Path, src_dirs: list[Path], *, now_ms: int) -> MergeResult:
     """Merge *src_dirs* into *out_dir* (which must not hold data yet); see the module docstring."""
-    out_dir = Path(out_dir)
-    for src in src_dirs:
-        if not folder.is_folder(src):
-            raise MergeError(f"source {src} is not a folder")
-        if Path(src).resolve() == out_dir.resolve():
-            raise MergeError(f"the output folder {out_dir} is also a source")
-    if folder.holds_data(out_dir):
-        raise MergeError(f"{out_dir} already holds a data folder; merge into a new folder")
-    return Merger(out_dir, [Path(s) for s in src_dirs], now_ms=now_ms).run_merge()
+    check_folders(Path(out_dir), [Path(s) for s in src_dirs])
+    return Merger(Path(out_dir), [Path(s) for s in src_dirs], now_ms=now_ms).run_merge()

@@ -14,7 +14,12 @@ docs/data-format.md, "verify --json"). A data folder is consistent when:
   in the manifest, as is a ``row_schema`` other than the highest version its
   rows declare;
 * every manifest has its data file (or its ``.partial`` while it is being sealed);
-* every run manifest parses;
+* every run manifest parses, and every sealed file it lists is on disk, unless
+  the upload ledger records it as pruned (``verify_reach.missing_listed``: a
+  file deleted with its manifest leaves no other trace);
+* every folder and file verify reads could be read: one it may not read
+  (permission denied) is a problem, never skipped in silence
+  (``verify_reach.unreadable``; the summary's ``unreadable``);
 * the same for every other kind of sealed file (``sealed.KINDS``: the market
   documents under DATA_DIR/markets), through the same checks; only the reading
   of a file's contents (rows or documents, ``_CONTENTS``) and the manifest
@@ -43,6 +48,7 @@ from orderbooks.store import (
     paths,
     rows,
     sealed,
+    verify_reach,
 )
 from orderbooks.store.hashing import hash_file
 
@@ -239,13 +245,24 @@ def check_journal(data_dir: Path, journal: Path) -> dict[str, Any]:
     }
 
 
-def check_kind(data_dir: Path, kind: sealed.SealedKind) -> dict[str, list[Any]]:
-    """Everything under DATA_DIR/<kind.top>: sealed files, partials, orphan manifests, stray names."""
+def check_kind(
+    data_dir: Path, kind: sealed.SealedKind, reach: verify_reach.Reach | None = None
+) -> dict[str, list[Any]]:
+    """Everything under DATA_DIR/<kind.top>: sealed files, partials, orphan manifests, stray names.
+
+    A data file that cannot be read is left out and added to *reach* (PermissionError without one)."""
     data_dir = Path(data_dir)
     top = kind.top
-    files = [
-        check_data_file(data_dir, f, kind) for f in paths.iter_files(data_dir, kind.data_suffix, top=top)
-    ]
+    files = []
+    for data_file in paths.iter_files(data_dir, kind.data_suffix, top=top):
+        if reach is not None and reach.covers(data_dir, data_file):
+            continue
+        try:
+            files.append(check_data_file(data_dir, data_file, kind))
+        except PermissionError as exc:
+            if reach is None:
+                raise
+            reach.add(data_dir, data_file, exc.strerror or "permission denied")
     partials = [
         check_partial(data_dir, p, kind) for p in paths.iter_files(data_dir, kind.partial_suffix, top=top)
     ]
@@ -265,11 +282,15 @@ def check_kind(data_dir: Path, kind: sealed.SealedKind) -> dict[str, list[Any]]:
     return {"files": files, "partials": partials, "orphan_manifests": orphan_manifests, "stray": stray}
 
 
-def check_sealed(data_dir: Path, kinds: tuple[sealed.SealedKind, ...] = sealed.KINDS) -> dict[str, list[Any]]:
+def check_sealed(
+    data_dir: Path,
+    kinds: tuple[sealed.SealedKind, ...] = sealed.KINDS,
+    reach: verify_reach.Reach | None = None,
+) -> dict[str, list[Any]]:
     """``check_kind`` of every kind, one after the other."""
     found: dict[str, list[Any]] = {"files": [], "partials": [], "orphan_manifests": [], "stray": []}
     for kind in kinds:
-        for key, items in check_kind(data_dir, kind).items():
+        for key, items in check_kind(data_dir, kind, reach).items():
             found[key] += items
     return found
 
@@ -277,7 +298,8 @@ def check_sealed(data_dir: Path, kinds: tuple[sealed.SealedKind, ...] = sealed.K
 def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
     """Verify everything under *data_dir*; see the module docstring."""
     data_dir = Path(data_dir)
-    every_kind = check_sealed(data_dir)
+    reach = verify_reach.unreadable(data_dir)
+    every_kind = check_sealed(data_dir, reach=reach)
     files, partials = every_kind["files"], every_kind["partials"]
     orphan_manifests, stray = every_kind["orphan_manifests"], every_kind["stray"]
     journals = [check_journal(data_dir, j) for j in paths.iter_files(data_dir, paths.FAILURES_SUFFIX)]
@@ -290,13 +312,22 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         for dirpath, _dirs, names in os.walk(data_dir / paths.QUARANTINE_DIR)
         for name in sorted(names)
     ]
-    runs, run_problems = _check_runs(data_dir)
+    runs, run_problems, listed = _check_runs(data_dir)
+    try:
+        pruned = verify_reach.pruned_paths(data_dir)
+    except PermissionError as exc:  # listed in reach already when the ledger's mode says so
+        reach.add(data_dir, Path(exc.filename or data_dir), exc.strerror or "permission denied")
+        pruned = set()
+    missing, listed_pruned = verify_reach.missing_listed(data_dir, listed, pruned)
+    missing = [m for m in missing if not reach.covers(data_dir, data_dir / m["path"])]
 
     problems: list[str] = []
     for checked in files:
         problems.extend(f"{checked['path']}: {p}" for p in checked["problems"])
     problems.extend(f"{m}: manifest without data file" for m in orphan_manifests)
     problems.extend(run_problems)
+    problems.extend(f"{m['path']}: listed by {m['run']} but {m['state']} on disk" for m in missing)
+    problems.extend(f"{u['path']}: cannot read: {u['reason']}" for u in reach.unreadable)
     if strict:
         problems.extend(f"{p['path']}: {p['state']} partial (strict)" for p in partials)
         problems.extend(f"{j['path']}: {j['state']} failure journal (strict)" for j in journals)
@@ -321,6 +352,9 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         "runs_unfinished": sum(1 for r in runs if r["exit_reason"] is None),
         "runs_crashed": sum(1 for r in runs if r["exit_reason"] == "crashed"),
         "stray": len(stray),
+        "listed_missing": len(missing),
+        "listed_pruned": listed_pruned,
+        "unreadable": len(reach.unreadable),
     }
     return {
         "schema": VERIFY_SCHEMA,
@@ -338,15 +372,21 @@ def verify_data_dir(data_dir: Path, *, strict: bool = False) -> dict[str, Any]:
         "quarantined": quarantined,
         "runs": runs,
         "stray": stray,
+        "listed_missing": missing,
+        "unreadable": reach.unreadable,
     }
 
 
-def _check_runs(data_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
+def _check_runs(
+    data_dir: Path,
+) -> tuple[list[dict[str, Any]], list[str], list[tuple[str, list[dict[str, Any]]]]]:
+    """(runs, problems, (path, files listed) of every valid run manifest)."""
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
+    listed: list[tuple[str, list[dict[str, Any]]]] = []
     runs_dir = data_dir / paths.RUNS_DIR
     if not runs_dir.is_dir():
-        return runs, problems
+        return runs, problems, listed
     for run_path in sorted(runs_dir.glob("*.json")):
         rel = paths.relative(data_dir, run_path)
         try:
@@ -354,6 +394,7 @@ def _check_runs(data_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
         except sealed.ManifestProblem as exc:
             problems.append(f"{rel}: not a valid run manifest: {exc}")
             continue
+        listed.append((rel, run.files))
         runs.append(
             {
                 "run_id": run.run_id,
@@ -362,7 +403,7 @@ def _check_runs(data_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
                 "files": len(run.files),
             }
         )
-    return runs, problems
+    return runs, problems, listed
 
 
 def format_text(summary: dict[str, Any]) -> str:
@@ -398,7 +439,8 @@ def format_text(summary: dict[str, Any]) -> str:
         f"{counts['journals_leftover']} leftover failure journals; "
         f"{counts['orphan_data']} data files without manifest; {counts['orphan_manifests']} manifests "
         f"without data; {counts['quarantined']} quarantined; {counts['runs']} runs "
-        f"({counts['runs_crashed']} crashed, {counts['runs_unfinished']} unfinished)"
-        + (" [strict]" if summary["strict"] else "")
+        f"({counts['runs_crashed']} crashed, {counts['runs_unfinished']} unfinished); "
+        f"{counts['listed_missing']} listed files missing, {counts['listed_pruned']} pruned; "
+        f"{counts['unreadable']} unreadable" + (" [strict]" if summary["strict"] else "")
     )
     return "\n".join(lines)
