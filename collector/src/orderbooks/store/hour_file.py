@@ -26,9 +26,10 @@ from typing import Any
 
 import orjson
 
+from orderbooks.logs import Logger
 from orderbooks.records import FailureRecord
-from orderbooks.store import failure_journal, gzmembers, manifest, paths
-from orderbooks.store.atomic import write_all
+from orderbooks.store import failure_journal, gzmembers, manifest, paths, walk
+from orderbooks.store.atomic import make_dirs_durable, write_all
 
 HOUR_MS = 3_600_000
 #: A change of the wall-minus-monotonic offset larger than this between two looks is a clock step
@@ -100,6 +101,47 @@ class HourFile:
         self.good_end += len(data)
         self.stats.members += 1
         self.stream = None
+
+    def journal_pending(self, data_dir: Path, write: Callable[[int, bytes], int], log: Logger) -> None:
+        """Append the hour's failures not yet on disk to its journal and fsync (never raises)."""
+        if not self.unjournaled or self.sealed_manifest is not None:
+            return
+        try:
+            if self.journal is None:
+                if walk.escape(data_dir, self.partial) is not None:
+                    return  # a refused folder: the records stay in memory and in the run's totals
+                make_dirs_durable(self.partial.parent)
+                self.journal = failure_journal.FailureJournal(
+                    paths.failures_path_for(self.partial), lambda fd, data: write_all(fd, data, write)
+                )
+            self.journal.append(self.unjournaled)
+        except OSError as exc:
+            log.error(
+                "failure_journal_write_failed",
+                file=str(paths.failures_path_for(self.partial)),
+                error=str(exc),
+                records=len(self.unjournaled),
+                action="kept in memory for the manifest; retried at the next flush",
+            )
+            return
+        self.unjournaled = []
+
+    def drop_journal(self, log: Logger) -> None:
+        """After the seal the manifest holds every failure: the journal goes."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        self.unjournaled = []
+        journal = paths.failures_path_for(self.partial)
+        try:
+            failure_journal.remove(journal)
+        except OSError as exc:
+            log.warning(
+                "failure_journal_not_removed",
+                file=str(journal),
+                error=str(exc),
+                action="the next start removes it (its manifest is sealed)",
+            )
 
     @classmethod
     def of(cls, data_dir: Path, hour: paths.HourKey, run_id: str, series: str | None = None) -> HourFile:

@@ -33,11 +33,11 @@ from typing import Any
 from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord
-from orderbooks.store import failure_journal, gzmembers, manifest, paths, walk
+from orderbooks.store import gzmembers, manifest, paths, walk
 from orderbooks.store.atomic import DATA_MODE, durable_rename, fsync_dir, make_dirs_durable, write_all
 from orderbooks.store.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
 from orderbooks.store.hashing import hash_file
-from orderbooks.store.hour_file import HOUR_MS, ClockWatch, HourFile, deadline, serialize
+from orderbooks.store.hour_file import ClockWatch, HourFile, deadline, serialize
 
 
 class SnapshotWriter:
@@ -98,16 +98,38 @@ class SnapshotWriter:
         #: folders refused because they lead out of the data folder (one warning per incident)
         self._refused_dirs: set[Path] = set()
 
+        self._run_info = run_info
         make_dirs_durable(self.data_dir / paths.RUNS_DIR)
-        self._lock = manifest.RunLock(manifest.run_lock_path(self.data_dir, run_id))
+        self._start_run(clock.wall_ms())
+
+    def _start_run(self, start_ms: int) -> None:
+        self._lock = manifest.RunLock(manifest.run_lock_path(self.data_dir, self.run_id))
         self._run = manifest.new_run_manifest(
-            run_id=run_id,
-            start_ms=clock.wall_ms(),
-            host=host,
-            version=collector_version,
-            run_info=run_info,
+            run_id=self.run_id,
+            start_ms=start_ms,
+            host=self.host,
+            version=self.collector_version,
+            run_info=self._run_info,
         )
         self._save_run_manifest()
+
+    def _next_run(self, now_ms: int, step: dict[str, Any] | None) -> None:
+        """The clock stepped back into an hour this run already wrote: a sealed file is never
+        reopened and a name never reused, so the run ends (``exit_reason`` ``clock_step``) and
+        the writer goes on under a new run id, rows keeping the hour they were received in."""
+        previous = self.run_id
+        self._run["end"] = now_ms
+        self._run["exit_reason"] = "clock_step"
+        self._save_run_manifest()
+        self._lock.release(remove=True)
+        self.run_id = paths.new_run_id(now_ms)
+        self._hours_used = set()
+        self._start_run(now_ms)
+        self._run["previous_run"] = previous
+        if step is not None:
+            self._run["clock_steps"] = [step]
+        self._save_run_manifest()
+        self.log.warning("run_continued_after_clock_step", previous_run=previous, run_id=self.run_id)
 
     # ------------------------------------------------------------ SnapshotSink
 
@@ -189,8 +211,8 @@ class SnapshotWriter:
         (``hour_file.ClockWatch``) to another hour seals the open file at once, and
         a file past its monotonic deadline is sealed whatever the wall clock says,
         so no file stays open longer than its hour of real time. A sealed file is
-        never reopened: rows of an hour this run already sealed (the clock stepped
-        back into it) go to the run's next unused hour. Every step seen is kept in
+        never reopened: rows of an hour this run already wrote (the clock stepped
+        back into it) start a new run (``_next_run``). Every step seen is kept in
         ``clock_steps`` of the open file's manifest and of the file it opens.
         """
         mono = self.clock.monotonic()
@@ -211,7 +233,7 @@ class SnapshotWriter:
             self._flush()
             self._seal_hour(current)
         if hour in self._hours_used:
-            hour = paths.HourKey.from_epoch_ms(max(h.start_ms() for h in self._hours_used) + HOUR_MS)
+            self._next_run(now_ms, step)
         self._hours_used.add(hour)
         self._current = HourFile.of(self.data_dir, hour, self.run_id)
         self._current.deadline_mono = deadline(hour, now_ms, mono)
@@ -242,46 +264,7 @@ class SnapshotWriter:
         hour_file.unjournaled.extend(failures)
 
     def _journal(self, hour_file: HourFile) -> None:
-        """Append the hour's failures not yet on disk to its journal and fsync."""
-        if not hour_file.unjournaled or hour_file.sealed_manifest is not None:
-            return
-        try:
-            if hour_file.journal is None:
-                if walk.escape(self.data_dir, hour_file.partial) is not None:
-                    return  # refused folder (see _refuse): the records stay in memory and the run's totals
-                make_dirs_durable(hour_file.partial.parent)
-                hour_file.journal = failure_journal.FailureJournal(
-                    paths.failures_path_for(hour_file.partial),
-                    lambda fd, data: write_all(fd, data, self._write),
-                )
-            hour_file.journal.append(hour_file.unjournaled)
-        except OSError as exc:
-            self.log.error(
-                "failure_journal_write_failed",
-                file=str(paths.failures_path_for(hour_file.partial)),
-                error=str(exc),
-                records=len(hour_file.unjournaled),
-                action="kept in memory for the manifest; retried at the next flush",
-            )
-            return
-        hour_file.unjournaled = []
-
-    def _drop_journal(self, hour_file: HourFile) -> None:
-        """After the seal the manifest holds every failure: the journal goes."""
-        if hour_file.journal is not None:
-            hour_file.journal.close()
-            hour_file.journal = None
-        hour_file.unjournaled = []
-        journal = paths.failures_path_for(hour_file.partial)
-        try:
-            failure_journal.remove(journal)
-        except OSError as exc:
-            self.log.warning(
-                "failure_journal_not_removed",
-                file=str(journal),
-                error=str(exc),
-                action="the next start removes it (its manifest is sealed)",
-            )
+        hour_file.journal_pending(self.data_dir, self._write, self.log)
 
     def _flush_due(self) -> bool:
         if not self._buffer:
@@ -555,7 +538,7 @@ class SnapshotWriter:
             durable_rename(hour_file.partial, hour_file.final)
         else:
             fsync_dir(hour_file.final.parent)
-        self._drop_journal(hour_file)
+        hour_file.drop_journal(self.log)
         sealed = hour_file.sealed_manifest
         self._run["files"].append(manifest.file_entry(sealed))
         self._run["totals"]["files"] += 1
