@@ -8,7 +8,10 @@ Life of a data file (see docs/data-format.md):
    row is on disk behind a CRC before the next cycle starts.
 3. At the next hour (or on close) the file is sealed: fsync, manifest written
    atomically beside it, ``os.replace`` to ``<stem>.jsonl.gz``, folder fsynced.
-   A sealed file is never opened for writing again.
+   A sealed file is never opened for writing again, and no file stays open past
+   its hour of real time: a clock step or the monotonic deadline seals it too
+   (``hour_file``). Nothing is written through a symbolic link leading out of
+   the data folder (``walk.escape``): such rows are not written (``unsafe_path``).
 
 Failure records also go to ``<stem>.failures.jsonl`` beside the partial
 (``failure_journal``), fsynced after the data member of each flush (at once
