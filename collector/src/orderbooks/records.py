@@ -63,6 +63,7 @@ ERROR_CLASSES = (
     "disk_floor",  # free space below the floor; rows not written
     "enospc",  # a flush hit ENOSPC; the partial member was cut off
     "restart",  # gap from the last row before a crash to the restart
+    "unsafe_path",  # the hour's folder is a symbolic link leading out of the data folder; rows not written
 )
 
 

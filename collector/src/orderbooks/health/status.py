@@ -31,7 +31,14 @@ system, and returns a report with the active alarms. Thresholds (docs/operations
   the remote lost or changed, could not list the remote, or failed to delete;
 * ``market_documents``: a market's Gamma record (first seen, or closed with its
   outcome) could not be kept in the last ``MARKET_DOCS_SECONDS``;
-* ``clock_unsynced``: the kernel says no time daemon synchronised the clock.
+* ``clock_unsynced``: the kernel says no time daemon synchronised the clock;
+* ``unreadable``: a folder or file under ``raw/`` or ``markets/`` cannot be read
+  (permissions), or is a symbolic link leading out of the data folder: upload,
+  prune and status cannot see what it holds;
+* ``stale_partial``: a ``.partial`` book file whose hour began more than
+  ``STALE_PARTIAL_SECONDS`` ago (still open, or left by a crash no start recovered),
+  or whose hour is more than an hour ahead of the clock (written before the clock
+  stepped back): nothing uploads a ``.partial``.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks.health import clocksync, tracker
-from orderbooks.store import diskspace, health_state, ledger, results, survey
+from orderbooks.store import diskspace, health_state, ledger, paths, results, survey
 from orderbooks.timefmt import iso_ms, parse_iso_ms
 
 NO_ROWS_CYCLES = 30
@@ -61,6 +68,7 @@ OFFLOAD_LAG_SECONDS = 7200.0
 #: The upload timer runs hourly (plus up to 15 min of randomized delay): a result
 #: older than three periods means the timer or the service stopped running.
 OFFLOAD_STALE_SECONDS = 3 * 3600.0
+STALE_PARTIAL_SECONDS = 7200.0
 DEFAULT_FLOOR_BYTES = 1024 * 1024 * 1024
 ALARMS = (
     "no_rows",
@@ -79,6 +87,8 @@ ALARMS = (
     "prune_failed",
     "market_documents",
     "clock_unsynced",
+    "unreadable",
+    "stale_partial",
 )
 #: What rclone prints when the remote refuses its credentials.
 AUTH_RE = re.compile(
@@ -117,6 +127,7 @@ def evaluate(
     _offload(status.report, alarm, data_dir, now)
     _last_runs(status.report, alarm, data_dir, now)
     _clock(status.report, alarm, clock_state(), now)
+    _folders(status.report, alarm, data_dir, now)
     return status
 
 
@@ -413,6 +424,7 @@ def _last_runs(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
         reason = prune.get("remote_error") or (
             f"{totals.get('kept_remote', 0)} kept (lost or changed on the remote), "
             f"{totals.get('errors', 0)} delete errors"
+            + (f", {totals['unreadable']} unreadable" if totals.get("unreadable") else "")
         )
         alarm("prune_failed", None, f"{prune.get('finished_at')}: {str(reason)[:200]}")
 
@@ -431,3 +443,33 @@ def _clock(report: dict, alarm: _Alarms, clock: clocksync.ClockState, now: int) 
         )
         return
     alarm("clock_unsynced", None, f"the kernel says the clock is not synchronised ({clock.source})")
+
+
+def _folders(report: dict, alarm: _Alarms, data_dir: Path, now: int) -> None:
+    """What cannot be read under the data folder, and book files left open too long."""
+    unreadable = survey.unreadable(data_dir)
+    report["unreadable"] = [item.to_json() for item in unreadable]
+    if unreadable:
+        first = unreadable[0]
+        alarm(
+            "unreadable",
+            None,
+            f"{len(unreadable)} folder(s) or file(s) cannot be read; first: {first.path}: {first.reason}"[
+                :240
+            ],
+        )
+    stale: list[tuple[int, str]] = []
+    for partial in survey.partials(data_dir):
+        start = paths.hour_start_ms(partial)
+        if start is None:
+            continue
+        if now - start > STALE_PARTIAL_SECONDS * 1000 or start - now > 3_600_000:
+            stale.append((start, paths.relative(data_dir, partial)))
+    report["stale_partials"] = [rel for _start, rel in sorted(stale)]
+    if stale:
+        oldest = min(stale)
+        alarm(
+            "stale_partial",
+            None,
+            f"{len(stale)} .partial file(s) open far from their hour (now {iso_ms(now)}); first: {oldest[1]}",
+        )

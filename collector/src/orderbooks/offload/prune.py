@@ -50,10 +50,11 @@ from orderbooks.store.sealed import (
     ManifestProblem,
     Period,
     SealedKind,
-    iter_manifests,
     partial_beside,
     read_sealed,
+    scan_manifests,
 )
+from orderbooks.store.walk import Unreadable
 from orderbooks.timefmt import iso_ms
 
 LAST_PRUNE_NAME = paths.LAST_PRUNE_NAME
@@ -82,6 +83,8 @@ class PruneReport:
     remote_error: str = ""
     errors: list[tuple[str, str]] = field(default_factory=list)
     removed_dirs: list[str] = field(default_factory=list)
+    #: folders and links that could not be read (store.walk): whatever they hold was not judged
+    unreadable: list[Unreadable] = field(default_factory=list)
     #: size of each file in deleted / would_delete
     sizes: dict[str, int] = field(default_factory=dict)
     #: the result document (last-prune.json for a run; the plan for a dry run)
@@ -89,7 +92,7 @@ class PruneReport:
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors or self.kept_remote or self.remote_error)
+        return bool(self.errors or self.kept_remote or self.remote_error or self.unreadable)
 
 
 def precondition_document(remote: str, error: str, now_ms: int) -> dict[str, Any]:
@@ -176,7 +179,12 @@ class Pruner:
         now = self.clock.wall_ms()
         cutoff = policy.cutoff_ms(now, self.keep_days)
         touched: set[tuple[Path, Path]] = set()  # (top folder of the kind, folder a file was deleted from)
-        for kind, manifest_path in iter_manifests(self.data_dir, self.kinds):
+        manifests, report.unreadable = scan_manifests(self.data_dir, self.kinds)
+        for item in report.unreadable:
+            self.log.warning(
+                "unreadable", path=item.path, reason=item.reason, action="not pruned; fix its owner"
+            )
+        for kind, manifest_path in manifests:
             facts, decision, local = self._judge(report, kind, manifest_path, index, now)
             if report.remote_error:  # the remote cannot be asked: nothing more is pruned this run
                 break
@@ -229,6 +237,7 @@ class Pruner:
             "kept_unusable": [{"path": p, "reason": r} for p, r in report.kept_unusable],
             "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
             "remote_error": report.remote_error or None,
+            "unreadable": [item.to_json() for item in report.unreadable],
         }
 
     def _write_result(self, report: PruneReport) -> None:
@@ -250,10 +259,12 @@ class Pruner:
                 "kept_unusable": len(report.kept_unusable),
                 "kept_remote": len(report.kept_remote),
                 "errors": len(report.errors),
+                "unreadable": len(report.unreadable),
             },
             "deleted": [{"path": p, "bytes": report.sizes[p]} for p in report.deleted],
             "kept_remote": [{"path": p, "outcome": o, "detail": d} for p, o, d in report.kept_remote],
             "errors": [{"path": p, "error": e} for p, e in report.errors],
+            "unreadable": [item.to_json() for item in report.unreadable],
         }
         try:
             results.write_last_prune(self.data_dir, document)

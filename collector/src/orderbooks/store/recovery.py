@@ -46,7 +46,7 @@ from typing import Any
 
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import FailureRecord
-from orderbooks.store import failure_journal, gzmembers, manifest, market_files, paths
+from orderbooks.store import failure_journal, gzmembers, manifest, market_files, paths, walk
 from orderbooks.store import sealed as sealed_model
 from orderbooks.store.atomic import (
     atomic_write_bytes,
@@ -106,7 +106,9 @@ def recover(
 
     _remove_stale_temp_files(data_dir, (paths.RAW_DIR, paths.RUNS_DIR), report, log)
 
-    for journal in paths.iter_files(data_dir, paths.FAILURES_SUFFIX):
+    journals, unreadable = walk.walk_files(data_dir, paths.FAILURES_SUFFIX)
+    _report_unreadable(unreadable, log)
+    for journal in journals:
         try:
             _settle_lone_journal(data_dir, journal, report)
         except OSError as exc:
@@ -200,7 +202,9 @@ def _recover_kind(run: _Pass, kind: sealed_model.SealedKind) -> dict[str, list[d
     """
     data_dir, report = run.data_dir, run.report
     recovered_by_run: dict[str, list[dict[str, Any]]] = {}
-    for partial in paths.iter_files(data_dir, kind.partial_suffix, top=kind.top):
+    partials, unreadable = walk.walk_files(data_dir, kind.partial_suffix, top=kind.top)
+    _report_unreadable(unreadable, run.log)
+    for partial in partials:
         name = kind.parse(partial)
         if name is None:
             report.problems.append(f"{partial}: not {kind.noun} file name; left alone")
@@ -217,7 +221,7 @@ def _recover_kind(run: _Pass, kind: sealed_model.SealedKind) -> dict[str, list[d
         if sealed is not None:
             recovered_by_run.setdefault(name.run_id, []).append(sealed)
 
-    for data_file in paths.iter_files(data_dir, kind.data_suffix, top=kind.top):
+    for data_file in walk.walk_files(data_dir, kind.data_suffix, top=kind.top)[0]:
         if paths.manifest_path_for(data_file).exists():
             continue
         try:
@@ -225,6 +229,14 @@ def _recover_kind(run: _Pass, kind: sealed_model.SealedKind) -> dict[str, list[d
         except OSError as exc:
             report.problems.append(f"{data_file}: manifest rebuild failed: {exc}")
     return recovered_by_run
+
+
+def _report_unreadable(unreadable: list[walk.Unreadable], log: Logger) -> None:
+    """Recovery never follows a link out of the data folder nor passes over a folder it cannot read."""
+    for item in unreadable:
+        log.warning(
+            "recovery_skipped", path=item.path, reason=item.reason, action="left alone; fix or remove it"
+        )
 
 
 def _recover_partial(

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from orderbooks.store import market_files, paths
+from orderbooks.store import market_files, paths, walk
 from orderbooks.store.hashing import FileHashes, Hashed
 from orderbooks.store.manifest import (
     FILE_MANIFEST_KIND,
@@ -333,13 +333,23 @@ def read_sealed(data_dir: Path, manifest_path: Path, kind: SealedKind = BOOKS) -
     )
 
 
+def scan_manifests(
+    data_dir: Path, kinds: tuple[SealedKind, ...] = KINDS
+) -> tuple[list[tuple[SealedKind, Path]], list[walk.Unreadable]]:
+    """(every manifest of every kind, each kind's in path order; the folders and links that
+    could not be read on the way: ``walk.walk_files``); quarantine is never looked at."""
+    found: list[tuple[SealedKind, Path]] = []
+    unreadable: list[list[walk.Unreadable]] = []
+    for kind in kinds:
+        files, bad = walk.walk_files(data_dir, kind.manifest_suffix, top=kind.top)
+        found.extend((kind, path) for path in files)
+        unreadable.append(bad)
+    return found, walk.merge(*unreadable)
+
+
 def iter_manifests(data_dir: Path, kinds: tuple[SealedKind, ...] = KINDS) -> list[tuple[SealedKind, Path]]:
     """Every manifest of every kind, each kind's in path order; quarantine is never looked at."""
-    return [
-        (kind, path)
-        for kind in kinds
-        for path in paths.iter_files(data_dir, kind.manifest_suffix, top=kind.top)
-    ]
+    return scan_manifests(data_dir, kinds)[0]
 
 
 def partial_beside(kind: SealedKind, manifest_path: Path) -> Path:
@@ -352,8 +362,10 @@ def find_sealed(
 ) -> tuple[list[SealedFile], list[Unusable]]:
     """Every manifest with its data file, and every manifest that cannot be used (with the reason)."""
     found: list[SealedFile] = []
-    unusable: list[Unusable] = []
-    for kind, manifest_path in iter_manifests(data_dir, kinds):
+    manifests, unreadable = scan_manifests(data_dir, kinds)
+    # a folder or link that cannot be read hides whatever it holds: never passed over in silence
+    unusable = [Unusable(item.path, item.reason) for item in unreadable]
+    for kind, manifest_path in manifests:
         rel = paths.relative(data_dir, manifest_path)
         try:
             item = read_sealed(data_dir, manifest_path, kind)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from orderbooks.store import paths
+from orderbooks.store import paths, walk
 
 
 def _json_object(path: Path) -> dict[str, Any] | None:
@@ -59,3 +59,26 @@ def data_file_stats(data_dir: Path) -> Iterator[tuple[float, int]]:
         except OSError:
             continue
         yield st.st_mtime, st.st_size
+
+
+def unreadable(data_dir: Path) -> list[walk.Unreadable]:
+    """Every folder, link or file under DATA_DIR/raw and DATA_DIR/markets that cannot be read:
+    a folder that cannot be listed, a symbolic link leading out of the data folder, a file
+    this user may not read (``walk.walk_files``); each path once, in path order."""
+    groups: list[list[walk.Unreadable]] = []
+    for top in (paths.RAW_DIR, paths.MARKETS_DIR):
+        files, bad = walk.walk_files(data_dir, "", top=top)
+        groups.append(bad)
+        groups.append(
+            [
+                walk.Unreadable(paths.relative(data_dir, f), "cannot be read: permission denied")
+                for f in files
+                if not os.access(f, os.R_OK)
+            ]
+        )
+    return walk.merge(*groups)
+
+
+def partials(data_dir: Path) -> list[Path]:
+    """The open (or crashed) book files ``raw/.../*.jsonl.gz.partial``, in path order."""
+    return walk.walk_files(data_dir, paths.PARTIAL_SUFFIX)[0]

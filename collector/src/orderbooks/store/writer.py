@@ -8,7 +8,10 @@ Life of a data file (see docs/data-format.md):
    row is on disk behind a CRC before the next cycle starts.
 3. At the next hour (or on close) the file is sealed: fsync, manifest written
    atomically beside it, ``os.replace`` to ``<stem>.jsonl.gz``, folder fsynced.
-   A sealed file is never opened for writing again.
+   A sealed file is never opened for writing again, and no file stays open past
+   its hour of real time: a clock step or the monotonic deadline seals it too
+   (``hour_file``). Nothing is written through a symbolic link leading out of
+   the data folder (``walk.escape``): such rows are not written (``unsafe_path``).
 
 Failure records also go to ``<stem>.failures.jsonl`` beside the partial
 (``failure_journal``), fsynced after the data member of each flush (at once
@@ -27,58 +30,24 @@ import contextlib
 import errno
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from orderbooks.clock import Clock
 from orderbooks.logs import Logger, get_logger
 from orderbooks.records import CycleResult, FailureRecord
-from orderbooks.store import failure_journal, gzmembers, manifest, paths
+from orderbooks.store import gzmembers, manifest, paths, walk
 from orderbooks.store.atomic import (
     DATA_MODE,
     close_synced,
     durable_rename,
     fsync_dir,
     make_dirs_durable,
-    seal_or_keep,
     write_all,
 )
 from orderbooks.store.diskspace import DEFAULT_FLOOR_BYTES, DiskFloor, free_bytes
 from orderbooks.store.hashing import hash_file
-
-
-def _serialize(row: dict[str, Any]) -> bytes:
-    return orjson.dumps(row, default=str) + b"\n"
-
-
-@dataclass
-class _HourFile:
-    """State of the (possibly not yet opened) data file of one hour."""
-
-    hour: paths.HourKey
-    partial: Path
-    final: Path
-    manifest_path: Path
-    fd: int | None = None
-    good_end: int = 0  # bytes of complete, fsynced members
-    opened_at: int | None = None
-    stats: manifest.RowStats = field(default_factory=manifest.RowStats)
-    failures: manifest.FailureLog = field(default_factory=manifest.FailureLog)
-    cycles_ok: int = 0
-    cycles_failed: int = 0
-    needs_cut: bool = False  # a cut back to good_end failed; retry before the next write
-    sealed_manifest: dict[str, Any] | None = None
-    journal: failure_journal.FailureJournal | None = None
-    unjournaled: list[FailureRecord] = field(default_factory=list)
-    series: str | None = None  # a series file (member_cycles > 0): rows only
-    stream: gzmembers.MemberStream | None = None  # the member being written, sync-flushed
-
-    @property
-    def active(self) -> bool:
-        return self.fd is not None or self.cycles_ok + self.cycles_failed > 0 or bool(self.failures.by_class)
+from orderbooks.store.hour_file import ClockWatch, HourFile, deadline, serialize
 
 
 class SnapshotWriter:
@@ -121,29 +90,56 @@ class SnapshotWriter:
         #: 0: one file per hour, one member per flush. N > 0: one file per series and hour,
         #: a sync flush per cycle and a member closed every N flushes (see docs/data-format.md).
         self.member_cycles = member_cycles
-        self._series_files: dict[str, _HourFile] = {}
+        self._series_files: dict[str, HourFile] = {}
         self.log = log or get_logger("writer")
         self._write = write_bytes
         self._floor = DiskFloor(
             self.data_dir, disk_floor_bytes, probe=disk_probe, monotonic=clock.monotonic, log=self.log
         )
-        self._current: _HourFile | None = None
-        self._unsealed: list[_HourFile] = []
+        self._current: HourFile | None = None
+        self._unsealed: list[HourFile] = []
         self._buffer: list[dict[str, Any]] = []
         self._buffer_cycle: int | None = None
         self._last_flush = clock.monotonic()
         self._closed = False
+        self._clock_watch = ClockWatch(clock.wall_ms(), clock.monotonic())
+        #: this run's hours that have had a file (a sealed file is never reopened)
+        self._hours_used: set[paths.HourKey] = set()
+        #: folders refused because they lead out of the data folder (one warning per incident)
+        self._refused_dirs: set[Path] = set()
 
+        self._run_info = run_info
         make_dirs_durable(self.data_dir / paths.RUNS_DIR)
-        self._lock = manifest.RunLock(manifest.run_lock_path(self.data_dir, run_id))
+        self._start_run(clock.wall_ms())
+
+    def _start_run(self, start_ms: int) -> None:
+        self._lock = manifest.RunLock(manifest.run_lock_path(self.data_dir, self.run_id))
         self._run = manifest.new_run_manifest(
-            run_id=run_id,
-            start_ms=clock.wall_ms(),
-            host=host,
-            version=collector_version,
-            run_info=run_info,
+            run_id=self.run_id,
+            start_ms=start_ms,
+            host=self.host,
+            version=self.collector_version,
+            run_info=self._run_info,
         )
         self._save_run_manifest()
+
+    def _next_run(self, now_ms: int, step: dict[str, Any] | None) -> None:
+        """The clock stepped back into an hour this run already wrote: a sealed file is never
+        reopened and a name never reused, so the run ends (``exit_reason`` ``clock_step``) and
+        the writer goes on under a new run id, rows keeping the hour they were received in."""
+        previous = self.run_id
+        self._run["end"] = now_ms
+        self._run["exit_reason"] = "clock_step"
+        self._save_run_manifest()
+        self._lock.release(remove=True)
+        self.run_id = paths.new_run_id(now_ms)
+        self._hours_used = set()
+        self._start_run(now_ms)
+        self._run["previous_run"] = previous
+        if step is not None:
+            self._run["clock_steps"] = [step]
+        self._save_run_manifest()
+        self.log.warning("run_continued_after_clock_step", previous_run=previous, run_id=self.run_id)
 
     # ------------------------------------------------------------ SnapshotSink
 
@@ -217,94 +213,68 @@ class SnapshotWriter:
 
     # ------------------------------------------------------------ internals
 
-    def _hour_file_for(self, now_ms: int) -> _HourFile:
-        """The hour file rows go to now; rotates when a later UTC hour starts.
+    def _hour_file_for(self, now_ms: int) -> HourFile:
+        """The hour file rows go to now: the file of the UTC hour they are received in.
 
-        Hours only move forward: if the wall clock steps back, rows keep going
-        to the open file (its sealed predecessor is never reopened).
+        A later hour seals the open file and opens the next. A wall clock a little
+        behind the open file's hour (no step) keeps writing to it. A clock step
+        (``hour_file.ClockWatch``) to another hour seals the open file at once, and
+        a file past its monotonic deadline is sealed whatever the wall clock says,
+        so no file stays open longer than its hour of real time. A sealed file is
+        never reopened: rows of an hour this run already wrote (the clock stepped
+        back into it) start a new run (``_next_run``). Every step seen is kept in
+        ``clock_steps`` of the open file's manifest and of the file it opens.
         """
+        mono = self.clock.monotonic()
+        step = self._clock_watch.step(now_ms, mono)
+        if step is not None:
+            self._run.setdefault("clock_steps", []).append(step)
+            self.log.warning(
+                "clock_step", step_ms=step["step_ms"], wall_ms=now_ms, monotonic_s=step["monotonic_s"]
+            )
         hour = paths.HourKey.from_epoch_ms(now_ms)
         current = self._current
-        if current is not None and hour.start_ms() <= current.hour.start_ms():
-            return current
         if current is not None:
+            if step is not None:
+                current.clock_steps.append(step)
+            earlier = hour.start_ms() < current.hour.start_ms()
+            if mono <= current.deadline_mono and (hour == current.hour or (earlier and step is None)):
+                return current
             self._flush()
             self._seal_hour(current)
-        self._current = _HourFile(
-            hour=hour,
-            partial=paths.partial_path(self.data_dir, hour, self.run_id),
-            final=paths.data_path(self.data_dir, hour, self.run_id),
-            manifest_path=paths.manifest_path_for(paths.data_path(self.data_dir, hour, self.run_id)),
-        )
+        if hour in self._hours_used:
+            self._next_run(now_ms, step)
+        self._hours_used.add(hour)
+        self._current = HourFile.of(self.data_dir, hour, self.run_id)
+        self._current.deadline_mono = deadline(hour, now_ms, mono)
+        if step is not None:
+            self._current.clock_steps.append(step)
         return self._current
 
-    def _seal_hour(self, hour_file: _HourFile) -> None:
+    def _seal_hour(self, hour_file: HourFile) -> None:
         """Seal the hour's series files, then its own file (cycles, failures)."""
         for series_file in self._series_files.values():
+            series_file.clock_steps = hour_file.clock_steps
             self._seal(series_file)
         self._series_files = {}
         self._seal(hour_file)
 
-    def _series_file(self, hour_file: _HourFile, series: str) -> _HourFile:
+    def _series_file(self, hour_file: HourFile, series: str) -> HourFile:
         found = self._series_files.get(series)
         if found is None:
-            final = paths.data_path(self.data_dir, hour_file.hour, self.run_id, series)
-            found = _HourFile(
-                hour=hour_file.hour,
-                partial=paths.partial_path(self.data_dir, hour_file.hour, self.run_id, series),
-                final=final,
-                manifest_path=paths.manifest_path_for(final),
-                series=series,
-            )
+            found = HourFile.of(self.data_dir, hour_file.hour, self.run_id, series)
             self._series_files[series] = found
         return found
 
-    def _add_failures(self, hour_file: _HourFile, failures: list[FailureRecord]) -> None:
+    def _add_failures(self, hour_file: HourFile, failures: list[FailureRecord]) -> None:
         by_class = self._run["totals"]["failures_by_class"]
         for failure in failures:
             hour_file.failures.add(failure)
             by_class[failure.error] = by_class.get(failure.error, 0) + 1
         hour_file.unjournaled.extend(failures)
 
-    def _journal(self, hour_file: _HourFile) -> None:
-        """Append the hour's failures not yet on disk to its journal and fsync."""
-        if not hour_file.unjournaled or hour_file.sealed_manifest is not None:
-            return
-        try:
-            if hour_file.journal is None:
-                make_dirs_durable(hour_file.partial.parent)
-                hour_file.journal = failure_journal.FailureJournal(
-                    paths.failures_path_for(hour_file.partial),
-                    lambda fd, data: write_all(fd, data, self._write),
-                )
-            hour_file.journal.append(hour_file.unjournaled)
-        except OSError as exc:
-            self.log.error(
-                "failure_journal_write_failed",
-                file=str(paths.failures_path_for(hour_file.partial)),
-                error=str(exc),
-                records=len(hour_file.unjournaled),
-                action="kept in memory for the manifest; retried at the next flush",
-            )
-            return
-        hour_file.unjournaled = []
-
-    def _drop_journal(self, hour_file: _HourFile) -> None:
-        """After the seal the manifest holds every failure: the journal goes."""
-        if hour_file.journal is not None:
-            hour_file.journal.close()
-            hour_file.journal = None
-        hour_file.unjournaled = []
-        journal = paths.failures_path_for(hour_file.partial)
-        try:
-            failure_journal.remove(journal)
-        except OSError as exc:
-            self.log.warning(
-                "failure_journal_not_removed",
-                file=str(journal),
-                error=str(exc),
-                action="the next start removes it (its manifest is sealed)",
-            )
+    def _journal(self, hour_file: HourFile) -> None:
+        hour_file.journal_pending(self.data_dir, self._write, self.log)
 
     def _flush_due(self) -> bool:
         if not self._buffer:
@@ -336,7 +306,13 @@ class SnapshotWriter:
             self._flush_streams(hour_file, rows, cycle=cycle, now=now)
             return
         try:
-            self._ready(hour_file, now)
+            if hour_file.needs_cut:
+                hour_file.cut_back()
+            if hour_file.fd is None:
+                self._open(hour_file, now)
+        except walk.UnsafePath as exc:
+            self._refuse(hour_file, hour_file, rows, cycle=cycle, now=now, reason=str(exc))
+            return
         except OSError as exc:
             self._disk_error(hour_file=hour_file, rows=rows, cycle=cycle, now=now, exc=exc, stage="open")
             return
@@ -344,7 +320,7 @@ class SnapshotWriter:
         for row in rows:
             batch.add_row(row)
         batch.members = 1
-        member = gzmembers.compress_member(b"".join(_serialize(row) for row in rows), self.compress_level)
+        member = gzmembers.compress_member(b"".join(serialize(row) for row in rows), self.compress_level)
         assert hour_file.fd is not None
         try:
             write_all(hour_file.fd, member, self._write)
@@ -352,14 +328,14 @@ class SnapshotWriter:
         except OSError as exc:
             self._disk_error(hour_file=hour_file, rows=rows, cycle=cycle, now=now, exc=exc, stage="write")
             with contextlib.suppress(OSError):
-                self._cut_back(hour_file)
+                hour_file.cut_back()
             return
         hour_file.good_end += len(member)
         hour_file.stats.merge(batch)
         self._run["totals"]["rows"] += len(rows)
 
     def _flush_streams(
-        self, hour_file: _HourFile, rows: list[dict[str, Any]], *, cycle: int | None, now: int
+        self, hour_file: HourFile, rows: list[dict[str, Any]], *, cycle: int | None, now: int
     ) -> None:
         """One stream per series: each series file gets the cycle's rows behind a sync flush + fsync."""
         by_series: dict[str, list[dict[str, Any]]] = {}
@@ -368,7 +344,13 @@ class SnapshotWriter:
         for series, series_rows in by_series.items():
             target = self._series_file(hour_file, series)
             try:
-                self._ready(target, now)
+                if target.needs_cut:
+                    target.cut_back()
+                if target.fd is None:
+                    self._open(target, now)
+            except walk.UnsafePath as exc:
+                self._refuse(hour_file, target, series_rows, cycle=cycle, now=now, reason=str(exc))
+                continue
             except OSError as exc:
                 self._disk_error(
                     hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="open"
@@ -377,7 +359,7 @@ class SnapshotWriter:
             if target.stream is None:
                 target.stream = gzmembers.MemberStream(self.compress_level)
             stream = target.stream
-            data = stream.flush(b"".join(_serialize(row) for row in series_rows))
+            data = stream.flush(b"".join(serialize(row) for row in series_rows))
             assert target.fd is not None
             try:
                 write_all(target.fd, data, self._write)
@@ -389,7 +371,7 @@ class SnapshotWriter:
                     hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="write"
                 )
                 with contextlib.suppress(OSError):
-                    self._cut_back(target)
+                    target.cut_back()
                 continue
             target.good_end += len(data)
             target.cycles_ok += 1
@@ -402,29 +384,11 @@ class SnapshotWriter:
             if stream.flushes >= self.member_cycles:
                 # the rows are on disk already; a failed trailer only leaves the member open longer
                 with contextlib.suppress(OSError):
-                    self._finish_member(target)
-
-    def _finish_member(self, hour_file: _HourFile) -> None:
-        """Write the trailer of the member being written (before the seal)."""
-        stream = hour_file.stream
-        if stream is None or hour_file.fd is None:
-            return
-        data = stream.finish()
-        try:
-            write_all(hour_file.fd, data, self._write)
-            os.fsync(hour_file.fd)
-        except OSError:
-            stream.rollback()
-            with contextlib.suppress(OSError):
-                self._cut_back(hour_file)
-            raise
-        hour_file.good_end += len(data)
-        hour_file.stats.members += 1
-        hour_file.stream = None
+                    target.finish_member(self._write)
 
     def _not_written(
         self,
-        hour_file: _HourFile,
+        hour_file: HourFile,
         rows: list[dict[str, Any]],
         *,
         now: int,
@@ -436,10 +400,38 @@ class SnapshotWriter:
         self._run["totals"]["rows_not_written"] += len(rows)
         self._add_failures(hour_file, [FailureRecord.observed(now, cycle, error, message)])
 
+    def _refuse(
+        self,
+        hour_file: HourFile,
+        target: HourFile,
+        rows: list[dict[str, Any]],
+        *,
+        cycle: int | None,
+        now: int,
+        reason: str,
+    ) -> None:
+        """*target*'s folder leads out of the data folder: its rows are not written (one warning
+        per incident, an ``unsafe_path`` failure per flush, counted in ``rows_not_written``)."""
+        folder = target.partial.parent
+        if folder not in self._refused_dirs:
+            self._refused_dirs.add(folder)
+            self._run.setdefault("unsafe_paths", []).append(
+                {"folder": paths.relative(self.data_dir, folder), "reason": reason, "t_ms": now}
+            )
+            self.log.warning(
+                "unsafe_path",
+                folder=paths.relative(self.data_dir, folder),
+                reason=reason,
+                rows_not_written=len(rows),
+                action="no row is written there while the link leads out; remove the link",
+            )
+        message = f"{reason}; {len(rows)} rows not written"
+        self._not_written(hour_file, rows, now=now, cycle=cycle, error="unsafe_path", message=message)
+
     def _disk_error(
         self,
         *,
-        hour_file: _HourFile,
+        hour_file: HourFile,
         rows: list[dict[str, Any]],
         cycle: int | None,
         now: int,
@@ -459,24 +451,14 @@ class SnapshotWriter:
         message = f"{stage} failed ({name}: {exc.strerror or exc}); {len(rows)} rows not written"
         self._not_written(hour_file, rows, now=now, cycle=cycle, error="enospc", message=message)
 
-    def _ready(self, hour_file: _HourFile, now: int) -> None:
-        """Make *hour_file* writable: finish a cut back that failed, open it if it is not open."""
-        if hour_file.needs_cut:
-            self._cut_back(hour_file)
-        if hour_file.fd is None:
-            self._open(hour_file, now)
-
-    def _cut_back(self, hour_file: _HourFile) -> None:
-        """Truncate the open file to the end of its last complete member and fsync."""
-        if hour_file.fd is None:
-            hour_file.needs_cut = False
-            return
-        hour_file.needs_cut = True
-        os.ftruncate(hour_file.fd, hour_file.good_end)
-        os.fsync(hour_file.fd)
-        hour_file.needs_cut = False
-
-    def _open(self, hour_file: _HourFile, now: int) -> None:
+    def _open(self, hour_file: HourFile, now: int) -> None:
+        """Create the hour's ``.partial``; raises walk.UnsafePath when its folder leads out of DATA_DIR."""
+        reason = walk.escape(self.data_dir, hour_file.partial)
+        if reason is not None:
+            raise walk.UnsafePath(reason)
+        if hour_file.partial.parent in self._refused_dirs:
+            self._refused_dirs.discard(hour_file.partial.parent)
+            self.log.info("unsafe_path_gone", folder=paths.relative(self.data_dir, hour_file.partial.parent))
         make_dirs_durable(hour_file.partial.parent)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
         hour_file.fd = os.open(hour_file.partial, flags, DATA_MODE)
@@ -484,19 +466,36 @@ class SnapshotWriter:
         hour_file.opened_at = now
         self.log.info("file_opened", file=paths.relative(self.data_dir, hour_file.partial))
 
-    def _seal(self, hour_file: _HourFile) -> None:
+    def _seal(self, hour_file: HourFile) -> None:
         if not hour_file.active:
             return
-        seal_or_keep(
-            hour_file,
-            self._seal_steps,
-            self._unsealed,
-            self.log,
-            file=hour_file.partial,
-            action="retried at the next cycle; recovered at the next start otherwise",
-        )
+        try:
+            self._seal_steps(hour_file)
+        except walk.UnsafePath as exc:
+            # nothing was written there; what it would have said is in the run manifest's totals
+            self.log.error(
+                "file_not_sealed",
+                file=paths.relative(self.data_dir, hour_file.partial),
+                reason=str(exc),
+                action="its cycles and failures are counted in the run manifest only",
+            )
+            if hour_file in self._unsealed:
+                self._unsealed.remove(hour_file)
+            return
+        except OSError as exc:
+            self.log.error(
+                "seal_failed",
+                file=str(hour_file.partial),
+                error=str(exc),
+                action="retried at the next cycle; recovered at the next start otherwise",
+            )
+            if hour_file not in self._unsealed:
+                self._unsealed.append(hour_file)
+            return
+        if hour_file in self._unsealed:
+            self._unsealed.remove(hour_file)
 
-    def _seal_steps(self, hour_file: _HourFile) -> None:
+    def _seal_steps(self, hour_file: HourFile) -> None:
         now = self.clock.wall_ms()
         if hour_file.sealed_manifest is None:
             if hour_file.fd is None and not hour_file.partial.exists():
@@ -512,8 +511,8 @@ class SnapshotWriter:
                     hour_file.good_end += len(empty)
                     hour_file.stats.members += 1
             if hour_file.needs_cut:
-                self._cut_back(hour_file)
-            self._finish_member(hour_file)
+                hour_file.cut_back()
+            hour_file.finish_member(self._write)
             close_synced(hour_file.fd)
             hour_file.fd = None
             hashes = hash_file(hour_file.partial)
@@ -540,12 +539,14 @@ class SnapshotWriter:
                 opened_at=hour_file.opened_at,
                 sealed_at=now,
             )
+            if hour_file.clock_steps:
+                hour_file.sealed_manifest["clock_steps"] = list(hour_file.clock_steps)
         manifest.write_manifest(hour_file.manifest_path, hour_file.sealed_manifest)
         if hour_file.partial.exists():
             durable_rename(hour_file.partial, hour_file.final)
         else:
             fsync_dir(hour_file.final.parent)
-        self._drop_journal(hour_file)
+        hour_file.drop_journal(self.log)
         sealed = hour_file.sealed_manifest
         self._run["files"].append(manifest.file_entry(sealed))
         self._run["totals"]["files"] += 1
