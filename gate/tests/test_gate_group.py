@@ -11,22 +11,10 @@ from pathlib import Path
 
 import pytest
 from gate.report import build_group_manifest, render_group_summary, validate_manifest, write_report
-from gate.verdict import (
-    BLOCKED_GATE_FAILED,
-    BLOCKED_NEEDS_SOAK,
-    BLOCKED_NEEDS_VPS_ACCESS,
-    FAIL,
-    PASS,
-    PENDING_SOAK,
-    PRODUCTION_READY,
-    REHEARSAL_PASS,
-    VERDICT_FAIL,
-    GateOutcome,
-    combine,
-    decide,
-)
 from gate.verify_host import chosen_hosts
 from test_gate_report import ALL_PASS, _manifest
+
+from gate import verdict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _decide(*, disposable=True, soak=False, failed=None, reachable=True):
     gates = dict(ALL_PASS)
     if failed:
-        gates[failed] = GateOutcome(FAIL, "service not active")
-    return decide(
+        gates[failed] = verdict.GateOutcome(verdict.FAIL, "service not active")
+    return verdict.decide(
         reachable=reachable,
         disposable=disposable,
         gates=gates,
@@ -48,43 +36,52 @@ def _decide(*, disposable=True, soak=False, failed=None, reachable=True):
 
 
 def test_one_host_failing_fails_the_group_and_names_the_host():
-    group = combine({"vps1": _decide(), "vps2": _decide(failed="network")})
-    assert group.verdict == VERDICT_FAIL
-    assert group.production_status == BLOCKED_NEEDS_VPS_ACCESS  # disposable hosts: never more
+    group = verdict.combine({"vps1": _decide(), "vps2": _decide(failed="network")})
+    assert group.verdict == verdict.VERDICT_FAIL
+    assert group.production_status == verdict.BLOCKED_NEEDS_VPS_ACCESS  # disposable hosts: never more
     assert group.reasons[0] == "host vps2: gate network FAIL: service not active"
     assert "host vps1: REHEARSAL_PASS" in group.reasons
 
 
 def test_a_failing_real_host_blocks_on_the_gate():
-    group = combine(
+    group = verdict.combine(
         {"vps1": _decide(disposable=False, soak=True), "vps2": _decide(disposable=False, failed="upload")}
     )
-    assert (group.verdict, group.production_status) == (VERDICT_FAIL, BLOCKED_GATE_FAILED)
+    assert (group.verdict, group.production_status) == (verdict.VERDICT_FAIL, verdict.BLOCKED_GATE_FAILED)
     assert group.reasons == ["host vps2: gate upload FAIL: service not active", "host vps1: PRODUCTION_READY"]
 
 
 def test_every_disposable_host_passing_is_a_rehearsal_pass_only():
-    group = combine({"a": _decide(), "b": _decide()})
-    assert (group.verdict, group.production_status) == (REHEARSAL_PASS, BLOCKED_NEEDS_VPS_ACCESS)
+    group = verdict.combine({"a": _decide(), "b": _decide()})
+    assert (group.verdict, group.production_status) == (
+        verdict.REHEARSAL_PASS,
+        verdict.BLOCKED_NEEDS_VPS_ACCESS,
+    )
     assert [r.split(":")[0] for r in group.reasons] == ["host a", "host b"]
 
 
 def test_the_group_is_as_ready_as_its_weakest_host():
     ready, pending = _decide(disposable=False, soak=True), _decide(disposable=False)
-    assert ready.verdict == PRODUCTION_READY and pending.verdict == PENDING_SOAK
-    group = combine({"vps1": ready, "vps2": pending})
-    assert (group.verdict, group.production_status) == (PENDING_SOAK, BLOCKED_NEEDS_SOAK)
-    assert combine({"vps1": ready, "vps2": ready}).verdict == PRODUCTION_READY
+    assert ready.verdict == verdict.PRODUCTION_READY and pending.verdict == verdict.PENDING_SOAK
+    group = verdict.combine({"vps1": ready, "vps2": pending})
+    assert (group.verdict, group.production_status) == (verdict.PENDING_SOAK, verdict.BLOCKED_NEEDS_SOAK)
+    assert verdict.combine({"vps1": ready, "vps2": ready}).verdict == verdict.PRODUCTION_READY
     # a disposable host in a real group keeps the group at REHEARSAL_PASS
-    assert combine({"vps1": ready, "local": _decide()}).production_status == BLOCKED_NEEDS_VPS_ACCESS
+    assert (
+        verdict.combine({"vps1": ready, "local": _decide()}).production_status
+        == verdict.BLOCKED_NEEDS_VPS_ACCESS
+    )
 
 
 def test_an_unreachable_host_blocks_the_group_and_a_failed_gate_outranks_it():
-    group = combine({"vps1": _decide(), "vps2": _decide(reachable=False)})
-    assert (group.verdict, group.production_status) == (BLOCKED_NEEDS_VPS_ACCESS, BLOCKED_NEEDS_VPS_ACCESS)
+    group = verdict.combine({"vps1": _decide(), "vps2": _decide(reachable=False)})
+    assert (group.verdict, group.production_status) == (
+        verdict.BLOCKED_NEEDS_VPS_ACCESS,
+        verdict.BLOCKED_NEEDS_VPS_ACCESS,
+    )
     assert group.reasons[0] == "host vps2: ssh: connection refused"
-    worse = combine({"vps1": _decide(failed="collecting"), "vps2": _decide(reachable=False)})
-    assert worse.verdict == VERDICT_FAIL
+    worse = verdict.combine({"vps1": _decide(failed="collecting"), "vps2": _decide(reachable=False)})
+    assert worse.verdict == verdict.VERDICT_FAIL
     assert worse.reasons[:2] == [
         "host vps1: gate collecting FAIL: service not active",
         "host vps2: BLOCKED_NEEDS_VPS_ACCESS",
@@ -93,7 +90,7 @@ def test_an_unreachable_host_blocks_the_group_and_a_failed_gate_outranks_it():
 
 def test_one_host_is_its_own_decision():
     alone = _decide(failed="restart")
-    assert combine({"vps1": alone}) == alone
+    assert verdict.combine({"vps1": alone}) == alone
 
 
 # ---------------------------------------------------------------- manifest and report
@@ -102,18 +99,18 @@ def test_one_host_is_its_own_decision():
 def _host(name, failed=None):
     gates = dict(ALL_PASS)
     if failed:
-        gates[failed] = GateOutcome(FAIL, "test_x failed: no rows after 30 s")
-    manifest = _manifest(decide(reachable=True, disposable=True, gates=gates, soak_completed=False))
+        gates[failed] = verdict.GateOutcome(verdict.FAIL, "test_x failed: no rows after 30 s")
+    manifest = _manifest(verdict.decide(reachable=True, disposable=True, gates=gates, soak_completed=False))
     manifest["target"] = dict(manifest["target"], name=name)
     for gate in manifest["gates"]:
         if gate["name"] == failed:
-            gate.update(status=FAIL, reason="test_x failed: no rows after 30 s")
+            gate.update(status=verdict.FAIL, reason="test_x failed: no rows after 30 s")
             gate["tests"][0]["outcome"] = "failed"
     return manifest
 
 
 def _group(hosts):
-    decision = combine({name: _decision_of(m) for name, m in hosts.items()})
+    decision = verdict.combine({name: _decision_of(m) for name, m in hosts.items()})
     return build_group_manifest(
         decision=decision,
         started_at="2026-11-21T10:00:00.000Z",
@@ -135,17 +132,17 @@ def _decision_of(manifest):
 def test_group_manifest_carries_each_host_and_the_group_verdict(tmp_path):
     manifest = _group({"vps1": _host("vps1"), "vps2": _host("vps2", failed="network")})
     validate_manifest(manifest)
-    assert manifest["scope"] == "group" and manifest["verdict"] == VERDICT_FAIL
+    assert manifest["scope"] == "group" and manifest["verdict"] == verdict.VERDICT_FAIL
     by_host = {h["name"]: h for h in manifest["hosts"]}
-    assert by_host["vps1"]["verdict"] == REHEARSAL_PASS
-    assert by_host["vps2"]["verdict"] == VERDICT_FAIL
-    assert by_host["vps2"]["gates"]["network"]["status"] == FAIL
+    assert by_host["vps1"]["verdict"] == verdict.REHEARSAL_PASS
+    assert by_host["vps2"]["verdict"] == verdict.VERDICT_FAIL
+    assert by_host["vps2"]["gates"]["network"]["status"] == verdict.FAIL
     assert by_host["vps2"]["report"] == "hosts/vps2/report.md"
     gates = {g["name"]: g for g in manifest["gates"]}
-    assert gates["network"]["status"] == FAIL
+    assert gates["network"]["status"] == verdict.FAIL
     assert gates["network"]["reason"] == "vps2: FAIL test_x failed: no rows after 30 s"
-    assert gates["network"]["facts"]["status_by_host"] == {"vps1": PASS, "vps2": FAIL}
-    assert gates["collecting"]["status"] == PASS
+    assert gates["network"]["facts"]["status_by_host"] == {"vps1": verdict.PASS, "vps2": verdict.FAIL}
+    assert gates["collecting"]["status"] == verdict.PASS
     assert {f["host"] for f in manifest["files"]} == {"vps1", "vps2"}
     # risks both hosts share appear once
     assert manifest["risks"].count("disposable VPS only") == 1
@@ -241,7 +238,7 @@ def test_runner_judges_every_host_of_the_inventory(tmp_path):
     assert manifest["reasons"][0].startswith("host vps1: host vps1 does not answer over SSH")
     for name in ("vps1", "vps2"):
         own = json.loads((manifest_path.parent / "hosts" / name / "manifest.json").read_text())
-        assert own["target"]["name"] == name and own["verdict"] == BLOCKED_NEEDS_VPS_ACCESS
+        assert own["target"]["name"] == name and own["verdict"] == verdict.BLOCKED_NEEDS_VPS_ACCESS
 
     only = subprocess.run(
         [sys.executable, "-m", "gate.verify_host", "--inventory", str(inventory), "--reports-dir",

@@ -5,10 +5,10 @@ Runs in the default suite on purpose (about 65 s).
 
 import time
 
-from conftest import unmatched_faults
 from orderbooks.exitcodes import ExitCode
 from polysim import start_simulator
 from test_collect_rollover import check_rows_against_sim
+from testkit.collect_runs import unmatched_faults
 
 DURATION = 60
 #: Shorter than the simulator's 5 s slow answer, so a slow answer is always a timeout

@@ -1,8 +1,8 @@
 """Every simulator fault class becomes failure records in the manifests; the process keeps collecting."""
 
 import pytest
-from conftest import FAULT_CLASSES, unmatched_faults
 from orderbooks.exitcodes import ExitCode
+from testkit.collect_runs import FAULT_CLASSES, unmatched_faults
 
 
 @pytest.mark.parametrize("kind", sorted(FAULT_CLASSES))

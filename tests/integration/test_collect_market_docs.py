@@ -15,10 +15,10 @@ import time
 
 import orjson
 import pytest
-from conftest import orderbooks_argv
 from orderbooks.exitcodes import ExitCode
 from orderbooks.store import gzmembers
 from polysim import start_simulator
+from testkit.collect_runs import orderbooks_argv
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import subprocess
 import time
 
 import pytest
-from conftest import orderbooks_argv
 from orderbooks.exitcodes import ExitCode
+from testkit.collect_runs import orderbooks_argv
 from testkit.tmpfs import mounted_tmpfs
 
 

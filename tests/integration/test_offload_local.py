@@ -218,7 +218,7 @@ def test_an_interrupted_upload_says_so_in_json_keeps_what_it_verified_and_the_ne
     import subprocess
     import time
 
-    from conftest import orderbooks_argv
+    from testkit.collect_runs import orderbooks_argv
     from testkit.offload_helpers import write_wrapper
 
     first = make_sealed(data_dir, OLD, seed=1)

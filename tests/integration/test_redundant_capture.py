@@ -19,8 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
-from conftest import orderbooks_argv, read_rows
 from orderbooks.exitcodes import ExitCode
+from testkit.collect_runs import orderbooks_argv
+from testkit.sealed_files import read_rows
 
 DURATION = 45
 FREEZE_S = 12

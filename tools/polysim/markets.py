@@ -336,33 +336,15 @@ class Catalog:
                 f"{_clock_label(vstart)}-{_clock_label(vend)} ET"
             )
         event_id = str(100_000 + int.from_bytes(digest(seed, "event", series_id, k)[:4], "big") % 899_900_000)
-        markets = [
-            self._make_market(
-                "decoy" if decoy else "btc",
-                series_id,
-                k,
-                slug=slug,
-                question=title,
-                start=start,
-                end=end,
-                created=created,
-                closed_at=closed_at,
-            )
-        ]
+        # the window's times, the same for the event and each of its markets
+        times = {"start_ms": start, "end_ms": end, "created_ms": created, "closed_at_ms": closed_at}
+        kinds = [("decoy" if decoy else "btc", slug)]
         if not decoy and unit(seed, "malformed", series_id, k) < MALFORMED_SHARE:
-            markets.append(
-                self._make_market(
-                    "malformed",
-                    series_id,
-                    k,
-                    slug=slug + "-flat",
-                    question=title,
-                    start=start,
-                    end=end,
-                    created=created,
-                    closed_at=closed_at,
-                )
-            )
+            kinds.append(("malformed", slug + "-flat"))
+        markets = [
+            self._make_market(kind, series_id, k, slug=market_slug, question=title, times=times)
+            for kind, market_slug in kinds
+        ]
         return SimEvent(
             series_id=series_id,
             series_slug=s_slug,
@@ -371,11 +353,8 @@ class Catalog:
             event_id=event_id,
             slug=slug,
             title=title,
-            start_ms=start,
-            end_ms=end,
-            created_ms=created,
-            closed_at_ms=closed_at,
             markets=tuple(markets),
+            **times,
         )
 
     def _make_market(
@@ -386,10 +365,7 @@ class Catalog:
         *,
         slug: str,
         question: str,
-        start: int,
-        end: int,
-        created: int,
-        closed_at: int,
+        times: dict[str, int],
     ) -> SimMarket:
         seed = self.seed
         outcomes: list[str] = ["Up", "Down", "Flat"] if kind == "malformed" else ["Up", "Down"]
@@ -420,12 +396,9 @@ class Catalog:
             token_ids=tuple(tokens),
             reversed=rev,
             winner=winner,
-            start_ms=start,
-            end_ms=end,
-            created_ms=created,
-            closed_at_ms=closed_at,
             version=version,
             legacy_ids=tuple(legacy),
+            **times,
         )
 
     def version_of(self, k: int) -> str:

@@ -25,3 +25,21 @@ def new_writer(
     ``SnapshotWriter`` as they are."""
     kw.setdefault("disk_probe", lambda _p: PLENTY)
     return SnapshotWriter(data_dir, run_id=run_id, clock=clock, collector_version="0.1.0", host=host, **kw)
+
+
+def sample_row(cycle: int, token: str, recv_ms: int, series: str = "s-5m") -> dict:
+    """One schema-1 row of a 5-minute window opening at 2023-11-14T22:00Z, with a one-level book."""
+    return {
+        "schema": 1,
+        "recv_ms": recv_ms,
+        "latency_ms": 12,
+        "cycle": cycle,
+        "series": series,
+        "slug": "btc-updown-5m-1",
+        "condition_id": "0xabc",
+        "token_id": token,
+        "outcome": "Up",
+        "window_start": "2023-11-14T22:00:00Z",
+        "window_end": "2023-11-14T22:05:00Z",
+        "book": {"bids": [{"price": "0.5", "size": "10"}], "asks": []},
+    }

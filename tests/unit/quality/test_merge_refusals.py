@@ -114,21 +114,18 @@ def test_the_same_source_twice_is_refused(
     assert not (tmp_path / "m").exists()
 
 
-def test_an_output_inside_a_source_is_refused(
-    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("nesting", ["output inside a source", "source inside the output"])
+def test_nested_output_and_source_are_refused(
+    nesting: str, source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _out, err = run_merge(capsys, "--out", str(source / "merged"), str(source))
+    out = source / "merged" if nesting == "output inside a source" else tmp_path
+    code, _out, err = run_merge(capsys, "--out", str(out), str(source))
     assert code == ExitCode.USAGE
-    assert f"the output folder {source / 'merged'} lies inside the source {source}" in err
-    assert not (source / "merged").exists()
-
-
-def test_a_source_inside_the_output_is_refused(
-    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, _out, err = run_merge(capsys, "--out", str(tmp_path), str(source))
-    assert code == ExitCode.USAGE
-    assert f"the source {source} lies inside the output folder {tmp_path}" in err
+    if nesting == "output inside a source":
+        assert f"the output folder {out} lies inside the source {source}" in err
+        assert not out.exists()
+    else:
+        assert f"the source {source} lies inside the output folder {out}" in err
 
 
 def doc(n: int, recv_ms: int) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit.playbooks import run_playbook
 
 REPO = Path(__file__).resolve().parents[3]
 ANSIBLE_DIR = REPO / "ansible"
@@ -23,26 +24,19 @@ COMMON = yaml.safe_load((REPO / "roles" / "orderbooks_common" / "defaults" / "ma
 
 
 def play(inventory: Path, playbook: str, release: str) -> subprocess.CompletedProcess[str]:
-    argv = [
-        PLAYBOOK_BIN,
-        playbook,
-        "-i",
-        str(inventory),
-        "--check",
-        "--tags",
-        "orderbooks-name-check-only",
-        "-e",
-        "ansible_become=false",
-        "-e",
-        f"orderbooks_release={release}",
-    ]
-    return subprocess.run(
-        argv,
-        cwd=ANSIBLE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "ANSIBLE_NOCOLOR": "1"},
+    return run_playbook(
+        [
+            playbook,
+            "-i",
+            str(inventory),
+            "--check",
+            "--tags",
+            "orderbooks-name-check-only",
+            "-e",
+            "ansible_become=false",
+            "-e",
+            f"orderbooks_release={release}",
+        ]
     )
 
 

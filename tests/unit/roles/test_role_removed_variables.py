@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from testkit.playbooks import run_playbook
 
 from gate import layout
 
@@ -162,17 +163,10 @@ def test_no_role_file_reads_a_removed_name():
 
 
 def play(inventory: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    argv = [PLAYBOOK_BIN, playbook, "-i", str(inventory), "-e", "ansible_become=false", *extra]
+    argv = [playbook, "-i", str(inventory), "-e", "ansible_become=false", *extra]
     if playbook != "layout.yml":
         argv += ["--check", "--tags", "orderbooks-removed-check-only"]
-    return subprocess.run(
-        argv,
-        cwd=ANSIBLE_DIR,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "ANSIBLE_NOCOLOR": "1"},
-    )
+    return run_playbook(argv)
 
 
 def said(result: subprocess.CompletedProcess[str]) -> str:

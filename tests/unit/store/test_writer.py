@@ -17,26 +17,10 @@ from orderbooks.store.verify import verify_data_dir
 from testkit.fake_clock import FakeClock
 from testkit.tmpfs import mounted_tmpfs
 from testkit.writers import PLENTY, new_writer
+from testkit.writers import sample_row as make_row
 
 HOUR_MS = 3_600_000
 T0 = 1_700_000_000_000 - (1_700_000_000_000 % HOUR_MS)  # 2023-11-14T22:00:00Z
-
-
-def make_row(cycle: int, token: str, recv_ms: int, series: str = "s-5m") -> dict:
-    return {
-        "schema": 1,
-        "recv_ms": recv_ms,
-        "latency_ms": 12,
-        "cycle": cycle,
-        "series": series,
-        "slug": "btc-updown-5m-1",
-        "condition_id": "0xabc",
-        "token_id": token,
-        "outcome": "Up",
-        "window_start": "2023-11-14T22:00:00Z",
-        "window_end": "2023-11-14T22:05:00Z",
-        "book": {"bids": [{"price": "0.5", "size": "10"}], "asks": []},
-    }
 
 
 def cycle_result(clock: FakeClock, cycle: int, tokens=("t1", "t2"), **kw) -> CycleResult:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from orderbooks.logs import Logger, get_logger
@@ -25,28 +26,23 @@ def free_bytes(path: str | os.PathLike[str]) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+@dataclass
 class DiskFloor:
-    def __init__(
-        self,
-        path: Path,
-        floor_bytes: int = DEFAULT_FLOOR_BYTES,
-        *,
-        probe: Callable[[Path], int] = free_bytes,
-        monotonic: Callable[[], float] | None = None,
-        repeat_s: float = 60.0,
-        log: Logger | None = None,
-    ) -> None:
-        if floor_bytes < 0:
-            raise ValueError(f"disk floor must be >= 0 bytes, got {floor_bytes}")
-        self.path = Path(path)
-        self.floor_bytes = floor_bytes
-        self.probe = probe
-        self.monotonic = monotonic
-        self.repeat_s = repeat_s
-        self.log = log or get_logger("diskspace")
-        self.paused = False
-        self.last_free: int | None = None
-        self._last_loud: float | None = None
+    path: Path
+    floor_bytes: int = DEFAULT_FLOOR_BYTES
+    _: KW_ONLY
+    probe: Callable[[Path], int] = free_bytes
+    monotonic: Callable[[], float] | None = None
+    repeat_s: float = 60.0
+    log: Logger = field(default_factory=lambda: get_logger("diskspace"))
+    paused: bool = field(default=False, init=False)
+    last_free: int | None = field(default=None, init=False)
+    _last_loud: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.floor_bytes < 0:
+            raise ValueError(f"disk floor must be >= 0 bytes, got {self.floor_bytes}")
+        self.path = Path(self.path)
 
     def check(self) -> bool:
         """True when there is room to write (free >= floor)."""

@@ -305,16 +305,7 @@ class SnapshotWriter:
         if self.member_cycles:
             self._flush_streams(hour_file, rows, cycle=cycle, now=now)
             return
-        try:
-            if hour_file.needs_cut:
-                hour_file.cut_back()
-            if hour_file.fd is None:
-                self._open(hour_file, now)
-        except walk.UnsafePath as exc:
-            self._refuse(hour_file, hour_file, rows, cycle=cycle, now=now, reason=str(exc))
-            return
-        except OSError as exc:
-            self._disk_error(hour_file=hour_file, rows=rows, cycle=cycle, now=now, exc=exc, stage="open")
+        if not self._ready(hour_file, hour_file, rows, cycle=cycle, now=now):
             return
         batch = manifest.RowStats()
         for row in rows:
@@ -334,6 +325,46 @@ class SnapshotWriter:
         hour_file.stats.merge(batch)
         self._run["totals"]["rows"] += len(rows)
 
+    def _ready(
+        self,
+        hour_file: HourFile,
+        target: HourFile,
+        rows: list[dict[str, Any]],
+        *,
+        cycle: int | None,
+        now: int,
+    ) -> bool:
+        """Make *target* writable (finish a failed cut back, open it); False, with the rows
+        counted as not written under *hour_file*, when its folder leads out or the disk refuses."""
+        try:
+            if target.needs_cut:
+                target.cut_back()
+            if target.fd is None:
+                self._open(target, now)
+        except walk.UnsafePath as exc:
+            # The folder leads out of the data folder: its rows are not written (one warning
+            # per incident, an ``unsafe_path`` failure per flush, counted in ``rows_not_written``).
+            reason, folder = str(exc), target.partial.parent
+            if folder not in self._refused_dirs:
+                self._refused_dirs.add(folder)
+                self._run.setdefault("unsafe_paths", []).append(
+                    {"folder": paths.relative(self.data_dir, folder), "reason": reason, "t_ms": now}
+                )
+                self.log.warning(
+                    "unsafe_path",
+                    folder=paths.relative(self.data_dir, folder),
+                    reason=reason,
+                    rows_not_written=len(rows),
+                    action="no row is written there while the link leads out; remove the link",
+                )
+            message = f"{reason}; {len(rows)} rows not written"
+            self._not_written(hour_file, rows, now=now, cycle=cycle, error="unsafe_path", message=message)
+            return False
+        except OSError as exc:
+            self._disk_error(hour_file=hour_file, rows=rows, cycle=cycle, now=now, exc=exc, stage="open")
+            return False
+        return True
+
     def _flush_streams(
         self, hour_file: HourFile, rows: list[dict[str, Any]], *, cycle: int | None, now: int
     ) -> None:
@@ -343,18 +374,7 @@ class SnapshotWriter:
             by_series.setdefault(str(row.get("series") or "none"), []).append(row)
         for series, series_rows in by_series.items():
             target = self._series_file(hour_file, series)
-            try:
-                if target.needs_cut:
-                    target.cut_back()
-                if target.fd is None:
-                    self._open(target, now)
-            except walk.UnsafePath as exc:
-                self._refuse(hour_file, target, series_rows, cycle=cycle, now=now, reason=str(exc))
-                continue
-            except OSError as exc:
-                self._disk_error(
-                    hour_file=hour_file, rows=series_rows, cycle=cycle, now=now, exc=exc, stage="open"
-                )
+            if not self._ready(hour_file, target, series_rows, cycle=cycle, now=now):
                 continue
             if target.stream is None:
                 target.stream = gzmembers.MemberStream(self.compress_level)
@@ -399,34 +419,6 @@ class SnapshotWriter:
         """Count *rows* as not written and record why (message cut to records.MESSAGE_MAX_CHARS)."""
         self._run["totals"]["rows_not_written"] += len(rows)
         self._add_failures(hour_file, [FailureRecord.observed(now, cycle, error, message)])
-
-    def _refuse(
-        self,
-        hour_file: HourFile,
-        target: HourFile,
-        rows: list[dict[str, Any]],
-        *,
-        cycle: int | None,
-        now: int,
-        reason: str,
-    ) -> None:
-        """*target*'s folder leads out of the data folder: its rows are not written (one warning
-        per incident, an ``unsafe_path`` failure per flush, counted in ``rows_not_written``)."""
-        folder = target.partial.parent
-        if folder not in self._refused_dirs:
-            self._refused_dirs.add(folder)
-            self._run.setdefault("unsafe_paths", []).append(
-                {"folder": paths.relative(self.data_dir, folder), "reason": reason, "t_ms": now}
-            )
-            self.log.warning(
-                "unsafe_path",
-                folder=paths.relative(self.data_dir, folder),
-                reason=reason,
-                rows_not_written=len(rows),
-                action="no row is written there while the link leads out; remove the link",
-            )
-        message = f"{reason}; {len(rows)} rows not written"
-        self._not_written(hour_file, rows, now=now, cycle=cycle, error="unsafe_path", message=message)
 
     def _disk_error(
         self,
