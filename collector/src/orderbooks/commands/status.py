@@ -65,14 +65,15 @@ def summary(result: Status) -> str:
             f"restarts in 24 h: {collector['restarts_24h']}"
         )
         out.append(
-            f"rows: last row {collector['last_row_age_s']} s ago, "
-            f"{collector['rows_last_hour']} in the last hour; "
-            f"last cycle {collector['last_cycle_age_s']} s ago"
+            f"rows written: last {_ago(collector['last_row_age_s'])}, "
+            f"{collector['rows_last_hour']} in the last hour, "
+            f"{collector.get('rows_lost_last_hour', 0)} lost in the last hour; "
+            f"last cycle {_ago(collector['last_cycle_age_s'])}"
         )
         for sid, entry in collector["series"].items():
             out.append(
                 f"series {sid}: {entry['markets']} markets, {entry['tokens']} tokens, "
-                f"last discovery {entry['last_discovery_age_s']} s ago"
+                f"last discovery {_ago(entry['last_discovery_age_s'])}"
             )
         failures = ", ".join(f"{k} {v}" for k, v in collector["failures_last_hour"].items()) or "none"
         out.append(f"failures in the last hour: {failures}")
@@ -93,3 +94,8 @@ def summary(result: Status) -> str:
         f"{clock.get('note', '')}".rstrip()
     )
     return "\n".join(out) + "\n"
+
+
+def _ago(age_s: float | None) -> str:
+    """``12.5 s ago``, or ``never`` when there is no such moment."""
+    return "never" if age_s is None else f"{age_s} s ago"
