@@ -25,7 +25,7 @@ ROWS_DEADLINE_S = 90
 UNITS = ("collector_unit", "upload_unit")
 
 # layout field, owner, group, mode (the Host layout table, plus the folders
-# around it); "user"/"group" stand for the service account's names.
+# around it); "user"/"upload_user"/"group" stand for the service accounts' names.
 LAYOUT = [
     ("code_root", "root", "root", 0o755),
     ("releases_path", "root", "root", 0o755),
@@ -33,8 +33,8 @@ LAYOUT = [
     ("config_dir", "root", "group", 0o750),
     ("collector_env_file", "root", "group", 0o640),
     ("upload_env_file", "root", "group", 0o640),
-    ("rclone_config_dir", "user", "group", 0o700),
-    ("rclone_config_file", "user", "group", 0o600),
+    ("rclone_config_dir", "upload_user", "group", 0o700),
+    ("rclone_config_file", "upload_user", "group", 0o600),
 ]
 
 
@@ -44,7 +44,7 @@ def revision(host, layout) -> dict[str, str]:
 
 
 def account(layout, name: str) -> str:
-    return {"user": layout.user, "group": layout.group}.get(name, name)
+    return {"user": layout.user, "upload_user": layout.upload_user, "group": layout.group}.get(name, name)
 
 
 # ---------------------------------------------------------------- account
@@ -58,6 +58,23 @@ def test_service_user_is_a_system_account_without_login(host, layout):
     assert user.shell in ("/usr/sbin/nologin", "/bin/false")
     assert user.uid < 1000, "not a system account"
     assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
+
+
+def test_upload_user_is_its_own_system_account_in_the_service_group(host, layout):
+    """Upload and prune run as their own user: the collector's user cannot reach the remote's token."""
+    assert layout.upload_user != layout.user
+    user = host.user(layout.upload_user)
+    assert user.exists
+    assert user.group == layout.group
+    assert user.groups == [layout.group]
+    assert user.shell in ("/usr/sbin/nologin", "/bin/false")
+    assert user.uid < 1000, "not a system account"
+    assert user.uid != host.user(layout.user).uid
+    assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
+    with host.sudo():
+        result = host.run("sudo -n -l -U %s", layout.upload_user)
+    assert "not allowed to run sudo" in result.stdout + result.stderr
+    assert not host.file(f"/etc/sudoers.d/{layout.upload_user}").exists
 
 
 def test_service_user_has_no_sudo(host, layout):
@@ -131,7 +148,8 @@ def test_upload_timer_is_enabled_and_waiting(host, layout):
     props = host.service(layout.upload_unit).systemd_properties
     assert props["Type"] == "oneshot"
     assert props["LoadState"] == "loaded"
-    assert props["User"] == layout.user
+    assert props["User"] == layout.upload_user
+    assert props["Group"] == layout.group
 
 
 @pytest.mark.parametrize("field", UNITS)
@@ -162,25 +180,28 @@ def test_unit_writes_only_where_it_must(host, layout, field):
 
 
 def test_collector_sandbox_cannot_open_the_rclone_config(host, layout):
-    """From inside the running collector's own namespaces, as its user: rclone.conf cannot be opened.
+    """From inside the running collector's own namespaces: rclone.conf cannot be opened.
 
-    The same read outside the sandbox, as the same user, succeeds (so the
-    refusal is the sandbox's, not the file mode's).
+    Outside the sandbox the upload user (the file's owner) reads it, and
+    inside the collector's mount namespace even that user's ids cannot: the
+    refusal is the sandbox's, not only the file mode's. (Since the upload user
+    has its own account, the collector's user is refused by the file mode as
+    well; tests/host/test_host_state_secrets.py covers that and /proc.)
     """
     conf = layout.rclone_config_file
-    user = layout.user
+    owner = layout.upload_user
     pid = host.check_output("systemctl show -p MainPID --value %s", layout.collector_unit).strip()
     assert pid not in ("", "0"), "the collector is not running"
     with host.sudo():
-        outside = host.run("runuser -u %s -- head -c 1 %s", user, conf)
+        outside = host.run("runuser -u %s -- head -c 1 %s", owner, conf)
         inside = host.run(
             "nsenter --target %s --mount --setuid %s --setgid %s -- head -c 1 %s",
             pid,
-            str(host.user(user).uid),
-            str(host.user(user).gid),
+            str(host.user(owner).uid),
+            str(host.user(owner).gid),
             conf,
         )
-    assert outside.rc == 0, f"the service user cannot read {conf} at all: {outside.stderr}"
+    assert outside.rc == 0, f"the upload user cannot read {conf} at all: {outside.stderr}"
     assert inside.rc != 0, f"the collector's sandbox can read {conf}"
     assert "Permission denied" in inside.stderr or "No such file" in inside.stderr, inside.stderr
 

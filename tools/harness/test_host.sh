@@ -101,7 +101,8 @@ grep -E '^vps-' "$RUN/check.log"
 step "host-state, liveness and deploy/rollback tests"
 ORDERBOOKS_HOST_EXTRA_VARS=$RUN/test-vars.json ORDERBOOKS_HOST_SIM_CONTROL=$SIM_CONTROL "$VENV/bin/pytest" -p no:cacheprovider -v \
     --hosts="ansible://orderbooks" --ansible-inventory="$INVENTORY" \
-    tests/host/test_host_state.py tests/host/test_liveness.py tests/host/test_deploy_rollback.py
+    tests/host/test_host_state.py tests/host/test_host_state_secrets.py tests/host/test_liveness.py \
+    tests/host/test_deploy_rollback.py
 
 # The stand-in remote is webdav with vendor=other: it lists no hashes, so the
 # gate's upload check can pass only by downloading and hashing, as upload does.

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Collection, Sequence
 
-from orderbooks import __version__
+from orderbooks import __version__, config
 from orderbooks.exitcodes import ExitCode
 
 #: Subcommand name -> module under orderbooks.commands.
@@ -67,7 +67,7 @@ def apply_environment(
                 try:
                     value = action.type(raw)
                 except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
-                    raise UsageError(f"{name}={raw!r}: {exc}") from exc
+                    raise UsageError(f"{name}={shown_value(longs[0], raw)!r}: {exc}") from exc
             else:
                 value = raw
         except UsageError as exc:
@@ -77,6 +77,11 @@ def apply_environment(
         action.required = False
     if problems:
         raise UsageError("; ".join(problems))
+
+
+def shown_value(option: str, raw: str) -> str:
+    """*raw* as an error message may show it: a secret option's value redacted."""
+    return (config.redact_url(raw) or config.REDACTED) if option in config.SECRET_OPTIONS else raw
 
 
 def parse_bool(raw: str, name: str) -> bool:

@@ -117,6 +117,75 @@ def optional_url(raw: str) -> str | None:
     return http_url(raw) if str(raw).strip() else None
 
 
+def secret_url(raw: str) -> str | None:
+    """``optional_url`` for a URL that is a credential (the heartbeat URL): its error
+    names the URL only as ``redact_url`` shows it."""
+    try:
+        return optional_url(raw)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"malformed URL {redact_url(str(raw))!r}: expected http(s)://host[:port][/path], "
+            "no query, fragment or spaces"
+        ) from None
+
+
+# ---------------------------------------------------------------- secrets
+#: What stands for the secret part of a value in manifests and logs.
+REDACTED = "<redacted>"
+#: Options whose value is a secret: never written as given (run manifests, logs).
+SECRET_OPTIONS = ("--heartbeat-url",)
+
+
+def redact_url(url: str | None) -> str | None:
+    """``scheme://host[:port]/<redacted>``: which service, never the credential.
+
+    A heartbeat URL (healthchecks.io style) is a credential in its path: anyone
+    who has it can ping or fail the check. Only its scheme, host and port are
+    kept; user, password, path, query and fragment are not.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(str(url).strip())
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return REDACTED
+    if parts.scheme not in ("http", "https") or not host:
+        return REDACTED
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme}://{netloc}/{REDACTED}"
+
+
+def redact_argv(argv: list[str], secrets: tuple[str | None, ...] = ()) -> list[str]:
+    """*argv* with the value of every secret option redacted (``--heartbeat-url URL``,
+    ``--heartbeat-url=URL`` and argparse's abbreviations such as ``--heartbeat URL``),
+    and any of *secrets* (the values as parsed) redacted wherever else it appears."""
+    out: list[str] = []
+    redact_next = False
+    for arg in argv:
+        if redact_next:
+            out.append(redact_url(arg) or REDACTED)
+            redact_next = False
+            continue
+        name, sep, value = arg.partition("=")
+        if len(name) > 2 and name.startswith("--") and any(o.startswith(name) for o in SECRET_OPTIONS):
+            if sep:
+                out.append(f"{name}={redact_url(value) or REDACTED}")
+            else:
+                out.append(arg)
+                redact_next = True
+            continue
+        shown = arg
+        for secret in secrets:
+            if secret and secret in shown:
+                shown = shown.replace(secret, redact_url(secret) or REDACTED)
+        out.append(shown)
+    return out
+
+
 def optional_path(raw: str) -> Path | None:
     """An absolute file path, or empty for none."""
     text = str(raw).strip()
@@ -186,9 +255,15 @@ class Settings:
         out["data_dir"] = str(self.data_dir)
         out["series"] = list(self.series)
         out["metrics_file"] = str(self.metrics_file) if self.metrics_file else None
-        # A heartbeat URL is a credential of the outside service: never logged.
-        out["heartbeat_url"] = "(set)" if self.heartbeat_url else None
+        # A heartbeat URL is a credential of the outside service: never logged or
+        # written; its scheme and host say which service (redact_url).
+        out["heartbeat_url"] = redact_url(self.heartbeat_url)
         return out
+
+    def run_info(self, argv: list[str]) -> dict[str, Any]:
+        """What a run manifest records of how the run was started: the command line
+        (*argv*) and the settings, every secret redacted."""
+        return {"argv": redact_argv(list(argv), (self.heartbeat_url,)), "settings": self.to_dict()}
 
 
 #: (option, type, metavar, help) for every collect option, in --help order; each default is the
@@ -229,7 +304,12 @@ OPTIONS: tuple[tuple[str, Any, str, str], ...] = (
     ("--max-body-bytes", positive_int, "B", "largest decoded HTTP body accepted (not /books)"),
     ("--max-books-body-bytes", positive_int, "B", "largest decoded POST /books body accepted"),
     ("--metrics-file", optional_path, "FILE", "Prometheus textfile rewritten every 30 s (default: none)"),
-    ("--heartbeat-url", optional_url, "URL", "GET after each sealed hour, URL/fail when unhealthy"),
+    (
+        "--heartbeat-url",
+        secret_url,
+        "URL",
+        "GET after each sealed hour, URL/fail when unhealthy (a secret: redacted in manifests and logs)",
+    ),
 )
 
 

@@ -12,6 +12,7 @@ Modules (one job each):
 - ``rollover``: waits until the collected rows show a market rollover (the rehearsal).
 - ``summary``: the report's file table, quality summary, soak span and risks of a host.
 - ``report``: manifest.json (schema in docs/gate-manifest.schema.json) and report.md.
+- ``redact``: keeps the inventory's and the host's secrets out of the report.
 - ``verify_host``: the runner behind `make verify-host` (also gathers the host facts).
 
 The testinfra checks of the gates are in ``gates/`` beside these modules.

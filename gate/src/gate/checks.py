@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from gate import redact
 from gate.evidence import GateEvidence, Pending
 from gate.layout import STANDARD, HostLayout, LayoutError
 from gate.layout import from_pytest as layout_from_pytest
@@ -82,7 +83,9 @@ def parse_env(text: str) -> dict[str, str]:
 
 
 def read_env(ev: GateEvidence, path: str) -> dict[str, str]:
-    result = ev.run(f"cat {shlex.quote(path)}", label=f"cat {path}")
+    """The settings of an environment file; the evidence keeps it with secrets redacted
+    (the heartbeat URL, anything named like a password, token or secret)."""
+    result = ev.run(f"cat {shlex.quote(path)}", label=f"cat {path}", shown=redact.redact_env)
     assert result.rc == 0, f"cannot read {path}: {result.stderr.strip()}"
     return parse_env(result.stdout)
 

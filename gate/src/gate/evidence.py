@@ -86,9 +86,16 @@ class GateEvidence:
 
     # ------------------------------------------------------------ commands
     def run(
-        self, command: str, *, timeout_s: int = 120, label: str | None = None, record_output: bool = True
+        self,
+        command: str,
+        *,
+        timeout_s: int = 120,
+        label: str | None = None,
+        record_output: bool = True,
+        shown: Callable[[str], str] | None = None,
     ) -> Result:
-        """Run *command* on the host through ``timeout``; record and return the result."""
+        """Run *command* on the host through ``timeout``; record and return the result.
+        *shown* turns the stdout into what the record keeps (e.g. a settings file redacted)."""
         wrapped = f"timeout -k 5 {int(timeout_s)} sh -c {shlex.quote(command)}"
         started = time.time()
         t0 = self._monotonic()
@@ -103,7 +110,11 @@ class GateEvidence:
                 "cmd": label or command,
                 "rc": result.rc,
                 "duration_s": round(duration, 3),
-                "stdout": trim(result.stdout) if record_output else f"[{len(result.stdout)} characters]",
+                "stdout": (
+                    trim(shown(result.stdout) if shown else result.stdout)
+                    if record_output
+                    else f"[{len(result.stdout)} characters]"
+                ),
                 "stderr": trim(result.stderr),
             }
         )

@@ -37,6 +37,7 @@ class LayoutError(RuntimeError):
 class HostLayout:
     user: str
     group: str
+    upload_user: str
     code_root: str
     releases_path: str
     current_path: str
@@ -75,6 +76,7 @@ class HostLayout:
 STANDARD = HostLayout(
     user="orderbooks",
     group="orderbooks",
+    upload_user="orderbooks-upload",
     code_root="/opt/orderbooks",
     releases_path="/opt/orderbooks/releases",
     current_path="/opt/orderbooks/current",

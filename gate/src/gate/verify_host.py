@@ -8,6 +8,9 @@ Steps: list the inventory's hosts (``ansible-inventory``); then for each host in
 turn: check it answers (``ansible -m ping``); record host facts; run the gate
 tests with pytest-testinfra and the gate plugin; list the data files with their
 sha256; summarise data quality and the 24-hour soak; decide the host's verdict.
+No secret of the inventory reaches the report (``gate.redact``): the inventory
+listing is kept as host names and groups, and every value of a secret-named
+inventory variable is scrubbed from the manifests and the pytest log.
 One host: its report, as it always was. Several: the group's verdict (every gate
 on every host, ``verdict.combine``) in the folder's report, each host's own
 report in ``hosts/<name>/``. Exit status 0 for PRODUCTION_READY or
@@ -26,10 +29,11 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gate import GATES, layout
+from gate import GATES, layout, redact
 from gate.evidence import GateEvidence, trim, utc_iso
 from gate.layout import HostLayout
 from gate.report import (
@@ -79,7 +83,11 @@ def say(message: str) -> None:
 
 
 class ControllerLog:
-    """Commands run on the controller, recorded like the gates' host commands."""
+    """Commands run on the controller, recorded like the gates' host commands.
+
+    Extra-vars values are recorded redacted (``redact.redact_argv``); *shown*
+    turns a command's stdout into what the record keeps (e.g. the inventory
+    listing into its outline)."""
 
     def __init__(self) -> None:
         self.commands: list[dict[str, Any]] = []
@@ -92,6 +100,7 @@ class ControllerLog:
         env: dict[str, str] | None = None,
         stream: bool = False,
         log_file: Path | None = None,
+        shown: Callable[[str], str] | None = None,
     ) -> subprocess.CompletedProcess:
         started = time.time()
         t0 = time.monotonic()
@@ -123,10 +132,10 @@ class ControllerLog:
                 "t": utc_iso(started),
                 "where": "controller",
                 "gate": None,
-                "cmd": shlex.join(argv),
+                "cmd": shlex.join(redact.redact_argv(argv)),
                 "rc": rc,
                 "duration_s": round(time.monotonic() - t0, 3),
-                "stdout": trim(stdout, 2000),
+                "stdout": trim(shown(stdout) if shown else stdout, 2000),
                 "stderr": trim(stderr, 2000),
             }
         )
@@ -142,7 +151,13 @@ def bin_path(name: str) -> str:
 def inventory_hosts(log: ControllerLog, inventory: Path, group: str) -> tuple[list[str], dict, str | None]:
     if not inventory.exists():
         return [], {}, f"inventory {inventory} does not exist (bring a VPS up, or pass INVENTORY=...)"
-    done = log.run([bin_path("ansible-inventory"), "-i", str(inventory), "--list"], timeout_s=120)
+    # Only host names and groups are recorded: the hostvars hold the become password,
+    # vault values and tokens.
+    done = log.run(
+        [bin_path("ansible-inventory"), "-i", str(inventory), "--list"],
+        timeout_s=120,
+        shown=redact.inventory_outline,
+    )
     if done.returncode != 0:
         return [], {}, f"ansible-inventory failed: {done.stderr.strip()[-300:]}"
     data = json.loads(done.stdout)
@@ -204,7 +219,7 @@ def host_facts(ev: GateEvidence, where: HostLayout) -> dict[str, Any]:
         "releases": out(f"ls -1 {where.releases_path}"),
         "rclone_version": out(f"{where.rclone_binary} version | head -n 1"),
         "rclone_remotes": out(
-            f"runuser -u {where.user} -- {where.rclone_binary} --config {where.rclone_config_file} "
+            f"runuser -u {where.upload_user} -- {where.rclone_binary} --config {where.rclone_config_file} "
             "listremotes --long"
         ),
         "uptime": out("uptime"),
@@ -268,7 +283,7 @@ def judge_host(
         "disposable": False,
         "disposable_evidence": [],
         "error": problem,
-        "layout_extra_vars": list(args.extra_vars),
+        "layout_extra_vars": [redact.redact_extra_vars(value) for value in args.extra_vars],
     }
     facts: dict[str, Any] = {}
     evidence: dict[str, Any] = {"tests": [], "gates": {}}
@@ -471,17 +486,22 @@ def main(argv: list[str] | None = None) -> int:
         manifest["commands"] = sorted(log.commands + manifest["commands"], key=lambda c: str(c.get("t", "")))
         manifest["started_at"], manifest["duration_s"] = utc_iso(started), round(finished - started, 3)
         manifest["hosts"] = [host_summary(str(names[0]), manifest, "report.md")] if names[0] else []
+    # Last line of defence: no value of a secret-named inventory variable is written.
+    secrets = redact.secret_values(hostvars)
+    manifest = redact.scrub(manifest, secrets)
     validate_manifest(manifest)
     folder = write_report(manifest, args.reports_dir, epoch_s=started)
-    for name, (_, host_manifest) in judged.items():
+    for name, (_, judged_manifest) in judged.items():
         own = folder
+        host_manifest = redact.scrub(judged_manifest, secrets)
         if several:
             validate_manifest(host_manifest)
             own = write_report(host_manifest, folder / HOSTS_DIR, folder_name=str(name))
         label = f"{stamp_dir.name}.{name}" if name else stamp_dir.name
         side = stamp_dir.with_name(label + ".pytest.log")
         if side.exists():
-            side.replace(own / "pytest.log")
+            (own / "pytest.log").write_text(redact.scrub(side.read_text(errors="replace"), secrets))
+            side.unlink()
         print_host_lines(name, host_manifest, several=several)
     print(f"verdict: {decision.verdict}")
     print(f"production status: {decision.production_status}")

@@ -62,3 +62,13 @@ def test_every_bad_value_in_the_environment_is_reported(capsys, monkeypatch):
     assert cli.main(["check-config"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert all(f"{name}=" in err for name in environ) and "3 bad setting(s)" in err, err
+
+
+def test_a_bad_heartbeat_url_in_the_environment_is_named_but_never_printed(capsys, monkeypatch):
+    secret = "https://hc-ping.com/0b7c-secret-token?x y"
+    assert cli.main(["collect"], environ={"ORDERBOOKS_HEARTBEAT_URL": secret}) == ExitCode.USAGE
+    monkeypatch.setenv("ORDERBOOKS_HEARTBEAT_URL", secret)
+    assert cli.main(["check-config"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.count("ORDERBOOKS_HEARTBEAT_URL='https://hc-ping.com/<redacted>'") == 2
+    assert "0b7c-secret-token" not in err

@@ -73,7 +73,8 @@ def problems_of(environ: dict[str, str]) -> list[str]:
         try:
             values[option[2:].replace("-", "_")] = type_(raw)
         except (argparse.ArgumentTypeError, TypeError, ValueError) as exc:
-            problems.append(f"{name}={raw!r}: {exc}")
+            shown = (config.redact_url(raw) or config.REDACTED) if option in config.SECRET_OPTIONS else raw
+            problems.append(f"{name}={shown!r}: {exc}")
     if not problems:
         try:
             config.check_settings(config.Settings(**values))  # type: ignore[arg-type]

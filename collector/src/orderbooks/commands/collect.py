@@ -101,7 +101,8 @@ def collect(settings: Settings) -> int:
             disk_floor_bytes=disk_floor_bytes,
             compress_level=settings.compress_level,
             member_cycles=settings.member_cycles,
-            run_info={"argv": sys.argv[1:], "settings": settings.to_dict()},
+            # Redacted: the heartbeat URL is a credential (config.redact_argv).
+            run_info=settings.run_info(sys.argv[1:]),
         )
         health = HealthTracker(
             settings.data_dir,

@@ -28,7 +28,10 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 DATA_MODE = 0o640
-DIR_MODE = 0o750
+#: Group-writable as far as the process umask lets it: on a host the collector's
+#: unit has UMask=0007, so prune, run by the upload user of the same group, can
+#: delete verified files; elsewhere (umask 022 or 027) folders stay 0750.
+DIR_MODE = 0o770
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:

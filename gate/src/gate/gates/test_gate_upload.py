@@ -21,9 +21,9 @@ pytestmark = [pytest.mark.host, pytest.mark.gate("upload")]
 
 
 def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]:
-    """``rclone lsjson --hash -R`` of the remote, as the service user, with the host's config."""
+    """``rclone lsjson --hash -R`` of the remote, as the upload user (the only one that reads the config)."""
     cmd = (
-        f"runuser -u {checks.LAYOUT.user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"runuser -u {checks.LAYOUT.upload_user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
         f"lsjson --hash -R --files-only {shlex.quote(remote)}"
     )
     result = ev.run(cmd, timeout_s=300, record_output=False)
@@ -38,7 +38,7 @@ def remote_listing(ev, rclone: str, config: str, remote: str) -> dict[str, dict]
 def downloaded_hashes(ev, rclone: str, config: str, remote_file: str) -> dict[str, str]:
     """md5/sha256 of the remote file's bytes, downloaded with ``rclone cat`` on the host."""
     cat = (
-        f"runuser -u {checks.LAYOUT.user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
+        f"runuser -u {checks.LAYOUT.upload_user} -- {shlex.quote(rclone)} --config {shlex.quote(config)} "
         f"cat {shlex.quote(remote_file)}"
     )
     hasher = (
