@@ -11,34 +11,20 @@ says a heartbeat URL was set and which service: ``scheme://host[:port]/<redacted
 from __future__ import annotations
 
 import gzip
-import http.server
 import secrets
-import threading
 import zlib
 from pathlib import Path
 
 import orjson
 import pytest
+from testkit.http_receiver import recording_http_server
 
 
 @pytest.fixture
 def heartbeat_receiver():
     """A loopback HTTP server answering 200 to any GET (the outside dead-man's switch)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *_args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with recording_http_server() as (base, _seen):
+        yield base
 
 
 def readable(path: Path) -> bytes:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
 import io
 import os
 import random
 import socket
-import threading
 from pathlib import Path
 
 import httpx
@@ -24,6 +22,7 @@ from orderbooks.health.tracker import HealthTracker
 from orderbooks.records import CycleResult, FailureRecord
 from testkit.fake_clock import FakeClock
 from testkit.fake_exchange import T0, Exchange, MemorySink
+from testkit.http_receiver import recording_http_server
 
 SYNCED = ClockState(True, "adjtimex")
 GIB = 2**30
@@ -281,23 +280,8 @@ def test_metrics_hold_every_named_metric_and_are_replaced_atomically(tmp_path):
 
 @pytest.fixture
 def receiver():
-    seen: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/ping/abc", seen
-    server.shutdown()
-    server.server_close()
+    with recording_http_server() as (base, seen):
+        yield f"{base}/ping/abc", seen
 
 
 def test_heartbeat_fails_once_when_unhealthy_and_pings_after_a_sealed_hour(receiver, tmp_path):
