@@ -1,1 +1,1 @@
-"""The HTTP side: the one client, its request budget and its retry and cycle schedules."""
+"""The HTTP side: the one client, its request budget, its retry and cycle schedules and its outage signals."""

@@ -3,7 +3,10 @@
 ``ApiClient.get_json`` / ``post_json`` never raise for network or API trouble.
 They return an ``ApiResult``; every failed attempt (including attempts that a
 later retry repaired) becomes a ``FailureRecord`` in ``result.failures`` and
-one structured log line. Retries use tenacity with the injected clock's
+one debug ``request_failed`` line. Every attempt's outcome also feeds the
+outage tracker (``outages``), whose few warning lines (``outage_started``,
+``outage_continues``, ``outage_ended``) are what an API outage shows at
+warning level. Retries use tenacity with the injected clock's
 sleep, exponential backoff with jitter (``schedule.wait_backoff``), the
 server's Retry-After on 429/425/503, and stop before the caller's deadline
 (``schedule.stop_before_deadline``): a retry never pushes a cycle past the
@@ -16,6 +19,7 @@ time, never idle for a read timeout, still ends as a ``timeout`` failure.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +29,7 @@ import orjson
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from orderbooks import __version__
+from orderbooks.api.outages import Attempt, OutageTracker, Signal
 from orderbooks.api.ratelimit import RequestBudget
 from orderbooks.api.schedule import retry_after_seconds, stop_before_deadline, wait_backoff
 from orderbooks.clock import Clock, SystemClock
@@ -248,6 +253,7 @@ class ApiClient:
         budget: RequestBudget | None = None,
         rng: random.Random | None = None,
         log: Logger | None = None,
+        outages: OutageTracker | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
@@ -256,6 +262,9 @@ class ApiClient:
         self.log = log or get_logger("client")
         self.bases = {"gamma": settings.gamma_url, "clob": settings.clob_url}
         self._cooldown_until: dict[str, float] = {}
+        #: One signal per outage; fed under ``_outages_lock`` (every thread's attempts).
+        self.outages = outages or OutageTracker()
+        self._outages_lock = threading.Lock()
         self.http = httpx.Client(
             transport=transport,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": "gzip"},
@@ -265,7 +274,17 @@ class ApiClient:
         )
 
     def close(self) -> None:
+        """Close the connections; an outage still open is summed up once more (``at_stop``)."""
+        with self._outages_lock:
+            signals = self.outages.at_stop(self.clock.monotonic())
+        self._log_signals(signals)
         self.http.close()
+
+    def note_affected(self, api: str, token_ids: list[str]) -> None:
+        """Tokens that got no book this cycle: counted in *api*'s open outages (``tokens``)."""
+        if token_ids:
+            with self._outages_lock:
+                self.outages.affected(api, token_ids)
 
     # ------------------------------------------------------------ public calls
 
@@ -307,7 +326,7 @@ class ApiClient:
         def attempt() -> Any:
             result.attempts += 1
             try:
-                return self._attempt(
+                data = self._attempt(
                     method=method,
                     api=api,
                     url=url,
@@ -319,9 +338,13 @@ class ApiClient:
                     not_found_error=not_found_error,
                 )
             except RequestFailed as failed:
-                if failed.error != NOT_OPEN:  # a book not open yet is expected, not a failure
-                    self._record(result, failed, cycle, series, token_id)
+                if failed.error == NOT_OPEN:  # a book not open yet is expected, not a failure
+                    self._answered(api)
+                else:
+                    self._record(result, failed, cycle, series, token_id, api=api)
                 raise
+            self._answered(api)
+            return data
 
         def hinted_wait(state: RetryCallState) -> float | None:
             exc = state.outcome.exception() if state.outcome else None
@@ -420,6 +443,16 @@ class ApiClient:
             )
         self.clock.sleep(delay)
 
+    def _answered(self, api: str) -> None:
+        """The API answered: its outages are over."""
+        with self._outages_lock:
+            signals = self.outages.observe(Attempt(api, self.clock.monotonic(), self.clock.wall_ms()))
+        self._log_signals(signals)
+
+    def _log_signals(self, signals: list[Signal]) -> None:
+        for signal in signals:
+            self.log.log(signal.level, signal.event, **signal.fields)
+
     def _record(
         self,
         result: ApiResult,
@@ -427,19 +460,35 @@ class ApiClient:
         cycle: int | None,
         series: str | None,
         token_id: str | None,
+        *,
+        api: str,
     ) -> None:
-        record = FailureRecord(
-            t_ms=self.clock.wall_ms(),
-            cycle=cycle,
-            error=failed.error,
-            message=_short(failed.message),
-            series=series,
-            token_id=token_id,
-            status=failed.status,
-            endpoint=result.endpoint,
-        )
+        # Stamped and fed under one lock, so the outage lines' times and counts match the records.
+        with self._outages_lock:
+            record = FailureRecord(
+                t_ms=self.clock.wall_ms(),
+                cycle=cycle,
+                error=failed.error,
+                message=_short(failed.message),
+                series=series,
+                token_id=token_id,
+                status=failed.status,
+                endpoint=result.endpoint,
+            )
+            signals = self.outages.observe(
+                Attempt(
+                    api,
+                    self.clock.monotonic(),
+                    record.t_ms,
+                    error=record.error,
+                    status=record.status,
+                    endpoint=record.endpoint or "",
+                    message=record.message,
+                    token_id=token_id,
+                )
+            )
         result.failures.append(record)
-        self.log.warning(
+        self.log.debug(
             "request_failed",
             error=failed.error,
             endpoint=result.endpoint,
@@ -451,3 +500,4 @@ class ApiClient:
             token_id=token_id,
             message=record.message,
         )
+        self._log_signals(signals)

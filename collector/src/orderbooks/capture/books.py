@@ -162,6 +162,10 @@ class BookFetcher:
             out.rows.append(
                 build_row(tracked, book, cycle=cycle, recv_ms=recv_ms, latency_ms=latency_ms, errors=errors)
             )
+        # Tokens without a book this cycle count as affected by an open CLOB outage, if any.
+        self.client.note_affected(
+            "clob", [f.token_id for f in out.failures if f.error == "missing_book" and f.token_id]
+        )
         return out
 
     def _post(self, chunk: list[str], batch: _Batch) -> None:

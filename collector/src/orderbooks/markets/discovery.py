@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orderbooks.api.client import ApiClient
+from orderbooks.api.outages import family
 from orderbooks.clock import Clock
 from orderbooks.config import Settings
 from orderbooks.logs import Logger, get_logger
@@ -177,8 +178,14 @@ class Discovery:
                     )
                     self.log.warning("discovery_offset_refused", series=series_id, events=answered)
                     break
+                # An API outage is told by the client's outage lines: this refresh's line is detail.
+                outage = result.error is not None and family(result.error, result.status) is not None
                 return failures + self._failed(
-                    series_id, cycle, f"{endpoint} failed: {result.error}: {result.message}", result.status
+                    series_id,
+                    cycle,
+                    f"{endpoint} failed: {result.error}: {result.message}",
+                    result.status,
+                    level="debug" if outage else "warning",
                 )
             try:
                 if path == KEYSET_PATH:
@@ -375,13 +382,28 @@ class Discovery:
             self.known.values(), self._gamma_closed, self.snapshot.version + 1
         )
 
-    def _failed(self, series_id: str, cycle: int | None, message: str, status: int | None = None) -> list:
+    def _failed(
+        self,
+        series_id: str,
+        cycle: int | None,
+        message: str,
+        status: int | None = None,
+        *,
+        level: str = "warning",
+    ) -> list:
+        """A failed refresh: a ``discovery`` record and a ``discovery_failed`` line at *level*
+        (debug when an API outage failed it: the outage lines say so once)."""
         failed = self.failed_in_a_row.get(series_id, 0) + 1
         self.failed_in_a_row[series_id] = failed
         retry_in = retry_seconds(failed, self.settings.discovery_interval)
         self.next_refresh[series_id] = self.clock.monotonic() + retry_in
-        self.log.warning(
-            "discovery_failed", series=series_id, message=message, known=len(self.known), retry_in=retry_in
+        self.log.log(
+            level,
+            "discovery_failed",
+            series=series_id,
+            message=message,
+            known=len(self.known),
+            retry_in=retry_in,
         )
         return [self._record(cycle, "discovery", message, series_id, "GET /events", status=status)]
 

@@ -63,14 +63,19 @@ def test_api_unreachable_then_back(gate_evidence, hosts_override):
     assert sealed_at_outage, "no sealed file to check across the outage"
 
     def failures_logged() -> object:
+        # One signal per outage: an ``outage_started`` warning (per-attempt lines are debug
+        # now); per-attempt lines of a collector logging at debug count as well.
         lines = checks.journal_since(ev, checks.LAYOUT.collector_unit, outage_ms / 1000)
+        outages = [x for x in lines if x.get("event") == "outage_started"]
         failed = [
             x
             for x in lines
             if x.get("event") == "discovery_failed"
             or (x.get("event") == "request_failed" and x.get("error") in NETWORK_ERRORS)
         ]
-        return failed if len(failed) >= 2 else Pending(f"{len(failed)} failure lines in the journal")
+        if outages or len(failed) >= 2:
+            return outages + failed
+        return Pending(f"no outage_started line, {len(failed)} failure lines in the journal")
 
     failed = ev.poll("failures in the journal", failures_logged, deadline_s=60)
     ev.fact("journal_failures", {"count": len(failed), "first": failed[0], "last": failed[-1]})
