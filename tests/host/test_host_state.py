@@ -50,27 +50,28 @@ def account(layout, name: str) -> str:
 # ---------------------------------------------------------------- account
 
 
-def test_service_user_is_a_system_account_without_login(host, layout):
-    user = host.user(layout.user)
+def system_account_in_the_service_group(host, layout, name: str):
+    """*name* exists, in the service group only, with no login shell, a system uid and a
+    locked password; the testinfra user, for more checks."""
+    user = host.user(name)
     assert user.exists
     assert user.group == layout.group
     assert user.groups == [layout.group]
     assert user.shell in ("/usr/sbin/nologin", "/bin/false")
     assert user.uid < 1000, "not a system account"
     assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
+    return user
+
+
+def test_service_user_is_a_system_account_without_login(host, layout):
+    system_account_in_the_service_group(host, layout, layout.user)
 
 
 def test_upload_user_is_its_own_system_account_in_the_service_group(host, layout):
     """Upload and prune run as their own user: the collector's user cannot reach the remote's token."""
     assert layout.upload_user != layout.user
-    user = host.user(layout.upload_user)
-    assert user.exists
-    assert user.group == layout.group
-    assert user.groups == [layout.group]
-    assert user.shell in ("/usr/sbin/nologin", "/bin/false")
-    assert user.uid < 1000, "not a system account"
+    user = system_account_in_the_service_group(host, layout, layout.upload_user)
     assert user.uid != host.user(layout.user).uid
-    assert user.password in ("!", "*", "!*", "!!") or user.password.startswith("!"), "password not locked"
     with host.sudo():
         result = host.run("sudo -n -l -U %s", layout.upload_user)
     assert "not allowed to run sudo" in result.stdout + result.stderr

@@ -7,9 +7,9 @@ import pytest
 from orderbooks.api.client import ApiClient
 from orderbooks.api.outages import SUMMARY_SECONDS, Attempt, OutageTracker, family
 from orderbooks.config import Settings
-from orderbooks.logs import Logger
 from orderbooks.timefmt import iso_ms
 from testkit.fake_clock import FakeClock
+from testkit.recording_log import RecordingLog
 
 T0_MS = 1_700_000_000_000
 MONO0 = 1000.0
@@ -269,15 +269,6 @@ def test_families(error, status, expected):
 # ------------------------------------------------------------------ the client feeding it
 
 
-class RecordingLog(Logger):
-    def __init__(self):
-        super().__init__("client")
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((level, event, fields))
-
-
 def test_the_client_logs_attempts_at_debug_and_the_outage_once():
     clock = FakeClock()
     up = {"clob": False}
@@ -288,7 +279,7 @@ def test_the_client_logs_attempts_at_debug_and_the_outage_once():
         return httpx.Response(200, json=[])
 
     settings = Settings(gamma_url="http://gamma.test", clob_url="http://clob.test", max_retries=2)
-    log = RecordingLog()
+    log = RecordingLog("client")
     client = ApiClient(
         settings, clock=clock, transport=httpx.MockTransport(handler), rng=random.Random(1), log=log
     )
@@ -318,7 +309,7 @@ def test_closing_the_client_during_an_outage_sums_it_up():
         raise httpx.ReadTimeout("read timed out")
 
     settings = Settings(gamma_url="http://gamma.test", clob_url="http://clob.test", max_retries=2)
-    log = RecordingLog()
+    log = RecordingLog("client")
     client = ApiClient(
         settings, clock=clock, transport=httpx.MockTransport(handler), rng=random.Random(1), log=log
     )

@@ -6,9 +6,9 @@ import random
 import httpx
 from orderbooks.api.client import ApiClient
 from orderbooks.config import Settings
-from orderbooks.logs import Logger
 from orderbooks.markets.discovery import PAGE_SIZE, RETRY_SECONDS, Discovery, retry_seconds
 from testkit.fake_clock import FakeClock
+from testkit.recording_log import RecordingLog
 
 T0 = 1_700_000_000_000  # a multiple of 10 s
 WIN = 10_000
@@ -287,14 +287,7 @@ def test_ended_market_no_longer_listed_is_forgotten_but_open_ones_are_kept():
 # ---------------------------------------------------------------- Protocol V2 ids, drift incidents
 
 
-class RecordingLog(Logger):
-    def __init__(self):
-        super().__init__("discovery")
-        self.lines = []
-
-    def log(self, level, event, **fields):
-        self.lines.append((level, event, fields))
-
+class SlugLog(RecordingLog):
     def events(self, level):
         return [(event, fields.get("slug")) for lvl, event, fields in self.lines if lvl == level]
 
@@ -324,7 +317,7 @@ def test_a_v2_market_is_known_by_its_position_ids_even_with_clob_token_ids_besid
 def test_drift_is_a_record_per_answer_but_one_warning_per_incident():
     k = 10**9
     d, gamma, clock = make(extra=[v2_event(k, position_ids=None)])
-    log = d.log = RecordingLog()
+    log = d.log = SlugLog("discovery")
     slug = f"btc-updown-5m-{k * WIN // 1000}"
 
     def refresh():

@@ -32,15 +32,7 @@ import argparse
 from typing import Any
 
 from orderbooks.clock import SystemClock
-from orderbooks.commands._offload_options import (
-    add_offload_options,
-    data_folder_problem,
-    existing_data_dir,
-    non_negative_int,
-    precondition_failed,
-    rclone_from_args,
-    run_reporting,
-)
+from orderbooks.commands import _offload_options as options
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
 from orderbooks.offload.prune import Pruner, precondition_document
@@ -52,13 +44,17 @@ HELP = "delete local files verified on the remote and older than N days"
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--keep-days", type=non_negative_int, required=True, metavar="N", help="keep files of the last N days"
+        "--keep-days",
+        type=options.non_negative_int,
+        required=True,
+        metavar="N",
+        help="keep files of the last N days",
     )
-    add_offload_options(parser, dry_run_help="list what would be deleted; change nothing")
+    options.add_offload_options(parser, dry_run_help="list what would be deleted; change nothing")
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_reporting(args, _prune)
+    return options.run_reporting(args, _prune)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
@@ -68,13 +64,13 @@ def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
 def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     """(exit code, result document) of one prune or dry run."""
     log = get_logger("prune")
-    data_dir = existing_data_dir(args.data_dir, "prune", log)
+    data_dir = options.existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
+        return ExitCode.ENVIRONMENT, _failure(args, str(options.data_folder_problem(args.data_dir)))
     try:
-        rclone, version = rclone_from_args(args)
+        rclone, version = options.rclone_from_args(args)
     except PreconditionError as exc:
-        return precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
     pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)
     if args.dry_run:
         report = pruner.run(dry_run=True)
@@ -86,5 +82,5 @@ def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         with exclusive(data_dir):
             report = pruner.run()
     except LedgerBusy as exc:
-        return precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
     return (ExitCode.FAILED if report.failed else ExitCode.OK), report.document

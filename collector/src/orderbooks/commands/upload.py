@@ -30,14 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from orderbooks.clock import SystemClock
-from orderbooks.commands._offload_options import (
-    add_offload_options,
-    data_folder_problem,
-    existing_data_dir,
-    precondition_failed,
-    rclone_from_args,
-    run_reporting,
-)
+from orderbooks.commands import _offload_options as options
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
 from orderbooks.offload.remote import PreconditionError
@@ -53,7 +46,7 @@ HELP = "upload sealed files to an rclone remote (Google Drive), verified by hash
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    add_offload_options(parser, dry_run_help="list what would be sent; change nothing")
+    options.add_offload_options(parser, dry_run_help="list what would be sent; change nothing")
     parser.add_argument("--bwlimit", default=None, metavar="RATE", help="rclone --bwlimit, e.g. 2M")
 
 
@@ -62,7 +55,7 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_reporting(args, _upload)
+    return options.run_reporting(args, _upload)
 
 
 def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
@@ -73,16 +66,16 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     """(exit code, result document) of one upload or dry run."""
     log = get_logger("upload")
     try:
-        rclone, version = rclone_from_args(args, bwlimit=args.bwlimit)
+        rclone, version = options.rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
         document = _failure(args, str(exc))
-        if data_folder_problem(args.data_dir) is None and not args.dry_run:
+        if options.data_folder_problem(args.data_dir) is None and not args.dry_run:
             with contextlib.suppress(OSError):
                 record_precondition_failure(Path(args.data_dir), document)
-        return precondition_failed("upload", log, str(exc)), document
-    data_dir = existing_data_dir(args.data_dir, "upload", log)
+        return options.precondition_failed("upload", log, str(exc)), document
+    data_dir = options.existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, str(data_folder_problem(args.data_dir)))
+        return ExitCode.ENVIRONMENT, _failure(args, str(options.data_folder_problem(args.data_dir)))
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
         report = uploader.dry_run()
@@ -98,7 +91,7 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         print(f"orderbooks upload: interrupted (run {exc.report.run_id})", file=sys.stderr)
         return ExitCode.INTERRUPTED, exc.report.document
     except LedgerBusy as exc:
-        return precondition_failed("upload", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("upload", log, str(exc)), _failure(args, str(exc))
     except OSError as exc:
         log.error("upload_aborted", error=str(exc))
         print(f"orderbooks upload: error: {exc}", file=sys.stderr)

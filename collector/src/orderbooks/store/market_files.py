@@ -24,7 +24,7 @@ import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +191,7 @@ class _Open:
     opened_at: int | None = None
 
 
+@dataclass(eq=False)
 class DocsFile:
     """The run's daily markets file: ``append`` one document durably, ``roll`` at a new day, ``close``.
 
@@ -201,29 +202,21 @@ class DocsFile:
     seals what is left at the next start.
     """
 
-    def __init__(
-        self,
-        data_dir: Path,
-        *,
-        run_id: str,
-        clock: Clock,
-        host: str,
-        version: str,
-        compress_level: int = 6,
-        log: Logger | None = None,
-        write_bytes: Callable[[int, bytes], int] = os.write,
-    ) -> None:
-        self.data_dir = Path(data_dir)
-        self.run_id = run_id
-        self.clock = clock
-        self.host = host
-        self.version = version
-        self.compress_level = compress_level
-        self.log = log or get_logger("market_docs")
-        self._write = write_bytes
-        self._open: _Open | None = None
-        self._unsealed: list[_Open] = []
-        self.sealed: list[dict[str, Any]] = []
+    data_dir: Path
+    _: KW_ONLY
+    run_id: str
+    clock: Clock
+    host: str
+    version: str
+    compress_level: int = 6
+    log: Logger = field(default_factory=lambda: get_logger("market_docs"))
+    write_bytes: Callable[[int, bytes], int] = os.write
+    sealed: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _open: _Open | None = field(default=None, init=False)
+    _unsealed: list[_Open] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
 
     @property
     def open_partial(self) -> Path | None:
@@ -242,7 +235,7 @@ class DocsFile:
             self.log.info("file_opened", file=paths.relative(self.data_dir, current.partial))
         member = gzmembers.compress_member(orjson.dumps(doc) + b"\n", self.compress_level)
         try:
-            write_all(current.fd, member, self._write)
+            write_all(current.fd, member, self.write_bytes)
             os.fsync(current.fd)
         except OSError:
             with contextlib.suppress(OSError):

@@ -25,7 +25,7 @@ objects only: bad lines are skipped, a damaged tail ends the rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,24 +88,20 @@ def judge(
     return value, None
 
 
+@dataclass(eq=False)
 class RowReader:
     """Iterate the lines of *path*'s complete members; see the module docstring."""
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        upto: int | None = None,
-        on_member: Callable[[gzmembers.Member], None] | None = None,
-        keys: Collection[str] | None = None,
-        schema: Any = UNDECLARED_ROW_SCHEMA,
-    ) -> None:
-        self.path = Path(path)
-        self.upto = upto
-        self.on_member = on_member
-        self.keys = keys
-        self.schema = schema
-        self.members_read = 0
+    path: Path
+    _: KW_ONLY
+    upto: int | None = None
+    on_member: Callable[[gzmembers.Member], None] | None = None
+    keys: Collection[str] | None = None
+    schema: Any = UNDECLARED_ROW_SCHEMA
+    members_read: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
         self._walk = gzmembers.Walk(self.path)
 
     @property
