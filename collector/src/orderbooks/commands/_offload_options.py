@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from orderbooks import logs
+from orderbooks.clock import SystemClock
 from orderbooks.config import DEFAULT_DATA_DIR
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import Logger
@@ -58,6 +59,14 @@ def logs_for(args: argparse.Namespace) -> Iterator[None]:
 def print_json(document: dict[str, Any]) -> None:
     sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
+
+
+def precondition_result(
+    args: argparse.Namespace, error: str, document: Callable[[str, str, int], dict[str, Any]]
+) -> dict[str, Any]:
+    """The result document of a run that could not start: *document* (the command's own
+    precondition document) for the remote, the error and now."""
+    return document(args.remote, error, SystemClock().wall_ms())
 
 
 def run_reporting(

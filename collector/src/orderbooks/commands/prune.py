@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from orderbooks.clock import SystemClock
 from orderbooks.commands import _offload_options as options
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -57,20 +56,20 @@ def run(args: argparse.Namespace) -> int:
     return options.run_reporting(args, _prune)
 
 
-def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
-    return precondition_document(args.remote, error, SystemClock().wall_ms())
-
-
 def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     """(exit code, result document) of one prune or dry run."""
     log = get_logger("prune")
     data_dir = options.existing_data_dir(args.data_dir, "prune", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, str(options.data_folder_problem(args.data_dir)))
+        return ExitCode.ENVIRONMENT, options.precondition_result(
+            args, str(options.data_folder_problem(args.data_dir)), precondition_document
+        )
     try:
         rclone, version = options.rclone_from_args(args)
     except PreconditionError as exc:
-        return options.precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("prune", log, str(exc)), options.precondition_result(
+            args, str(exc), precondition_document
+        )
     pruner = Pruner(data_dir, args.keep_days, args.remote, rclone, log=log, rclone_version=version)
     if args.dry_run:
         report = pruner.run(dry_run=True)
@@ -82,5 +81,7 @@ def _prune(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         with exclusive(data_dir):
             report = pruner.run()
     except LedgerBusy as exc:
-        return options.precondition_failed("prune", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("prune", log, str(exc)), options.precondition_result(
+            args, str(exc), precondition_document
+        )
     return (ExitCode.FAILED if report.failed else ExitCode.OK), report.document

@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orderbooks.clock import SystemClock
 from orderbooks.commands import _offload_options as options
 from orderbooks.exitcodes import ExitCode
 from orderbooks.logs import get_logger
@@ -58,24 +57,22 @@ def run(args: argparse.Namespace) -> int:
     return options.run_reporting(args, _upload)
 
 
-def _failure(args: argparse.Namespace, error: str) -> dict[str, Any]:
-    return precondition_document(args.remote, error, SystemClock().wall_ms())
-
-
 def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
     """(exit code, result document) of one upload or dry run."""
     log = get_logger("upload")
     try:
         rclone, version = options.rclone_from_args(args, bwlimit=args.bwlimit)
     except PreconditionError as exc:
-        document = _failure(args, str(exc))
+        document = options.precondition_result(args, str(exc), precondition_document)
         if options.data_folder_problem(args.data_dir) is None and not args.dry_run:
             with contextlib.suppress(OSError):
                 record_precondition_failure(Path(args.data_dir), document)
         return options.precondition_failed("upload", log, str(exc)), document
     data_dir = options.existing_data_dir(args.data_dir, "upload", log)
     if data_dir is None:
-        return ExitCode.ENVIRONMENT, _failure(args, str(options.data_folder_problem(args.data_dir)))
+        return ExitCode.ENVIRONMENT, options.precondition_result(
+            args, str(options.data_folder_problem(args.data_dir)), precondition_document
+        )
     uploader = Uploader(data_dir, args.remote, rclone, rclone_version=version, log=log)
     if args.dry_run:
         report = uploader.dry_run()
@@ -91,11 +88,13 @@ def _upload(args: argparse.Namespace) -> tuple[int, dict[str, Any] | None]:
         print(f"orderbooks upload: interrupted (run {exc.report.run_id})", file=sys.stderr)
         return ExitCode.INTERRUPTED, exc.report.document
     except LedgerBusy as exc:
-        return options.precondition_failed("upload", log, str(exc)), _failure(args, str(exc))
+        return options.precondition_failed("upload", log, str(exc)), options.precondition_result(
+            args, str(exc), precondition_document
+        )
     except OSError as exc:
         log.error("upload_aborted", error=str(exc))
         print(f"orderbooks upload: error: {exc}", file=sys.stderr)
-        return ExitCode.ENVIRONMENT, _failure(args, str(exc))
+        return ExitCode.ENVIRONMENT, options.precondition_result(args, str(exc), precondition_document)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return (ExitCode.OK if report.ok else ExitCode.FAILED), report.document
