@@ -143,3 +143,19 @@ def test_a_market_whose_ids_cannot_be_read_is_an_alarm(tmp_path):
     clock.advance(status.RECENT_SECONDS + 60)
     cycle(tracker, clock, rows=2)
     assert "schema_drift" not in alarms(tmp_path, clock)
+
+
+def test_rows_lost_before_a_restart_still_count_in_the_last_hour(tmp_path):
+    clock = FakeClock()
+    tracker = start(tmp_path, clock)
+    clock.advance(1)
+    cycle(tracker, clock, rows=2, not_written=2)
+    clock.advance(300)
+    tracker = start(tmp_path, clock)  # a deploy or a watchdog restart; the new run writes fine
+    clock.advance(1)
+    cycle(tracker, clock, rows=2)
+    found = alarms(tmp_path, clock)
+    assert "rows_lost" in found and "2 rows" in found["rows_lost"]["detail"]
+    clock.advance(3600)
+    cycle(tracker, clock, rows=2)
+    assert "rows_lost" not in alarms(tmp_path, clock)  # an hour later it is history

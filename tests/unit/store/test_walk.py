@@ -79,3 +79,24 @@ def test_merge_keeps_each_path_once():
         walk.Unreadable("markets/y", "z"),
         a,
     ]
+
+
+def test_what_vanishes_while_walking_is_gone_not_unreadable(tmp_path, monkeypatch):
+    """Prune removes emptied folders and the writer renames a sealed partial while status
+    walks: neither is an unreadable path (a false alarm would fail the heartbeat)."""
+    from orderbooks.store import survey
+
+    make_sealed(tmp_path, HOUR)
+    real_walk = os.walk
+
+    def walk_meeting_a_removed_folder(top, onerror=None, **kw):
+        onerror(FileNotFoundError(2, "No such file or directory", str(tmp_path / "raw" / "gone")))
+        yield from real_walk(top, onerror=onerror, **kw)
+
+    monkeypatch.setattr(os, "walk", walk_meeting_a_removed_folder)
+    files, unreadable = walk.walk_files(tmp_path, paths.DATA_SUFFIX)
+    assert files and unreadable == []
+
+    vanished = tmp_path / "raw" / "vanished.jsonl.gz"
+    monkeypatch.setattr(walk, "walk_files", lambda *_a, **_k: ([vanished], []))
+    assert survey.unreadable(tmp_path) == []

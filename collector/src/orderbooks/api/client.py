@@ -11,9 +11,11 @@ sleep, exponential backoff with jitter (``schedule.wait_backoff``), the
 server's Retry-After on 429/425/503, and stop before the caller's deadline
 (``schedule.stop_before_deadline``): a retry never pushes a cycle past the
 next cycle's due time. Each attempt's timeouts are also capped by the time
-left before the deadline, and the whole exchange (connect, headers and every
-byte of the body) has an overall limit: a body that trickles in a byte at a
-time, never idle for a read timeout, still ends as a ``timeout`` failure.
+left before the deadline, and the exchange has an overall limit, counted from
+the request and checked on every chunk of the body: a body that trickles in a
+byte at a time, never idle for a read timeout, still ends as a ``timeout``
+failure. (Headers that trickle are bounded only by the read timeout per read;
+the watchdog restarts a poll thread that hangs there.)
 """
 
 from __future__ import annotations

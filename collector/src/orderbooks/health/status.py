@@ -252,7 +252,11 @@ def _restart_loop(alarm: _Alarms, state: dict, starts: list[int]) -> None:
 
 def _rows_lost(collector: dict, alarm: _Alarms, state: dict, now: int) -> None:
     recent = now - tracker.WINDOW_MS
-    by_minute = {int(m): n for m, n in state.get("rows_lost_by_minute", {}).items() if int(m) > recent}
+    by_minute = {
+        int(m): n
+        for m, n in state.get("rows_lost_by_minute", {}).items()
+        if int(m) > recent - tracker.MINUTE_MS
+    }
     lost = sum(by_minute.values())
     collector["rows_lost_last_hour"] = lost
     collector["rows_lost_total_this_run"] = state.get("rows_lost_total", 0)

@@ -91,11 +91,12 @@ class HealthTracker:
             "last_row_ms": previous.get("last_row_ms"),
             "rows_lost_total": 0,
             "last_row_lost_ms": previous.get("last_row_lost_ms"),
-            "rows_lost_by_minute": {},
+            # The last hour's losses and failures outlive a restart: "in the last hour" means it.
+            "rows_lost_by_minute": _recent(previous.get("rows_lost_by_minute"), now),
             "due_without_rows": 0,
             "due_without_rows_since_ms": None,
             "rows_by_minute": {},
-            "failures_by_minute": {},
+            "failures_by_minute": _recent(previous.get("failures_by_minute"), now),
             "failures_total": {},
             "series": {s: _series_entry() for s in series},
             "books_changed_ms": None,
@@ -232,3 +233,17 @@ def _minute(t_ms: int) -> int:
 
 def _bump(counter: dict[str, int], key: Any, n: int) -> None:
     counter[str(key)] = counter.get(str(key), 0) + n
+
+
+def _recent(counters: Any, now: int) -> dict[str, Any]:
+    """The per-minute counters of an earlier run's state that are still inside the window."""
+    if not isinstance(counters, dict):
+        return {}
+    out = {}
+    for minute, value in counters.items():
+        try:
+            if now - int(minute) <= WINDOW_MS:
+                out[str(minute)] = value
+        except (TypeError, ValueError):
+            continue
+    return out

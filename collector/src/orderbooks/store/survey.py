@@ -73,7 +73,8 @@ def unreadable(data_dir: Path) -> list[walk.Unreadable]:
             [
                 walk.Unreadable(paths.relative(data_dir, f), "cannot be read: permission denied")
                 for f in files
-                if not os.access(f, os.R_OK)
+                # a file that vanished meanwhile (prune, a seal's rename) is gone, not unreadable
+                if not os.access(f, os.R_OK) and os.path.lexists(f)
             ]
         )
     return walk.merge(*groups)

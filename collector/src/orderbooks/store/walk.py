@@ -94,6 +94,8 @@ def walk_files(data_dir: Path, suffix: str, top: str = paths.RAW_DIR) -> tuple[l
         return [], unreadable
 
     def failed(exc: OSError) -> None:
+        if isinstance(exc, FileNotFoundError):
+            return  # removed while walking (prune, a seal's rename): gone, not unreadable
         reason = f"cannot be read: {exc.strerror or exc}"
         unreadable.append(Unreadable(_rel(data_dir, exc.filename or root), reason))
 
