@@ -11,8 +11,8 @@ sleep, exponential backoff with jitter (``schedule.wait_backoff``), the
 server's Retry-After on 429/425/503, and stop before the caller's deadline
 (``schedule.stop_before_deadline``): a retry never pushes a cycle past the
 next cycle's due time. Each attempt's timeouts are also capped by the time
-left before the deadline, and the exchange has an overall limit, counted from
-the request and checked on every chunk of the body: a body that trickles in a
+left before the deadline, and the exchange has an overall limit (a connect and
+a read timeout), counted from the request and checked on every chunk of the body: a body that trickles in a
 byte at a time, never idle for a read timeout, still ends as a ``timeout``
 failure. (Headers that trickle are bounded only by the read timeout per read;
 the watchdog restarts a poll thread that hangs there.)
@@ -402,7 +402,9 @@ class ApiClient:
         self.budget.record(keys, now)
         started = self.clock.monotonic()
         cap = self.body_cap(url)
-        exchange_deadline = started + min(remaining, self.exchange_limit())
+        # Not capped by the cycle deadline: each read already is (as before this limit), and a
+        # body still arriving whole after the next cycle is due is a late row, not a lost one.
+        exchange_deadline = started + self.exchange_limit()
         try:
             with self.http.stream(
                 method, url, params=params, content=content, headers=headers, timeout=timeout
