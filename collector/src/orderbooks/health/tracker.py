@@ -40,10 +40,8 @@ from typing import Any
 
 from orderbooks.clock import Clock
 from orderbooks.records import CycleResult, FailureRecord
-from orderbooks.store import health_state, paths
+from orderbooks.store import health_state
 
-STATE_DIR = paths.STATE_DIR
-STATE_NAME = paths.STATE_NAME
 STATE_SCHEMA = 1
 #: Most often the state file is replaced (seconds).
 SAVE_SECONDS = 5.0

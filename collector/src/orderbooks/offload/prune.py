@@ -57,7 +57,6 @@ from orderbooks.store.sealed import (
 from orderbooks.store.walk import Unreadable
 from orderbooks.timefmt import iso_ms
 
-LAST_PRUNE_NAME = paths.LAST_PRUNE_NAME
 PRUNE_RUN_KIND = "orderbooks.prune_run"
 #: ``orderbooks prune --dry-run --json``: what a run would delete.
 PRUNE_PLAN_KIND = "orderbooks.prune_plan"

@@ -16,14 +16,12 @@ import orjson
 from orderbooks.store import paths
 from orderbooks.store.atomic import atomic_write_bytes
 
-STATE_DIR = paths.STATE_DIR
-STATE_NAME = paths.STATE_NAME
 STATE_DIR_MODE = 0o750
 STATE_MODE = 0o640
 
 
 def state_path(data_dir: Path) -> Path:
-    return Path(data_dir) / STATE_DIR / STATE_NAME
+    return Path(data_dir) / paths.STATE_DIR / paths.STATE_NAME
 
 
 def read_state(data_dir: Path) -> dict[str, Any] | None:
